@@ -1,0 +1,43 @@
+# kpd developer entry points. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv system-deps test test-unit lint docs bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create .venv with kpd installed editable plus the test extras
+
+system-deps: ## install missing Debian packages (keepalived, ipvsadm, qemu, tcpdump, ...)
+	./scripts/install-system-deps.sh
+
+test: system-deps venv ## install whatever is missing, then run every test (as root)
+	$(PYTEST) -p no:cacheprovider tests
+
+test-unit: venv ## run the tests that need no root, namespaces or VM
+	$(PYTEST) -p no:cacheprovider -m "not netns and not interop and not vm" tests
+
+lint: venv ## ruff on everything, mypy on the config package
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy src/keepalived_py/config
+
+docs: venv ## regenerate docs/keywords.md from the keyword schema
+	$(PY) -m keepalived_py.config.reference > docs/keywords.md
+
+bench: venv ## run the benchmarks (results go to docs/benchmarks.md by hand)
+	$(PY) benchmarks/bench_config.py
+
+clean: ## remove the venv, caches and build output
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

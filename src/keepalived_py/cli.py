@@ -1,0 +1,134 @@
+"""The ``kpd`` command line.
+
+``kpd start`` runs the daemon in the foreground, ``kpd check-config`` validates a configuration with
+``keepalived -t``'s exit codes, ``kpd render`` renders a Jinja2 configuration template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from keepalived_py import __version__
+from keepalived_py.config import load_config
+from keepalived_py.config import template as config_template
+from keepalived_py.config.diagnostics import DiagnosticSink, Severity
+from keepalived_py.config.serialize import to_data
+from keepalived_py.exitcodes import ExitCode
+
+DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+DEFAULT_RUNTIME_DIR = "/run/kpd"
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-f", "--config", "--use-file", dest="config", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"keepalived.conf or a Jinja2 template of one (*.j2) (default: {DEFAULT_CONFIG})")
+    p.add_argument("--vars", action="append", default=[], metavar="FILE",
+                   help="YAML or JSON variables: render the config as a Jinja2 template (repeatable)")
+    p.add_argument("-i", "--config-id", metavar="ID",
+                   help="id matched by @ID conditional lines (default: the short host name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kpd", description="keepalived-compatible VRRP and LVS health-checking daemon")
+    parser.add_argument("--version", action="version", version=f"kpd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    start = sub.add_parser("start", help="run the daemon in the foreground")
+    _config_args(start)
+    start.add_argument("--runtime-dir", default=DEFAULT_RUNTIME_DIR, metavar="DIR",
+                       help=f"pid files and control socket (default: {DEFAULT_RUNTIME_DIR}); one per instance")
+    start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
+    start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")
+
+    check = sub.add_parser("check-config", help="validate a configuration (exit codes as keepalived -t)",
+                           description="Exit codes, as keepalived -t: 0 valid; 4 the config cannot run; 5 errors, but it would "
+                           "run (unknown or unimplemented keywords, bad values ignored, missing interfaces); 6 scripts "
+                           "would run without enable_script_security.")
+    _config_args(check)
+    check.add_argument("--json", action="store_true", help="print the normalized model and the diagnostics")
+
+    render = sub.add_parser("render", help="render a Jinja2 configuration template")
+    render.add_argument("template", metavar="TEMPLATE")
+    render.add_argument("--vars", action="append", default=[], metavar="FILE", help="YAML or JSON variables")
+    render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="set a variable (value read as YAML), after the files (repeatable)")
+    render.add_argument("-o", "--output", metavar="OUT", help="write here instead of standard output")
+    return parser
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
+    code = result.exit_code
+    if args.json:
+        doc = {
+            "config": to_data(result.config) if result.config is not None else None,
+            "diagnostics": [d.to_json() for d in result.diagnostics],
+            "unsupported": result.unsupported,
+            "exit_code": int(code),
+        }
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        for diag in result.diagnostics:
+            print(diag.format(), file=sys.stderr)
+        counts: dict[Severity, int] = {}
+        for diag in result.diagnostics:
+            counts[diag.severity] = counts.get(diag.severity, 0) + 1
+        summary = ", ".join(f"{n} {sev.value}" for sev, n in counts.items() if sev is not Severity.NOTE)
+        verdict = {
+            ExitCode.OK: "configuration is valid",
+            ExitCode.CONFIG_FATAL: "configuration cannot run",
+            ExitCode.CONFIG_ERRORS: "configuration has errors but would run",
+            ExitCode.CONFIG_SCRIPT_SECURITY: "configuration runs scripts without enable_script_security",
+        }[code]
+        print(f"{args.config}: {verdict}" + (f" ({summary})" if summary else ""), file=sys.stderr)
+        if result.unsupported:
+            print("not implemented by kpd: " + ", ".join(result.unsupported), file=sys.stderr)
+    return int(code)
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    sink = DiagnosticSink()
+    variables = config_template.load_variables(args.vars, args.overrides, sink)
+    rendered = None if sink.has_fatal else config_template.render(args.template, variables, sink)
+    for diag in sink:
+        print(diag.format(), file=sys.stderr)
+    if rendered is None:
+        return int(ExitCode.CONFIG_FATAL)
+    if args.output:
+        Path(args.output).write_text(rendered.text, "utf-8")
+    else:
+        sys.stdout.write(rendered.text)
+    return int(ExitCode.OK)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
+    for diag in result.diagnostics:
+        print(diag.format(), file=sys.stderr)
+    if not result.runnable:
+        return int(ExitCode.CONFIG_FATAL)
+    print("kpd start: the daemon is not available in this version (see docs/roadmap.md)", file=sys.stderr)
+    return int(ExitCode.FAILURE)
+
+
+COMMANDS = {"check-config": cmd_check_config, "render": cmd_render, "start": cmd_start}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return int(ExitCode.FAILURE)
+    except OSError as err:
+        print(f"kpd: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return int(ExitCode.FAILURE)

@@ -1,0 +1,159 @@
+"""Turns the reader's generic blocks into the typed model.
+
+Values land in the dataclass attribute of the same name; only the few keywords whose value spreads over
+several attributes (``weight N reverse``, ``authentication``, block headers) are handled by hand here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from keepalived_py.config.diagnostics import Location
+from keepalived_py.config.model import (
+    Authentication,
+    Check,
+    Config,
+    GlobalDefs,
+    HttpCheck,
+    HttpUrl,
+    NOWHERE,
+    MiscCheck,
+    RealServer,
+    TcpCheck,
+    TrackFile,
+    VirtualServer,
+    VirtualServerGroup,
+    VrrpInstance,
+    VrrpScript,
+    VrrpSyncGroup,
+)
+from keepalived_py.config.reader import Block
+
+T = TypeVar("T")
+
+
+def _fields(cls: type[Any]) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+class Origins:
+    """Which block each model record came from, so later checks can point at a keyword's own location."""
+
+    def __init__(self) -> None:
+        self._blocks: dict[int, tuple[object, Block]] = {}
+
+    def remember(self, record: object, block: Block) -> None:
+        self._blocks[id(record)] = (record, block)  # the record is kept alive, so its id stays unique
+
+    def block(self, record: object) -> Block | None:
+        entry = self._blocks.get(id(record))
+        return entry[1] if entry is not None else None
+
+    def loc(self, record: object, attr: str | None = None) -> Location:
+        block = self.block(record)
+        if block is None:
+            return getattr(record, "location", NOWHERE)
+        return block.loc_of(attr) if attr else block.loc
+
+
+_ORIGINS: ContextVar[Origins] = ContextVar("origins")
+
+
+def _make(cls: type[T], block: Block, **extra: Any) -> T:
+    """``cls`` from the block's values that name its attributes, plus ``extra``; the location comes along."""
+    names = _fields(cls)
+    kwargs = {k: v for k, v in block.values.items() if k in names and not k.startswith("_")}
+    if "location" in names:
+        kwargs["location"] = block.loc
+    kwargs.update(extra)
+    record = cls(**kwargs)
+    origins = _ORIGINS.get(None)
+    if origins is not None:
+        origins.remember(record, block)
+    return record
+
+
+def _blocks(block: Block | None, attr: str) -> tuple[Block, ...]:
+    if block is None:
+        return ()
+    value = block.values.get(attr, ())
+    return value if isinstance(value, tuple) else (value,)
+
+
+def build_config(root: Block, sources: tuple[str, ...] = (), origins: Origins | None = None) -> Config:
+    """The model of a configuration; ``origins`` (if given) learns the block of every record built."""
+    token = _ORIGINS.set(origins if origins is not None else Origins())
+    try:
+        return _build(root, sources)
+    finally:
+        _ORIGINS.reset(token)
+
+
+def _build(root: Block, sources: tuple[str, ...]) -> Config:
+    gblock = root.values.get("global_defs")
+    global_defs = _make(GlobalDefs, gblock) if isinstance(gblock, Block) else GlobalDefs()
+    return Config(
+        global_defs=global_defs,
+        vrrp_scripts=tuple(_vrrp_script(b) for b in _blocks(root, "vrrp_scripts") if b.header),
+        track_files=tuple(_track_file(b) for b in _blocks(root, "track_files") if b.header),
+        vrrp_instances=tuple(_instance(b) for b in _blocks(root, "vrrp_instances") if b.header),
+        vrrp_sync_groups=tuple(
+            _make(VrrpSyncGroup, b, name=b.header) for b in _blocks(root, "vrrp_sync_groups") if b.header
+        ),
+        virtual_server_groups=tuple(
+            _make(VirtualServerGroup, b, name=b.header, members=b.values.get("items", ()))
+            for b in _blocks(root, "virtual_server_groups")
+            if b.header
+        ),
+        virtual_servers=tuple(_virtual_server(b) for b in _blocks(root, "virtual_servers") if b.header),
+        sources=sources,
+    )
+
+
+def _vrrp_script(b: Block) -> VrrpScript:
+    weight, reverse = b.values.get("weight", (0, False))
+    return _make(VrrpScript, b, name=b.header, script=b.values.get("script", ()), weight=weight,
+                 weight_reverse=reverse)
+
+
+def _track_file(b: Block) -> TrackFile:
+    weight, reverse = b.values.get("weight", (1, False))
+    return _make(TrackFile, b, name=b.header, file=b.values.get("file", ""), weight=weight,
+                 weight_reverse=reverse)
+
+
+def _instance(b: Block) -> VrrpInstance:
+    extra: dict[str, Any] = {"name": b.header}
+    auth = b.values.get("authentication")
+    if isinstance(auth, Block) and "auth_type" in auth.values:
+        extra["authentication"] = Authentication(auth.values["auth_type"], auth.values.get("auth_pass", ""))
+    else:
+        extra["authentication"] = None
+    if b.values.get("_no_accept"):
+        extra["accept"] = False
+    return _make(VrrpInstance, b, **extra)
+
+
+def _virtual_server(b: Block) -> VirtualServer:
+    kind, ident, port = b.header
+    extra: dict[str, Any] = {"ip": {"address": ident, "port": port}, "fwmark": {"fwmark": ident},
+                             "group": {"group": ident}}[kind]
+    extra["real_servers"] = tuple(_real_server(rb) for rb in _blocks(b, "real_servers") if rb.header)
+    return _make(VirtualServer, b, **extra)
+
+
+def _real_server(b: Block) -> RealServer:
+    address, port = b.header
+    checks = tuple(_check(cb) for cb in _blocks(b, "checks"))
+    return _make(RealServer, b, address=address, port=port, checks=checks)
+
+
+def _check(b: Block) -> Check:
+    if b.section == "TCP_CHECK":
+        return _make(TcpCheck, b)
+    if b.section == "MISC_CHECK":
+        return _make(MiscCheck, b)
+    urls = tuple(_make(HttpUrl, ub, path=ub.values.get("path", "")) for ub in _blocks(b, "url"))
+    return _make(HttpCheck, b, kind=b.keyword, url=urls)

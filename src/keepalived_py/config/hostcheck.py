@@ -1,0 +1,93 @@
+"""Checks of a configuration against the host it will run on, as ``keepalived -t`` makes them.
+
+These read the system (interfaces, script files), so they are kept apart from the pure validation:
+interfaces that do not exist are errors unless ``dynamic_interfaces`` is set, and scripts that exist run
+under keepalived's script security rules (every path component root-owned and not writable by group or
+others; without ``enable_script_security`` any script found is a security error, exit 6).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from keepalived_py.config.build import Origins
+from keepalived_py.config.diagnostics import DiagnosticSink
+from keepalived_py.config.model import Config
+from keepalived_py.config.validate import Validator
+
+
+def interface_exists(name: str) -> bool:
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def find_script(argv0: str) -> Path | None:
+    """The file a script's first word names (PATH searched for bare names), resolved; None when absent."""
+    found = argv0 if "/" in argv0 else shutil.which(argv0)
+    if not found:
+        return None
+    try:
+        path = Path(found).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return path if path.is_file() else None
+
+
+def insecure_component(path: Path) -> Path | None:
+    """The first component of ``path`` (from /) that a non-root user could change, if any."""
+    for part in (*reversed(path.parents), path):
+        try:
+            st = part.stat()
+        except OSError:
+            return part
+        if st.st_uid != 0:
+            return part
+        writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+        if writable and not sticky_dir:
+            return part
+    return None
+
+
+def check_host(config: Config, origins: Origins, sink: DiagnosticSink,
+               exists: Callable[[str], bool] = interface_exists) -> None:
+    gd = config.global_defs
+    if not gd.dynamic_interfaces:
+        seen: set[str] = set()
+        for inst in config.vrrp_instances:
+            names = [(inst.interface or gd.default_interface, origins.loc(inst, "interface"))]
+            names += [(t.name, t.location) for t in inst.track_interface]
+            names += [(v.dev, v.location) for v in (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)]
+            for name, loc in names:
+                if name and name not in seen and not exists(name):
+                    seen.add(name)
+                    sink.error(f"interface {name} for vrrp_instance {inst.name} doesn't exist", loc)
+    scripts = list(Validator(config, origins, sink).scripts())
+    found = []
+    for what, argv, loc in scripts:
+        path = find_script(argv[0])
+        if path is None:
+            sink.note(f"{what}: cannot find script '{argv[0]}'; it is disabled", loc)
+            continue
+        if not os.access(path, os.X_OK):
+            sink.note(f"{what}: script '{argv[0]}' is not executable; it is disabled", loc)
+            continue
+        found.append((what, path, loc))
+        if gd.enable_script_security:
+            bad = insecure_component(path)
+            if bad is not None:
+                sink.error(f"{what}: script '{argv[0]}' is insecure ({bad} can be changed by a non-root user); "
+                           "it is disabled", loc)
+    if found and not gd.enable_script_security:
+        what, _, loc = found[0]
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        sink.security(f"SECURITY VIOLATION - scripts are being executed but enable_script_security is not set "
+                      f"({what}{more})", loc)

@@ -1,0 +1,362 @@
+"""Value types for the structured items of keepalived's blocks: VIP lines, peers, trackers, scripts, ranges."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+
+from keepalived_py.config.lexer import Token
+from keepalived_py.config.model import (
+    ScriptUser,
+    Tracked,
+    UnicastPeer,
+    VirtualAddress,
+    VirtualRoute,
+    VirtualServerGroupMember,
+)
+from keepalived_py.config.values import (
+    PORT,
+    Args,
+    BadValue,
+    Custom,
+    Int,
+    parse_address,
+    parse_interface,
+)
+
+IFNAMSIZ = 16  # Linux interface names are at most 15 characters
+SCOPES = ("site", "link", "host", "nowhere", "global")
+#: Tracker weights: keepalived accepts -253..253 (254 and 255 are reserved for the owner).
+TRACK_WEIGHT = Int(-253, 253)
+
+
+def interface_name(tok: Token) -> str:
+    name = tok.text
+    if not name or len(name) >= IFNAMSIZ or "/" in name or any(c.isspace() for c in name):
+        raise BadValue(f"'{name[:40]}' is not a valid interface name (1..15 characters, no '/' or spaces)", tok)
+    return name
+
+
+def _interface(args: Args) -> str:
+    return interface_name(args.one("an interface name"))
+
+
+INTERFACE = Custom(_interface, "interface name")
+
+
+# --- scripts ------------------------------------------------------------------------------------------------
+
+
+def script_argv(args: Args) -> tuple[str, ...]:
+    """A script command line as keepalived takes it: one quoted string split like a shell would, or words.
+
+    Scripts never run through a shell; this only splits arguments (keepalived's own splitting rules honour
+    single and double quotes and backslashes, as :func:`shlex.split` does).
+    """
+    first = args.first("a script path")
+    if len(args.tokens) == 1:
+        try:
+            argv = tuple(shlex.split(first.text))
+        except ValueError as err:
+            raise BadValue(f"cannot split script command line: {err}", first) from None
+    else:
+        argv = tuple(args.texts())
+    if not argv or not argv[0]:
+        raise BadValue("empty script command line", first)
+    return argv
+
+
+SCRIPT = Custom(script_argv, "script path and arguments")
+
+
+def _script_user(args: Args) -> ScriptUser:
+    user = args.first("a user name")
+    if len(args.tokens) > 2:
+        raise BadValue("unexpected extra argument (expected USER [GROUP])", args.tokens[2])
+    group = args.tokens[1].text if len(args.tokens) == 2 else None
+    return ScriptUser(user.text, group)
+
+
+SCRIPT_USER = Custom(_script_user, "USER [GROUP]")
+
+
+# --- VRRP items ---------------------------------------------------------------------------------------------
+
+
+def _vip(args: Args) -> VirtualAddress:
+    toks = args.tokens
+    address = parse_interface(toks[0])
+    opts: dict[str, object] = {}
+    i = 1
+
+    def value(what: str) -> Token:
+        if i + 1 >= len(toks):
+            raise BadValue(f"'{toks[i].text}' needs {what}", toks[i])
+        return toks[i + 1]
+
+    while i < len(toks):
+        word = toks[i].text
+        if word in ("brd", "broadcast"):
+            tok = value("a broadcast address")
+            if tok.text == "+" or tok.text == "-":
+                opts["brd"] = None
+            else:
+                opts["brd"] = parse_address(tok, 4)
+            i += 2
+        elif word == "dev":
+            opts["dev"] = interface_name(value("an interface name"))
+            i += 2
+        elif word == "scope":
+            tok = value("a scope")
+            if tok.text not in SCOPES and not tok.text.isdigit():
+                raise BadValue(f"'{tok.text}' is not a scope ({', '.join(SCOPES)} or a number)", tok)
+            opts["scope"] = tok.text
+            i += 2
+        elif word == "label":
+            tok = value("a label")
+            if len(tok.text) >= IFNAMSIZ:
+                raise BadValue(f"label '{tok.text[:40]}' is longer than 15 characters", tok)
+            opts["label"] = tok.text
+            i += 2
+        elif word == "peer":
+            opts["peer"] = parse_interface(value("a peer address"))
+            i += 2
+        elif word == "track_group":
+            opts["track_group"] = value("a group name").text
+            i += 2
+        elif word == "preferred_lft":
+            tok = value("a lifetime")
+            opts["preferred_lft"] = 0 if tok.text == "forever" else Int(0, 2**32 - 1).check(tok)
+            i += 2
+        elif word in ("home", "-nodad", "nodad", "noprefixroute", "autojoin", "no_track"):
+            opts[{"-nodad": "nodad"}.get(word, word)] = True
+            i += 1
+        else:
+            raise BadValue(f"unknown virtual_ipaddress option '{word[:40]}'", toks[i])
+    if address.version == 6 and "brd" in opts:
+        raise BadValue("'brd' applies only to IPv4 addresses", toks[0])
+    return VirtualAddress(address=address, location=args.keyword.loc, **opts)  # type: ignore[arg-type]
+
+
+VIP = Custom(_vip, "ADDR[/PREFIX] [dev IF] [brd ADDR] [scope SCOPE] [label LABEL] [peer ADDR] [home] [-nodad] ...")
+
+
+def _route(args: Args) -> VirtualRoute:
+    words = tuple(args.texts())
+    return VirtualRoute(words, args.keyword.loc)
+
+
+ROUTE = Custom(_route, "route or rule in `ip route` / `ip rule` syntax")
+
+
+def _unicast_peer(args: Args) -> UnicastPeer:
+    toks = args.tokens
+    addr = parse_address(toks[0])
+    opts: dict[str, int] = {}
+    i = 1
+    while i < len(toks):
+        word = toks[i].text
+        if word in ("min_ttl", "max_ttl") and i + 1 < len(toks):
+            opts[word] = Int(0, 255).check(toks[i + 1])
+            i += 2
+        else:
+            raise BadValue(f"unexpected unicast_peer option '{word[:40]}' (min_ttl N, max_ttl N)", toks[i])
+    return UnicastPeer(addr, **opts)
+
+
+UNICAST_PEER = Custom(_unicast_peer, "ADDR [min_ttl N] [max_ttl N]")
+
+
+def _tracked(name_check: bool) -> Custom:
+    def parse(args: Args) -> Tracked:
+        toks = args.tokens
+        name = interface_name(toks[0]) if name_check else toks[0].text
+        weight: int | None = None
+        reverse = False
+        i = 1
+        while i < len(toks):
+            word = toks[i].text
+            if word == "weight":
+                if i + 1 >= len(toks):
+                    raise BadValue("'weight' needs a number", toks[i])
+                weight = TRACK_WEIGHT.check(toks[i + 1])
+                i += 2
+            elif word == "reverse" and weight is not None:
+                reverse = True
+                i += 1
+            else:
+                raise BadValue(f"unexpected '{word[:40]}' (expected: weight N [reverse])", toks[i])
+        return Tracked(name, weight, reverse, args.keyword.loc)
+
+    return Custom(parse, "NAME [weight N [reverse]]")
+
+
+TRACK_INTERFACE = _tracked(name_check=True)
+TRACK_NAME = _tracked(name_check=False)
+
+
+def _weight_reverse(args: Args) -> tuple[int, bool]:
+    tok = args.first("a weight")
+    weight = TRACK_WEIGHT.check(tok)
+    rest = args.tokens[1:]
+    if rest and rest[0].text == "reverse" and len(rest) == 1:
+        return weight, True
+    if rest:
+        raise BadValue(f"unexpected '{rest[0].text[:40]}' (expected: weight N [reverse])", rest[0])
+    return weight, False
+
+
+WEIGHT_REVERSE = Custom(_weight_reverse, "integer -253..253 [reverse]")
+
+
+def _auth_type(args: Args) -> str:
+    tok = args.one("PASS or AH")
+    text = tok.text.upper()
+    if text not in ("PASS", "AH"):
+        raise BadValue(f"'{tok.text[:40]}' is not an authentication type (PASS or AH)", tok)
+    return text
+
+
+AUTH_TYPE = Custom(_auth_type, "PASS|AH")
+
+
+def _init_file(args: Args) -> tuple[int, bool]:
+    value = 0
+    overwrite = False
+    for tok in args.tokens:
+        if tok.text == "overwrite":
+            overwrite = True
+        else:
+            value = Int(-(2**31), 2**31 - 1).check(tok)
+    return value, overwrite
+
+
+INIT_FILE = Custom(_init_file, "[VALUE] [overwrite]")
+
+
+# --- LVS items ----------------------------------------------------------------------------------------------
+
+
+def _service_address(args: Args) -> tuple[str, object, int | None]:
+    """virtual_server's header: ('ip', addr, port) | ('fwmark', mark, None) | ('group', name, None)."""
+    first = args.first("an address and port, 'fwmark N' or 'group NAME'")
+    toks = args.tokens
+    if first.text == "fwmark":
+        if len(toks) < 2:
+            raise BadValue("'fwmark' needs a mark number", first)
+        _no_more(toks, 2)
+        return "fwmark", Int(1, 2**32 - 1).check(toks[1]), None
+    if first.text == "group":
+        if len(toks) < 2:
+            raise BadValue("'group' needs a virtual_server_group name", first)
+        _no_more(toks, 2)
+        return "group", toks[1].text, None
+    addr = parse_address(first)
+    if len(toks) < 2:
+        raise BadValue("virtual_server needs a port after the address", first)
+    _no_more(toks, 2)
+    return "ip", addr, PORT.check(toks[1])
+
+
+def _no_more(toks: tuple[Token, ...], n: int) -> None:
+    if len(toks) > n:
+        raise BadValue(f"unexpected extra argument '{toks[n].text[:40]}'", toks[n])
+
+
+SERVICE_ADDRESS = Custom(_service_address, "IP PORT | fwmark N | group NAME")
+
+
+def _real_server_address(args: Args) -> tuple[object, int | None]:
+    toks = args.tokens
+    addr = parse_address(args.first("an address"))
+    if len(toks) == 1:
+        return addr, None
+    _no_more(toks, 2)
+    return addr, PORT.check(toks[1])
+
+
+REAL_SERVER_ADDRESS = Custom(_real_server_address, "IP [PORT]")
+
+
+def _group_member(args: Args) -> VirtualServerGroupMember:
+    toks = args.tokens
+    if toks[0].text == "fwmark":
+        if len(toks) < 2:
+            raise BadValue("'fwmark' needs a mark number", toks[0])
+        _no_more(toks, 2)
+        return VirtualServerGroupMember(fwmark=Int(1, 2**32 - 1).check(toks[1]))
+    text = toks[0].text
+    base, dash, end = text.partition("-")
+    first = parse_address(Token(base, toks[0].loc, toks[0].quoted))
+    last = first
+    if dash:
+        width = 8 if first.version == 4 else 16
+        limit = 255 if first.version == 4 else 0xFFFF
+        try:
+            end_value = int(end, 10 if first.version == 4 else 16)
+        except ValueError:
+            raise BadValue(f"'{end[:40]}' is not a valid range end", toks[0]) from None
+        low = int(first) & limit
+        if not low <= end_value <= limit:
+            raise BadValue(f"range end {end} is below the range start or out of range", toks[0])
+        last = ipaddress.ip_address((int(first) >> width << width) | end_value)
+    if len(toks) < 2:
+        raise BadValue("a virtual_server_group address needs a port", toks[0])
+    _no_more(toks, 2)
+    return VirtualServerGroupMember(first=first, last=last, port=PORT.check(toks[1]))
+
+
+GROUP_MEMBER = Custom(_group_member, "IP[-LAST] PORT | fwmark N")
+
+
+def _status_codes(args: Args) -> tuple[tuple[int, int], ...]:
+    args.first("a status code or range")
+    ranges = []
+    for tok in args.tokens:
+        for part in tok.text.split(","):
+            m = re.fullmatch(r"(\d{3})(?:-(\d{3}))?", part)
+            if not m:
+                raise BadValue(f"'{part[:40]}' is not an HTTP status code or range (e.g. 200 or 200-299)", tok)
+            low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+            if not 100 <= low <= high <= 599:
+                raise BadValue(f"'{part}' is not a valid status code range within 100..599", tok)
+            ranges.append((low, high))
+    return tuple(ranges)
+
+
+STATUS_CODES = Custom(_status_codes, "CODE or LOW-HIGH, several allowed")
+
+
+def _digest(args: Args) -> str:
+    tok = args.one("an MD5 digest")
+    if not re.fullmatch(r"[0-9a-fA-F]{32}", tok.text):
+        raise BadValue(f"'{tok.text[:40]}' is not an MD5 digest (32 hex digits)", tok)
+    return tok.text.lower()
+
+
+DIGEST = Custom(_digest, "MD5 digest (32 hex digits)")
+
+
+def _url_path(args: Args) -> str:
+    tok = args.one("a URL path")
+    if not tok.text.startswith("/") and "://" not in tok.text:
+        raise BadValue(f"'{tok.text[:40]}' is not a URL path (must start with '/')", tok)
+    if any(ord(c) < 33 or ord(c) == 127 for c in tok.text):
+        raise BadValue("URL path contains control characters or spaces", tok)
+    return tok.text
+
+
+URL_PATH = Custom(_url_path, "path starting with /")
+
+
+def _http_protocol(args: Args) -> str:
+    tok = args.one("1.0, 1.0C or 1.1")
+    text = tok.text.upper()
+    if text not in ("1.0", "1.0C", "1.1"):
+        raise BadValue(f"'{tok.text[:40]}' is not an HTTP protocol version (1.0, 1.0C or 1.1)", tok)
+    return text
+
+
+HTTP_PROTOCOL = Custom(_http_protocol, "1.0|1.0C|1.1")
+

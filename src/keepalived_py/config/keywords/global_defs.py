@@ -1,0 +1,124 @@
+"""Keywords of the top level and of ``global_defs``."""
+
+from __future__ import annotations
+
+from keepalived_py.config.items import INTERFACE, SCRIPT, SCRIPT_USER
+from keepalived_py.config.model import NotifyFifo
+from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
+from keepalived_py.config.values import (
+    Address,
+    AddressPort,
+    Args,
+    BadValue,
+    Choice,
+    Custom,
+    Flag,
+    Int,
+    Seconds,
+    Word,
+)
+
+
+def _notify_fifo(args: Args) -> NotifyFifo:
+    path = args.first("a FIFO path")
+    if not path.text.startswith("/"):
+        raise BadValue(f"'{path.text[:40]}' is not an absolute path", path)
+    rest = args.tokens[1:]
+    if len(rest) > 2:
+        raise BadValue("unexpected extra argument (expected PATH [USER [GROUP]])", rest[2])
+    return NotifyFifo(path.text, *(t.text for t in rest))
+
+
+NOTIFY_FIFO = Custom(_notify_fifo, "PATH [USER [GROUP]]")
+GARP_DELAY = Seconds(0, 86400)
+GARP_REPEAT = Int(1, 255)
+
+
+def _flush_on_stop(args: Args) -> str:
+    if not args.tokens:
+        return "ALL"
+    tok = args.one("VS or ALL")
+    text = tok.text.upper()
+    if text not in ("VS", "ALL"):
+        raise BadValue(f"'{tok.text[:40]}' is not VS or ALL", tok)
+    return text
+
+
+def declare(schema: Schema) -> None:
+    schema.section(ROOT, "the top level", "Sections and keywords allowed outside any block.")
+    schema.section("global_defs", "global_defs", "Settings for the whole daemon.")
+    schema.add(
+        ROOT,
+        Keyword("global_defs", "Global settings.", kind=Kind.SECTION, child="global_defs"),
+        Keyword("vrrp_script", "A script whose result adjusts or faults VRRP instances tracking it.",
+                kind=Kind.SECTION, child="vrrp_script", header=Word(what="script name"), field="vrrp_scripts", fatal=True),
+        Keyword("track_file", "A file whose integer content, times a weight, adjusts tracking instances.",
+                kind=Kind.SECTION, child="track_file", header=Word(what="track file name"), field="track_files", fatal=True,
+                aliases=("vrrp_track_file",)),
+        Keyword("vrrp_instance", "A VRRP virtual router.", kind=Kind.SECTION, child="vrrp_instance",
+                header=Word(what="instance name"), field="vrrp_instances", fatal=True),
+        Keyword("vrrp_sync_group", "Instances that change state together.", kind=Kind.SECTION,
+                child="vrrp_sync_group", header=Word(what="group name"), field="vrrp_sync_groups", fatal=True),
+    )
+    schema.add(
+        "global_defs",
+        Keyword("router_id", "Name of this node in notifications (default: the host name).", Word()),
+        Keyword("notification_email", "Addresses that receive SMTP alerts.", Word(what="e-mail address"),
+                kind=Kind.WORDS),
+        Keyword("notification_email_from", "Sender address of SMTP alerts.", Word(what="e-mail address")),
+        Keyword("smtp_server", "SMTP relay for alerts: ADDRESS [PORT] (port 25).", AddressPort()),
+        Keyword("smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", Word()),
+        Keyword("smtp_connect_timeout", "SMTP connection timeout.", Seconds(1, 3600, integer_only=True),
+                default=30.0),
+        Keyword("smtp_alert", "Send SMTP alerts for every kind of event.", Flag()),
+        Keyword("smtp_alert_vrrp", "Send SMTP alerts for VRRP state changes.", Flag()),
+        Keyword("smtp_alert_checker", "Send SMTP alerts for checker state changes.", Flag()),
+        Keyword("script_user", "User (and group) scripts run as when they name none.", SCRIPT_USER),
+        Keyword("enable_script_security", "Refuse scripts a non-root user could change.", Flag(), default=False),
+        Keyword("vrrp_version", "Default VRRP version of instances.", Int(2, 3), default=2),
+        Keyword("vrrp_mcast_group4", "IPv4 multicast group of adverts.", Address(4)),
+        Keyword("vrrp_mcast_group6", "IPv6 multicast group of adverts.", Address(6)),
+        Keyword("vrrp_garp_master_delay", "Delay before the second burst of gratuitous ARPs after becoming "
+                "MASTER.", GARP_DELAY, default=5.0),
+        Keyword("vrrp_garp_master_repeat", "Gratuitous ARPs sent per burst on becoming MASTER.", GARP_REPEAT,
+                default=5),
+        Keyword("vrrp_garp_master_refresh", "Interval of periodic gratuitous ARPs while MASTER (0: off).",
+                GARP_DELAY, default=0.0),
+        Keyword("vrrp_garp_master_refresh_repeat", "Gratuitous ARPs per periodic refresh.", GARP_REPEAT, default=1),
+        Keyword("vrrp_garp_lower_prio_delay", "Delay of the second burst after a lower-priority advert.",
+                GARP_DELAY),
+        Keyword("vrrp_garp_lower_prio_repeat", "Gratuitous ARPs per burst after a lower-priority advert.",
+                GARP_REPEAT),
+        Keyword("vrrp_garp_interval", "Pause between gratuitous ARPs on one interface.", Seconds(0, 1),
+                default=0.0),
+        Keyword("vrrp_gna_interval", "Pause between unsolicited neighbour advertisements on one interface.",
+                Seconds(0, 1), default=0.0),
+        Keyword("vrrp_min_garp", "Send one gratuitous ARP on becoming MASTER and no repeats.", Flag(),
+                default=False),
+        Keyword("vrrp_lower_prio_no_advert", "A MASTER hearing a lower priority does not answer with an "
+                "advert.", Flag(), default=False),
+        Keyword("vrrp_higher_prio_send_advert", "A MASTER hearing a higher priority sends one more advert "
+                "before yielding.", Flag(), default=False),
+        Keyword("vrrp_strict", "Enforce RFC 3768/9568 strictly (no unicast, no auth with v3, ...).", Flag(),
+                default=False),
+        Keyword("vrrp_skip_check_adv_addr", "Do not check addresses in adverts from the current MASTER.", Flag(),
+                default=False),
+        Keyword("vrrp_check_unicast_src", "Drop unicast adverts whose source is not a configured peer.", Flag(),
+                default=False),
+        Keyword("vrrp_startup_delay", "Delay before VRRP starts after the daemon starts.", Seconds(0, 3600),
+                default=0.0),
+        Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
+        Keyword("lvs_flush_on_stop", "On stop remove IPVS rules: VS (only kpd's) or ALL (default when given).",
+                Custom(_flush_on_stop, "[VS|ALL]"), default="NONE", aliases=("lvs_flush_onstop",)),
+        Keyword("notify_fifo", "FIFO receiving every state change line.", NOTIFY_FIFO),
+        Keyword("notify_fifo_script", "Script started to read notify_fifo.", SCRIPT),
+        Keyword("vrrp_notify_fifo", "FIFO receiving VRRP state change lines.", NOTIFY_FIFO),
+        Keyword("vrrp_notify_fifo_script", "Script started to read vrrp_notify_fifo.", SCRIPT),
+        Keyword("lvs_notify_fifo", "FIFO receiving checker state change lines.", NOTIFY_FIFO),
+        Keyword("lvs_notify_fifo_script", "Script started to read lvs_notify_fifo.", SCRIPT),
+        Keyword("child_wait_time", "Seconds to wait for children to exit on stop before killing them.",
+                Seconds(0, 3600, integer_only=True), default=5.0),
+        Keyword("default_interface", "Interface of instances that name none.", INTERFACE),
+        Keyword("dynamic_interfaces", "Allow interfaces that do not exist yet at start-up.", Flag(),
+                default=False),
+    )

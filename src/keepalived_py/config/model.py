@@ -1,0 +1,417 @@
+"""The typed configuration model: frozen, picklable dataclasses.
+
+Attribute names are keepalived's keyword names (``virtual_router_id``, ``advert_int``, ``lb_kind`` ...), so
+the model reads like the configuration file. Durations are float seconds. Every record keeps the
+:class:`Location` of the block it came from, for diagnostics raised later (e.g. by the daemons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+
+from keepalived_py.config.diagnostics import Location
+
+IPAddress = IPv4Address | IPv6Address
+IPInterface = IPv4Interface | IPv6Interface
+
+NOWHERE = Location("<default>", 0)
+
+
+# --- global_defs --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NotifyFifo:
+    """A FIFO keepalived writes state lines to, with the optional script that reads it."""
+
+    path: str
+    user: str | None = None
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class ScriptUser:
+    user: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
+class GlobalDefs:
+    router_id: str | None = None
+    notification_email: tuple[str, ...] = ()
+    notification_email_from: str | None = None
+    smtp_server: tuple[IPAddress, int | None] | None = None
+    smtp_helo_name: str | None = None
+    smtp_connect_timeout: float = 30.0
+    smtp_alert: bool | None = None
+    smtp_alert_vrrp: bool | None = None
+    smtp_alert_checker: bool | None = None
+    script_user: ScriptUser | None = None
+    enable_script_security: bool = False
+    vrrp_version: int = 2
+    vrrp_mcast_group4: IPv4Address = IPv4Address("224.0.0.18")
+    vrrp_mcast_group6: IPv6Address = IPv6Address("ff02::12")
+    vrrp_garp_master_delay: float = 5.0
+    vrrp_garp_master_repeat: int = 5
+    vrrp_garp_master_refresh: float = 0.0
+    vrrp_garp_master_refresh_repeat: int = 1
+    vrrp_garp_lower_prio_delay: float | None = None
+    vrrp_garp_lower_prio_repeat: int | None = None
+    vrrp_garp_interval: float = 0.0
+    vrrp_gna_interval: float = 0.0
+    vrrp_lower_prio_no_advert: bool = False
+    vrrp_higher_prio_send_advert: bool = False
+    vrrp_strict: bool = False
+    vrrp_skip_check_adv_addr: bool = False
+    vrrp_check_unicast_src: bool = False
+    vrrp_startup_delay: float = 0.0
+    vrrp_min_garp: bool = False
+    lvs_flush: bool = False
+    lvs_flush_on_stop: str = "NONE"
+    notify_fifo: NotifyFifo | None = None
+    notify_fifo_script: tuple[str, ...] = ()
+    vrrp_notify_fifo: NotifyFifo | None = None
+    vrrp_notify_fifo_script: tuple[str, ...] = ()
+    lvs_notify_fifo: NotifyFifo | None = None
+    lvs_notify_fifo_script: tuple[str, ...] = ()
+    child_wait_time: float = 5.0
+    default_interface: str | None = None
+    dynamic_interfaces: bool = False
+
+
+# --- VRRP ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VrrpScript:
+    name: str
+    script: tuple[str, ...]
+    interval: float = 1.0
+    timeout: float | None = None
+    weight: int = 0
+    weight_reverse: bool = False
+    rise: int = 1
+    fall: int = 1
+    user: ScriptUser | None = None
+    init_fail: bool = False
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    name: str
+    file: str
+    weight: int = 1
+    weight_reverse: bool = False
+    init_file: tuple[int, bool] | None = None  # (initial value, overwrite existing)
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class VirtualAddress:
+    """One virtual_ipaddress line: ``ADDR[/PREFIX] [brd X] [dev IF] [scope S] [label L] ...``."""
+
+    address: IPInterface
+    brd: IPv4Address | None = None
+    dev: str | None = None
+    scope: str | None = None
+    label: str | None = None
+    peer: IPInterface | None = None
+    home: bool = False
+    nodad: bool = False
+    noprefixroute: bool = False
+    autojoin: bool = False
+    no_track: bool = False
+    track_group: str | None = None
+    preferred_lft: int | None = None
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class VirtualRoute:
+    """A virtual_routes / virtual_rules line, kept as words (kpd installs them with `ip route`/`ip rule` syntax)."""
+
+    words: tuple[str, ...]
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class UnicastPeer:
+    address: IPAddress
+    min_ttl: int | None = None
+    max_ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A track_script / track_interface / track_file entry with its optional weight override."""
+
+    name: str
+    weight: int | None = None
+    weight_reverse: bool = False
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class Authentication:
+    auth_type: str  # "PASS" or "AH"
+    auth_pass: str = ""
+
+
+@dataclass(frozen=True)
+class VrrpInstance:
+    name: str
+    interface: str | None = None
+    virtual_router_id: int = 0
+    state: str = "BACKUP"
+    priority: int = 100
+    advert_int: float = 1.0
+    version: int | None = None  # None: global vrrp_version
+    authentication: Authentication | None = None
+    unicast_src_ip: IPAddress | None = None
+    mcast_src_ip: IPAddress | None = None
+    unicast_peer: tuple[UnicastPeer, ...] = ()
+    unicast_ttl: int | None = None
+    virtual_ipaddress: tuple[VirtualAddress, ...] = ()
+    virtual_ipaddress_excluded: tuple[VirtualAddress, ...] = ()
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRoute, ...] = ()
+    track_interface: tuple[Tracked, ...] = ()
+    track_script: tuple[Tracked, ...] = ()
+    track_file: tuple[Tracked, ...] = ()
+    dont_track_primary: bool = False
+    nopreempt: bool = False
+    preempt_delay: float = 0.0
+    garp_master_delay: float | None = None
+    garp_master_repeat: int | None = None
+    garp_master_refresh: float | None = None
+    garp_master_refresh_repeat: int | None = None
+    garp_lower_prio_delay: float | None = None
+    garp_lower_prio_repeat: int | None = None
+    lower_prio_no_advert: bool | None = None
+    higher_prio_send_advert: bool | None = None
+    notify_master: tuple[str, ...] = ()
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
+    notify_stop: tuple[str, ...] = ()
+    notify_master_rx_lower_pri: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    smtp_alert: bool | None = None
+    accept: bool | None = None  # None: keepalived's default (accept unless vrrp_strict)
+    strict_mode: bool | None = None
+    skip_check_adv_addr: bool | None = None
+    check_unicast_src: bool | None = None
+    v3_checksum_as_v2: bool = False
+    debug: int = 0
+    location: Location = NOWHERE
+
+    @property
+    def family(self) -> int:
+        """4 or 6: the address family of the VIPs (keepalived requires one family per instance)."""
+        for vip in self.virtual_ipaddress:
+            return vip.address.version
+        return 4
+
+
+@dataclass(frozen=True)
+class VrrpSyncGroup:
+    name: str
+    group: tuple[str, ...] = ()
+    notify_master: tuple[str, ...] = ()
+    notify_backup: tuple[str, ...] = ()
+    notify_fault: tuple[str, ...] = ()
+    notify_stop: tuple[str, ...] = ()
+    notify: tuple[str, ...] = ()
+    smtp_alert: bool | None = None
+    track_script: tuple[Tracked, ...] = ()
+    track_interface: tuple[Tracked, ...] = ()
+    track_file: tuple[Tracked, ...] = ()
+    global_tracking: bool = False
+    sync_group_tracking_weight: bool = False
+    location: Location = NOWHERE
+
+
+# --- LVS ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HttpUrl:
+    path: str
+    digest: str | None = None
+    status_code: tuple[tuple[int, int], ...] = ()  # inclusive ranges; empty: 200-299
+    virtualhost: str | None = None
+    regex: str | None = None
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class CheckCommon:
+    """Options every checker shares; None means 'inherit from the real/virtual server or the default'."""
+
+    connect_ip: IPAddress | None = None
+    connect_port: int | None = None
+    bindto: IPAddress | None = None
+    bind_port: int | None = None
+    connect_timeout: float | None = None
+    retry: int | None = None
+    delay_before_retry: float | None = None
+    warmup: float | None = None
+    delay_loop: float | None = None
+    alpha: bool | None = None
+    fwmark: int | None = None
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class TcpCheck(CheckCommon):
+    kind: str = "TCP_CHECK"
+
+
+@dataclass(frozen=True)
+class HttpCheck(CheckCommon):
+    kind: str = "HTTP_GET"  # or "SSL_GET"
+    url: tuple[HttpUrl, ...] = ()
+    virtualhost: str | None = None
+    http_protocol: str = "1.0"
+    enable_sni: bool = True
+    fast_recovery: bool = False
+
+    @property
+    def ssl(self) -> bool:
+        return self.kind == "SSL_GET"
+
+
+@dataclass(frozen=True)
+class MiscCheck(CheckCommon):
+    kind: str = "MISC_CHECK"
+    misc_path: tuple[str, ...] = ()
+    misc_timeout: float | None = None
+    misc_dynamic: bool = False
+    user: ScriptUser | None = None
+
+
+Check = TcpCheck | HttpCheck | MiscCheck
+
+
+@dataclass(frozen=True)
+class RealServer:
+    address: IPAddress
+    port: int | None
+    weight: int = 1
+    inhibit_on_failure: bool | None = None
+    notify_up: tuple[str, ...] = ()
+    notify_down: tuple[str, ...] = ()
+    uthreshold: int = 0
+    lthreshold: int = 0
+    lvs_method: str | None = None  # None: the virtual server's
+    alpha: bool | None = None
+    connect_timeout: float | None = None
+    retry: int | None = None
+    delay_before_retry: float | None = None
+    warmup: float | None = None
+    delay_loop: float | None = None
+    virtualhost: str | None = None
+    smtp_alert: bool | None = None
+    checks: tuple[Check, ...] = ()
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class VirtualServerGroupMember:
+    """An address range (``10.0.0.1-10 80``) or ``fwmark N`` entry of a virtual_server_group."""
+
+    first: IPAddress | None = None
+    last: IPAddress | None = None
+    port: int | None = None
+    fwmark: int | None = None
+
+    def addresses(self) -> list[IPAddress]:
+        if self.first is None or self.last is None:
+            return []
+        start, end = int(self.first), int(self.last)
+        return [type(self.first)(i) for i in range(start, end + 1)]
+
+
+@dataclass(frozen=True)
+class VirtualServerGroup:
+    name: str
+    members: tuple[VirtualServerGroupMember, ...] = ()
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    """``virtual_server IP PORT``, ``virtual_server fwmark N`` or ``virtual_server group NAME``."""
+
+    address: IPAddress | None = None
+    port: int | None = None
+    fwmark: int | None = None
+    group: str | None = None
+    protocol: str = "UDP"  # keepalived's default when unset (with an error); irrelevant for fwmark
+    lb_algo: str = "wlc"
+    lb_kind: str = "NAT"
+    persistence_timeout: int | None = None
+    persistence_granularity: IPAddress | None = None
+    persistence_engine: str | None = None
+    delay_loop: float = 60.0
+    connect_timeout: float | None = None
+    retry: int | None = None
+    delay_before_retry: float | None = None
+    warmup: float | None = None
+    ha_suspend: bool = False
+    virtualhost: str | None = None
+    alpha: bool = False
+    omega: bool = False
+    quorum: int = 1
+    quorum_up: tuple[str, ...] = ()
+    quorum_down: tuple[str, ...] = ()
+    hysteresis: int = 0
+    inhibit_on_failure: bool = False
+    sorry_server: tuple[IPAddress, int | None] | None = None
+    sorry_server_inhibit: bool = False
+    sorry_server_lvs_method: str | None = None
+    ops: bool = False
+    smtp_alert: bool | None = None
+    real_servers: tuple[RealServer, ...] = ()
+    location: Location = NOWHERE
+
+    @property
+    def key(self) -> str:
+        """How keepalived names the service in logs: ``[IP]:PORT``, ``FWM N`` or ``group NAME``."""
+        if self.group is not None:
+            return f"group {self.group}"
+        if self.fwmark is not None:
+            return f"FWM {self.fwmark}"
+        host = f"[{self.address}]" if self.address is not None and self.address.version == 6 else str(self.address)
+        return f"{host}:{self.port}"
+
+
+# --- the whole configuration --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    global_defs: GlobalDefs = field(default_factory=GlobalDefs)
+    vrrp_scripts: tuple[VrrpScript, ...] = ()
+    track_files: tuple[TrackFile, ...] = ()
+    vrrp_instances: tuple[VrrpInstance, ...] = ()
+    vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
+    virtual_server_groups: tuple[VirtualServerGroup, ...] = ()
+    virtual_servers: tuple[VirtualServer, ...] = ()
+    #: The files read (top file first, then includes), for reload change detection.
+    sources: tuple[str, ...] = ()
+
+    @property
+    def has_vrrp(self) -> bool:
+        return bool(self.vrrp_instances)
+
+    @property
+    def has_checkers(self) -> bool:
+        return bool(self.virtual_servers)
+
+    def instance(self, name: str) -> VrrpInstance:
+        for inst in self.vrrp_instances:
+            if inst.name == name:
+                return inst
+        raise KeyError(name)

@@ -1,0 +1,198 @@
+"""Reads the statement tree against the keyword schema into generic blocks of parsed values.
+
+Nothing here knows a particular keyword: unknown keywords, unsupported ones, bad values and misplaced blocks
+are all reported from the schema's records, and the model builder then turns blocks into dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from keepalived_py.config.diagnostics import DiagnosticSink, Location
+from keepalived_py.config.lexer import Token
+from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema, Section
+from keepalived_py.config.tree import Node
+from keepalived_py.config.values import Args, BadValue
+
+
+@dataclass
+class Block:
+    """One section occurrence: its header value and its keywords' parsed values by model attribute."""
+
+    section: str
+    loc: Location
+    header: Any = None
+    #: The keyword that opened the block (SSL_GET and HTTP_GET share a section).
+    keyword: str = ""
+    values: dict[str, Any] = field(default_factory=dict)
+    #: attribute -> location of the keyword (of its last occurrence)
+    locs: dict[str, Location] = field(default_factory=dict)
+    #: attribute -> location of each collected item, parallel to the tuple in ``values``
+    item_locs: dict[str, list[Location]] = field(default_factory=dict)
+
+    def get(self, attr: str, default: Any = None) -> Any:
+        return self.values.get(attr, default)
+
+    def loc_of(self, attr: str) -> Location:
+        return self.locs.get(attr, self.loc)
+
+
+class Reader:
+    def __init__(self, schema: Schema, sink: DiagnosticSink):
+        self.schema = schema
+        self.sink = sink
+
+    def read(self, nodes: list[Node], root_loc: Location) -> Block:
+        root = Block(ROOT, root_loc)
+        self._read_into(root, self.schema[ROOT], nodes)
+        return root
+
+    def _read_into(self, block: Block, section: Section, nodes: list[Node]) -> None:
+        for node in nodes:
+            if not node.keyword.text:  # a stray '{' already reported by the tree builder
+                continue
+            kw = section.lookup(node.keyword.text)
+            if kw is None:
+                self._unknown(node, section)
+                continue
+            if not kw.supported:
+                what = "block" if node.children is not None else "keyword"
+                self.sink.unsupported(kw.name, node.loc, what=f"{section.title} {what}")
+                continue
+            if node.keyword.text in kw.deprecated:
+                self.sink.note(f"'{node.keyword.text}' is deprecated; use '{kw.name}'", node.loc)
+            handler = {
+                Kind.VALUE: self._value,
+                Kind.LIST: self._list,
+                Kind.WORDS: self._words,
+                Kind.SECTION: self._section,
+            }[kw.kind]
+            handler(block, kw, node)
+
+    def _unknown(self, node: Node, section: Section) -> None:
+        where = "at the top level" if section.name == ROOT else f"in {section.title}"
+        hint = ""
+        for other in self.schema:
+            if other is not section and other.lookup(node.keyword.text) is not None:
+                hint = f" (it belongs in {other.title})"
+                break
+        self.sink.error(f"unknown keyword '{_show(node.keyword.text)}' {where}{hint}; it is ignored", node.loc)
+
+    def _bad(self, kw: Keyword, err: BadValue, node: Node) -> None:
+        loc = err.token.loc if err.token is not None else node.loc
+        consequence = "" if kw.fatal else "; it is ignored"
+        message = f"{err.message}{consequence}"
+        if kw.fatal:
+            self.sink.fatal(message, loc)
+        else:
+            self.sink.error(message, loc)
+
+    def _store(self, block: Block, kw: Keyword, value: Any, loc: Location) -> None:
+        attr = kw.attr
+        block.locs[attr] = loc
+        if kw.collects:
+            block.values[attr] = (*block.values.get(attr, ()), value)
+            block.item_locs.setdefault(attr, []).append(loc)
+        else:
+            block.values[attr] = value
+
+    def _no_block(self, kw: Keyword, node: Node) -> bool:
+        if node.children is not None:
+            brace = node.open_brace.loc if node.open_brace else node.loc
+            self.sink.error(f"'{kw.name}' does not take a block; the block is ignored", brace)
+            return False
+        return True
+
+    def _needs_block(self, kw: Keyword, node: Node) -> bool:
+        if node.children is None:
+            self.sink.error(f"'{kw.name}' needs a block '{{ ... }}'; it is ignored", node.loc)
+            return False
+        return True
+
+    def _value(self, block: Block, kw: Keyword, node: Node) -> None:
+        if not self._no_block(kw, node):
+            return
+        assert kw.value is not None, kw.name
+        try:
+            value = kw.value(Args(node.keyword, tuple(node.args)))
+        except BadValue as err:
+            self._bad(kw, err, node)
+            return
+        self._store(block, kw, value, node.loc)
+
+    def _header(self, kw: Keyword, node: Node) -> tuple[bool, Any]:
+        """Parse the arguments before a block: (usable, value)."""
+        if kw.header is None:
+            if node.args:
+                self._extra_args(kw, node.args)
+            return True, None
+        try:
+            return True, kw.header(Args(node.keyword, tuple(node.args)))
+        except BadValue as err:
+            self._bad(kw, err, node)
+            return not kw.fatal, None
+
+    def _list(self, block: Block, kw: Keyword, node: Node) -> None:
+        usable, header = self._header(kw, node)
+        if not usable or not self._needs_block(kw, node):
+            return
+        if kw.header is not None:
+            # A named list (virtual_server_group NAME { ... }): a block of its own holding the items.
+            target = Block(kw.name, node.loc, header, kw.name)
+            self._store(block, kw, target, node.loc)
+            block, kw = target, Keyword("items", kw.doc, kw.value, kind=Kind.LIST)
+        block.values.setdefault(kw.attr, ())
+        block.locs.setdefault(kw.attr, node.loc)
+        assert kw.value is not None and node.children is not None
+        for child in node.children:
+            if child.children is not None:
+                self.sink.error(f"an item of '{kw.name}' cannot open a block", child.open_brace.loc if child.open_brace else child.loc)
+                continue
+            try:
+                item = kw.value(Args(child.keyword, (child.keyword, *child.args)))
+            except BadValue as err:
+                self._bad(kw, err, child)
+                continue
+            self._store(block, kw, item, child.loc)
+
+    def _words(self, block: Block, kw: Keyword, node: Node) -> None:
+        words: list[Token] = list(node.args)
+        if node.children is not None:
+            words.extend(node.words())
+        elif not words:
+            self._needs_block(kw, node)
+            return
+        block.values.setdefault(kw.attr, ())
+        block.locs.setdefault(kw.attr, node.loc)
+        assert kw.value is not None
+        for word in words:
+            try:
+                item = kw.value(Args(word, (word,)))
+            except BadValue as err:
+                self._bad(kw, err, node)
+                continue
+            self._store(block, kw, item, word.loc)
+
+    def _section(self, block: Block, kw: Keyword, node: Node) -> None:
+        assert kw.child is not None
+        usable, header = self._header(kw, node)
+        if not usable or not self._needs_block(kw, node):
+            return
+        assert node.children is not None
+        if kw.collects:
+            child = Block(kw.child, node.loc, header, kw.name)
+            self._store(block, kw, child, node.loc)
+        else:
+            existing = block.values.get(kw.attr)
+            child = existing if isinstance(existing, Block) else Block(kw.child, node.loc, header, kw.name)
+            self._store(block, kw, child, node.loc)
+        self._read_into(child, self.schema[kw.child], node.children)
+
+    def _extra_args(self, kw: Keyword, args: list[Token]) -> None:
+        self.sink.error(f"'{kw.name}' takes no arguments here; '{_show(args[0].text)}' is ignored", args[0].loc)
+
+
+def _show(text: str, limit: int = 40) -> str:
+    text = "".join(ch if ch.isprintable() else "?" for ch in text[: limit + 1])
+    return text if len(text) <= limit else text[: limit - 3] + "..."

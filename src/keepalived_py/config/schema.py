@@ -1,0 +1,129 @@
+"""The keyword schema: every configuration keyword declared once, like gunicorn's settings.
+
+A :class:`Keyword` record says which section it belongs to, how its value is parsed and validated, its default,
+whether it may repeat, its aliases, and one line of documentation. The reader, the model builder, the docs and
+the supported-keyword table are all driven by these records (see ``keepalived_py.config.keywords`` for the
+declarations themselves).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from keepalived_py.config.values import ValueType
+
+ROOT = "root"
+
+
+class Kind(enum.Enum):
+    VALUE = "value"  # `keyword args...` on one line
+    SECTION = "section"  # `keyword [header args] { child keywords }`
+    LIST = "list"  # `keyword { item line ... }`: each line is one item parsed by `value`
+    WORDS = "words"  # `keyword { w1 w2 ... }`: each word, across lines, is one item parsed by `value`
+
+
+@dataclass(frozen=True)
+class Keyword:
+    name: str
+    doc: str
+    #: VALUE: parses the arguments; LIST: parses each item line; WORDS: parses each word.
+    value: ValueType[Any] | None = None
+    default: Any = None
+    kind: Kind = Kind.VALUE
+    #: SECTION: the section whose keywords its block holds.
+    child: str | None = None
+    #: SECTION or LIST: parses the arguments before the block (a name, an address); each occurrence is then
+    #: a block of its own, collected in a tuple. None: the keyword takes no arguments.
+    header: ValueType[Any] | None = None
+    #: May appear more than once; the values collect into a tuple (lists and sections always collect).
+    repeatable: bool = False
+    #: Other spellings keepalived accepts for the same keyword.
+    aliases: tuple[str, ...] = ()
+    #: Spellings keepalived still accepts but has deprecated: accepted with a note.
+    deprecated: tuple[str, ...] = ()
+    #: The model attribute the value lands in (default: the keyword's name).
+    field: str = ""
+    #: False: keepalived knows it, kpd does not implement it; reported by name and ignored.
+    supported: bool = True
+    #: A bad value makes the configuration unable to run (identity fields such as VRID or addresses).
+    fatal: bool = False
+    #: Filled in on registration.
+    section: str = ""
+
+    @property
+    def attr(self) -> str:
+        return self.field or self.name
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases, *self.deprecated)
+
+    @property
+    def collects(self) -> bool:
+        return self.repeatable or self.kind in (Kind.LIST, Kind.WORDS) or self.header is not None
+
+
+@dataclass
+class Section:
+    name: str
+    title: str
+    doc: str
+    keywords: list[Keyword] = field(default_factory=list)
+    by_spelling: dict[str, Keyword] = field(default_factory=dict)
+
+    def lookup(self, word: str) -> Keyword | None:
+        return self.by_spelling.get(word)
+
+    def keyword(self, name: str) -> Keyword:
+        return self.by_spelling[name]
+
+    def defaults(self) -> dict[str, Any]:
+        """Model attribute -> default, for the supported keywords that are not sub-sections."""
+        out: dict[str, Any] = {}
+        for kw in self.keywords:
+            if kw.supported and kw.attr not in out:
+                out[kw.attr] = () if kw.collects else kw.default
+        return out
+
+
+class Schema:
+    """The registry of sections and their keywords."""
+
+    def __init__(self) -> None:
+        self.sections: dict[str, Section] = {}
+
+    def section(self, name: str, title: str, doc: str = "") -> Section:
+        if name in self.sections:
+            raise ValueError(f"section {name!r} declared twice")
+        sec = Section(name, title, doc)
+        self.sections[name] = sec
+        return sec
+
+    def add(self, section: str, *keywords: Keyword) -> None:
+        sec = self.sections[section]
+        for kw in keywords:
+            kw = replace(kw, section=section)
+            for spelling in kw.spellings:
+                if spelling in sec.by_spelling:
+                    raise ValueError(f"{section}: keyword {spelling!r} declared twice")
+                sec.by_spelling[spelling] = kw
+            sec.keywords.append(kw)
+
+    def check(self) -> None:
+        """Every supported block keyword names a declared section (called once all are declared)."""
+        for kw in self.all_keywords():
+            if kw.kind is Kind.SECTION and kw.supported and kw.child not in self.sections:
+                raise ValueError(f"{kw.section}.{kw.name}: unknown child section {kw.child!r}")
+
+    def __getitem__(self, name: str) -> Section:
+        return self.sections[name]
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self.sections.values())
+
+    def all_keywords(self) -> Iterator[Keyword]:
+        for sec in self:
+            yield from sec.keywords

@@ -1,0 +1,299 @@
+"""Cross-reference and consistency checks over the whole model, as keepalived's start-up checks do.
+
+Each check reports at the location of the keyword involved. Severity follows keepalived: what keepalived
+repairs or ignores and runs anyway is an ERROR (exit 5); what cannot run is FATAL (exit 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+from keepalived_py.config.build import Origins
+from keepalived_py.config.diagnostics import DiagnosticSink, Location
+from keepalived_py.config.keywords.vrrp import AUTH_PASS_MAX
+from keepalived_py.config.model import (
+    Config,
+    HttpCheck,
+    MiscCheck,
+    VirtualServer,
+    VrrpInstance,
+)
+
+#: RFC 9568: the Max Adver Int field is 12 bits of centiseconds.
+V3_MAX_ADVERT_INT = 40.95
+#: vrrp_strict: keepalived refuses more addresses than fit an RFC-sized advert.
+STRICT_MAX_VIPS = 20
+
+
+class Validator:
+    def __init__(self, config: Config, origins: Origins, sink: DiagnosticSink):
+        self.config = config
+        self.origins = origins
+        self.sink = sink
+
+    def loc(self, record: object, attr: str | None = None) -> Location:
+        return self.origins.loc(record, attr)
+
+    def run(self) -> None:
+        self._unique_names()
+        for inst in self.config.vrrp_instances:
+            self._instance(inst)
+        self._vrids()
+        self._sync_groups()
+        self._virtual_servers()
+
+    # --- names ------------------------------------------------------------------------------------------
+
+    def _unique_names(self) -> None:
+        cfg = self.config
+        for what, records in (
+            ("vrrp_instance", cfg.vrrp_instances),
+            ("vrrp_script", cfg.vrrp_scripts),
+            ("track_file", cfg.track_files),
+            ("vrrp_sync_group", cfg.vrrp_sync_groups),
+            ("virtual_server_group", cfg.virtual_server_groups),
+        ):
+            seen: dict[str, object] = {}
+            for rec in records:
+                name = rec.name
+                if name in seen:
+                    first = self.loc(seen[name])
+                    self.sink.fatal(f"{what} '{name}' is defined twice (first at {first})", self.loc(rec))
+                else:
+                    seen[name] = rec
+
+    # --- VRRP -------------------------------------------------------------------------------------------
+
+    def _instance(self, inst: VrrpInstance) -> None:
+        gd = self.config.global_defs
+        name = inst.name
+        if inst.interface is None and gd.default_interface is None:
+            self.sink.fatal(f"vrrp_instance {name}: no interface (and no global default_interface)", self.loc(inst))
+        if inst.virtual_router_id == 0:
+            self.sink.fatal(f"vrrp_instance {name}: virtual_router_id is missing", self.loc(inst))
+        version = inst.version or gd.vrrp_version
+        families = {vip.address.version for vip in inst.virtual_ipaddress}
+        if len(families) > 1:
+            for vip in inst.virtual_ipaddress[1:]:
+                if vip.address.version != inst.virtual_ipaddress[0].address.version:
+                    self.sink.error(f"vrrp_instance {name}: address family of {vip.address} differs from the "
+                                    "instance's first virtual address; it is ignored", vip.location)
+        if inst.family == 6 and version == 2:
+            self.sink.error(f"vrrp_instance {name}: VRRPv2 does not support IPv6; version 3 is used",
+                            self.loc(inst, "version" if inst.version else None))
+        if version == 2 and not float(inst.advert_int).is_integer():
+            self.sink.error(f"vrrp_instance {name}: VRRPv2 advert_int must be whole seconds; "
+                            f"{inst.advert_int} is rounded up", self.loc(inst, "advert_int"))
+        if version == 3 and inst.advert_int > V3_MAX_ADVERT_INT:
+            self.sink.error(f"vrrp_instance {name}: VRRPv3 advert_int is at most {V3_MAX_ADVERT_INT}; "
+                            f"{inst.advert_int} is reduced", self.loc(inst, "advert_int"))
+        if inst.priority == 255 and inst.state == "BACKUP" and self._has("state", inst):
+            self.sink.error(f"vrrp_instance {name}: priority 255 (address owner) with state BACKUP; "
+                            "the instance starts as MASTER", self.loc(inst, "state"))
+        if inst.nopreempt and inst.state == "MASTER":
+            self.sink.error(f"vrrp_instance {name}: nopreempt is incompatible with state MASTER; "
+                            "the instance starts as BACKUP", self.loc(inst, "nopreempt"))
+        auth = inst.authentication
+        if auth is not None:
+            where = self.loc(inst, "authentication")
+            if version == 3:
+                self.sink.error(f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where)
+            elif auth.auth_type == "AH":
+                self.sink.unsupported("auth_type AH", where, what="authentication")
+            elif len(auth.auth_pass) > AUTH_PASS_MAX:
+                self.sink.error(f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "
+                                "only the first 8 are used", where)
+            elif not auth.auth_pass:
+                self.sink.error(f"vrrp_instance {name}: auth_type PASS without auth_pass", where)
+        strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
+        if strict:
+            self._strict(inst, version)
+        src = inst.unicast_src_ip
+        for peer in inst.unicast_peer:
+            if src is not None and peer.address.version != src.version:
+                self.sink.error(f"vrrp_instance {name}: unicast peer {peer.address} and unicast_src_ip {src} "
+                                "are of different families", self.loc(inst, "unicast_peer"))
+        scripts = {s.name for s in self.config.vrrp_scripts}
+        files = {f.name for f in self.config.track_files}
+        for tracked in inst.track_script:
+            if tracked.name not in scripts:
+                self.sink.error(f"vrrp_instance {name}: track_script '{tracked.name}' is not a vrrp_script; "
+                                "it is ignored", tracked.location)
+        for tracked in inst.track_file:
+            if tracked.name not in files:
+                self.sink.error(f"vrrp_instance {name}: track_file '{tracked.name}' is not a track_file; "
+                                "it is ignored", tracked.location)
+
+    def _has(self, attr: str, record: object) -> bool:
+        block = self.origins.block(record)
+        return block is not None and attr in block.values
+
+    def _strict(self, inst: VrrpInstance, version: int) -> None:
+        name = inst.name
+        if inst.unicast_peer:
+            self.sink.error(f"vrrp_instance {name}: unicast peers are not allowed with vrrp_strict",
+                            self.loc(inst, "unicast_peer"))
+        if inst.authentication is not None:
+            self.sink.error(f"vrrp_instance {name}: authentication is not allowed with vrrp_strict",
+                            self.loc(inst, "authentication"))
+        if len(inst.virtual_ipaddress) > STRICT_MAX_VIPS:
+            self.sink.error(f"vrrp_instance {name}: vrrp_strict allows at most {STRICT_MAX_VIPS} virtual "
+                            "addresses", self.loc(inst, "virtual_ipaddress"))
+        if inst.accept:
+            self.sink.error(f"vrrp_instance {name}: accept mode is not allowed with vrrp_strict unless the "
+                            "instance owns its addresses", self.loc(inst, "accept"))
+
+    def _vrids(self) -> None:
+        default_if = self.config.global_defs.default_interface
+        seen: dict[tuple[str | None, int, int, bool], VrrpInstance] = {}
+        for inst in self.config.vrrp_instances:
+            if not inst.virtual_router_id:
+                continue
+            key = (inst.interface or default_if, inst.family, inst.virtual_router_id, bool(inst.unicast_peer))
+            other = seen.get(key)
+            if other is not None and not inst.unicast_peer:
+                self.sink.fatal(f"vrrp_instance {inst.name}: virtual_router_id {inst.virtual_router_id} is "
+                                f"already used by {other.name} on interface {key[0]} (at "
+                                f"{self.loc(other, 'virtual_router_id')})",
+                                self.loc(inst, "virtual_router_id"))
+            else:
+                seen[key] = inst
+
+    def _sync_groups(self) -> None:
+        instances = {i.name for i in self.config.vrrp_instances}
+        member_of: dict[str, str] = {}
+        for group in self.config.vrrp_sync_groups:
+            block = self.origins.block(group)
+            locs = block.item_locs.get("group", []) if block else []
+            if not group.group:
+                self.sink.error(f"vrrp_sync_group {group.name} has no members; it is ignored", self.loc(group))
+            for i, member in enumerate(group.group):
+                where = locs[i] if i < len(locs) else self.loc(group)
+                if member not in instances:
+                    self.sink.error(f"vrrp_sync_group {group.name}: '{member}' is not a vrrp_instance; "
+                                    "it is ignored", where)
+                elif member in member_of:
+                    self.sink.error(f"vrrp_instance {member} is already in vrrp_sync_group {member_of[member]}",
+                                    where)
+                else:
+                    member_of[member] = group.name
+
+    # --- LVS --------------------------------------------------------------------------------------------
+
+    def _virtual_servers(self) -> None:
+        """keepalived's checks of virtual servers, with its repairs (the model is updated in place)."""
+        groups = {g.name: g for g in self.config.virtual_server_groups}
+        seen: dict[tuple[object, ...], VirtualServer] = {}
+        kept: list[VirtualServer] = []
+        for vs in self.config.virtual_servers:
+            key = (vs.address, vs.port, vs.fwmark, vs.group, vs.protocol)
+            if key in seen:
+                self.sink.error(f"virtual_server {vs.key} ({vs.protocol}) is defined twice (first at "
+                                f"{self.loc(seen[key])}); the second is ignored", self.loc(vs))
+                continue
+            seen[key] = vs
+            group = groups.get(vs.group) if vs.group is not None else None
+            if vs.group is not None and group is None:
+                self.sink.fatal(f"virtual_server group '{vs.group}' is not a virtual_server_group", self.loc(vs))
+            if not vs.real_servers:
+                self.sink.error(f"virtual server {vs.key} has no real servers - ignoring", self.loc(vs))
+                continue
+            fwmark_only = vs.fwmark is not None or (
+                group is not None and all(m.fwmark is not None for m in group.members))
+            fix: dict[str, object] = {}
+            if vs.ha_suspend and (vs.fwmark is not None or (group and any(m.fwmark for m in group.members))):
+                self.sink.error(f"virtual server {vs.key}: cannot use ha_suspend with fwmarks - clearing "
+                                "ha_suspend", self.loc(vs, "ha_suspend"))
+                fix["ha_suspend"] = False
+            if not fwmark_only and not self._has("protocol", vs):
+                self.sink.error(f"virtual server {vs.key}: no protocol set - defaulting to UDP", self.loc(vs))
+            if fwmark_only and self._has("protocol", vs):
+                self.sink.error(f"virtual server {vs.key}: protocol specified for fwmark - protocol will be "
+                                "ignored", self.loc(vs, "protocol"))
+            if vs.ops and vs.protocol != "UDP":
+                self.sink.error(f"virtual server {vs.key}: one packet scheduling requires UDP - resetting",
+                                self.loc(vs, "ops"))
+                fix["ops"] = False
+            if not self._has("lb_algo", vs):
+                self.sink.error(f"virtual server {vs.key}: no scheduler set, setting default 'wlc'", self.loc(vs))
+            if not self._has("lb_kind", vs) and any(rs.lvs_method is None for rs in vs.real_servers):
+                self.sink.error(f"virtual server {vs.key}: no forwarding method set, setting default NAT",
+                                self.loc(vs))
+            rs_kept = []
+            rs_seen: set[tuple[object, object]] = set()
+            for rs in vs.real_servers:
+                rkey = (rs.address, rs.port)
+                if rkey in rs_seen:
+                    self.sink.error(f"virtual server {vs.key}: real server {rs.address} {rs.port or ''} is "
+                                    "duplicated - removing second rs", self.loc(rs))
+                    continue
+                rs_seen.add(rkey)
+                if vs.address is not None and rs.address.version != vs.address.version and vs.lb_kind != "TUN":
+                    self.sink.error(f"virtual server {vs.key}: real server {rs.address} is of another address "
+                                    "family (only TUN forwarding mixes families)", self.loc(rs))
+                for check in rs.checks:
+                    self._check(vs, check)
+                rs_kept.append(rs)
+            if len(rs_kept) != len(vs.real_servers):
+                fix["real_servers"] = tuple(rs_kept)
+            kept.append(dataclasses.replace(vs, **fix) if fix else vs)  # type: ignore[arg-type]
+        if len(kept) != len(self.config.virtual_servers) or any(
+                a is not b for a, b in zip(kept, self.config.virtual_servers, strict=False)):
+            for old, new in zip(self.config.virtual_servers, kept, strict=False):
+                block = self.origins.block(old)
+                if block is not None and new is not old:
+                    self.origins.remember(new, block)
+            self.config = dataclasses.replace(self.config, virtual_servers=tuple(kept))
+
+    def _check(self, vs: VirtualServer, check: object) -> None:
+        if isinstance(check, HttpCheck):
+            if not check.url:
+                self.sink.error(f"virtual_server {vs.key}: {check.kind} has no url block; the checker is ignored",
+                                self.loc(check))
+            for url in check.url:
+                if not url.path:
+                    self.sink.error(f"virtual_server {vs.key}: url block without a path; it is ignored",
+                                    self.loc(url))
+        elif isinstance(check, MiscCheck) and not check.misc_path:
+            self.sink.error(f"virtual_server {vs.key}: MISC_CHECK has no misc_path; the checker is ignored",
+                            self.loc(check))
+
+    # --- scripts ----------------------------------------------------------------------------------------
+
+    def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location]]:
+        """Every script the configuration would run: (what it is, its argv, where it is configured)."""
+        cfg = self.config
+        gd = cfg.global_defs
+        for attr in ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"):
+            if getattr(gd, attr):
+                yield attr, getattr(gd, attr), self.loc(gd, attr)
+        for script in cfg.vrrp_scripts:
+            if script.script:
+                yield f"vrrp_script {script.name}", script.script, self.loc(script, "script")
+        notify_attrs = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify",
+                        "notify_master_rx_lower_pri")
+        for rec in (*cfg.vrrp_instances, *cfg.vrrp_sync_groups):
+            for attr in notify_attrs:
+                if getattr(rec, attr, ()):
+                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr)
+        for vs in cfg.virtual_servers:
+            for attr in ("quorum_up", "quorum_down"):
+                if getattr(vs, attr):
+                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr)
+            for rs in vs.real_servers:
+                for attr in ("notify_up", "notify_down"):
+                    if getattr(rs, attr):
+                        yield f"{attr} of real_server {rs.address}", getattr(rs, attr), self.loc(rs, attr)
+                for check in rs.checks:
+                    if isinstance(check, MiscCheck) and check.misc_path:
+                        yield f"MISC_CHECK of real_server {rs.address}", check.misc_path, self.loc(check, "misc_path")
+
+
+def validate(config: Config, origins: Origins, sink: DiagnosticSink) -> Config:
+    """Report every inconsistency; return the configuration with keepalived's repairs applied."""
+    validator = Validator(config, origins, sink)
+    validator.run()
+    return validator.config
+
+
