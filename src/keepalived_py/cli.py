@@ -25,39 +25,69 @@ LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-f", "--config", "--use-file", dest="config", default=DEFAULT_CONFIG, metavar="FILE",
-                   help=f"keepalived.conf or a Jinja2 template of one (*.j2) (default: {DEFAULT_CONFIG})")
-    p.add_argument("--vars", action="append", default=[], metavar="FILE",
-                   help="YAML or JSON variables: render the config as a Jinja2 template (repeatable)")
-    p.add_argument("-i", "--config-id", metavar="ID",
-                   help="id matched by @ID conditional lines (default: the short host name)")
+    p.add_argument(
+        "-f",
+        "--config",
+        "--use-file",
+        dest="config",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"keepalived.conf or a Jinja2 template of one (*.j2) (default: {DEFAULT_CONFIG})",
+    )
+    p.add_argument(
+        "--vars",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="YAML or JSON variables: render the config as a Jinja2 template (repeatable)",
+    )
+    p.add_argument(
+        "-i",
+        "--config-id",
+        metavar="ID",
+        help="id matched by @ID conditional lines (default: the short host name)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="kpd", description="keepalived-compatible VRRP and LVS health-checking daemon")
+        prog="kpd", description="keepalived-compatible VRRP and LVS health-checking daemon"
+    )
     parser.add_argument("--version", action="version", version=f"kpd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     start = sub.add_parser("start", help="run the daemon in the foreground")
     _config_args(start)
-    start.add_argument("--runtime-dir", default=DEFAULT_RUNTIME_DIR, metavar="DIR",
-                       help=f"pid files and control socket (default: {DEFAULT_RUNTIME_DIR}); one per instance")
+    start.add_argument(
+        "--runtime-dir",
+        default=DEFAULT_RUNTIME_DIR,
+        metavar="DIR",
+        help=f"pid files and control socket (default: {DEFAULT_RUNTIME_DIR}); one per instance",
+    )
     start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
     start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")
 
-    check = sub.add_parser("check-config", help="validate a configuration (exit codes as keepalived -t)",
-                           description="Exit codes, as keepalived -t: 0 valid; 4 the config cannot run; 5 errors, but it would "
-                           "run (unknown or unimplemented keywords, bad values ignored, missing interfaces); 6 scripts "
-                           "would run without enable_script_security.")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a configuration (exit codes as keepalived -t)",
+        description="Exit codes, as keepalived -t: 0 valid; 4 the config cannot run; 5 errors, but it would "
+        "run (unknown or unimplemented keywords, bad values ignored, missing interfaces); 6 scripts "
+        "would run without enable_script_security.",
+    )
     _config_args(check)
     check.add_argument("--json", action="store_true", help="print the normalized model and the diagnostics")
 
     render = sub.add_parser("render", help="render a Jinja2 configuration template")
     render.add_argument("template", metavar="TEMPLATE")
     render.add_argument("--vars", action="append", default=[], metavar="FILE", help="YAML or JSON variables")
-    render.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                        help="set a variable (value read as YAML), after the files (repeatable)")
+    render.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="set a variable (value read as YAML), after the files (repeatable)",
+    )
     render.add_argument("-o", "--output", metavar="OUT", help="write here instead of standard output")
     return parser
 

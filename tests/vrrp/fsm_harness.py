@@ -53,8 +53,14 @@ class Link:
         self.violations: list[str] = []
 
     def add(self, name: str, priority: int, address: str, **kw: object) -> Router:
-        params = Params(name=name, version=kw.pop("version", 3), advert_int=kw.pop("advert_int", 1.0),  # type: ignore[arg-type]
-                        priority=priority, local_address=IPv4Address(address), **kw)  # type: ignore[arg-type]
+        params = Params(
+            name=name,
+            version=kw.pop("version", 3),
+            advert_int=kw.pop("advert_int", 1.0),  # type: ignore[arg-type]
+            priority=priority,
+            local_address=IPv4Address(address),
+            **kw,
+        )  # type: ignore[arg-type]
         router = Router(name, Vrrp(params))
         self.routers[name] = router
         return router
@@ -71,9 +77,17 @@ class Link:
                 r.sent.append((self.now, a.priority))
                 for other in self.routers.values():
                     if other is not r and other.partition == r.partition and other.state is not State.STOP:
-                        heapq.heappush(self._queue, (self.now + self.latency, next(self._seq), other.name,
-                                                     r.machine.params.local_address, a.priority,
-                                                     r.machine.params.advert_int))
+                        heapq.heappush(
+                            self._queue,
+                            (
+                                self.now + self.latency,
+                                next(self._seq),
+                                other.name,
+                                r.machine.params.local_address,
+                                a.priority,
+                                r.machine.params.advert_int,
+                            ),
+                        )
             elif isinstance(a, AddAddresses):
                 r.holds_vip = True
             elif isinstance(a, RemoveAddresses):

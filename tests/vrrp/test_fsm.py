@@ -49,7 +49,7 @@ def test_single_backup_becomes_master_after_master_down_interval():
     assert a.state is State.BACKUP
     link.run_for(2 * CS)
     assert a.state is State.MASTER
-    t_master = [t for t, old, new in a.transitions() if new is State.MASTER][0]
+    t_master = next(t for t, old, new in a.transitions() if new is State.MASTER)
     assert t_master == pytest.approx(expected, abs=CS)
 
 
@@ -165,7 +165,7 @@ def test_preempt_delay_postpones_preemption():
     assert link.masters() == ["low"]
     link.run_for(10)
     assert link.masters() == ["high"]
-    t_master = [t for t, old, new in high.transitions() if new is State.MASTER][0]
+    t_master = next(t for t, old, new in high.transitions() if new is State.MASTER)
     # preemption happens once the delay is over and one down interval passes without accepting an advert
     assert 10 + 20 <= t_master <= 10 + 20 + master_down_interval(3, 200, 1.0) + 1
 

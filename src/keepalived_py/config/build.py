@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 
 from keepalived_py.config.diagnostics import Location
 from keepalived_py.config.model import (
+    NOWHERE,
     Authentication,
     Check,
     Config,
     GlobalDefs,
     HttpCheck,
     HttpUrl,
-    NOWHERE,
     MiscCheck,
     RealServer,
     TcpCheck,
@@ -114,14 +114,16 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
 
 def _vrrp_script(b: Block) -> VrrpScript:
     weight, reverse = b.values.get("weight", (0, False))
-    return _make(VrrpScript, b, name=b.header, script=b.values.get("script", ()), weight=weight,
-                 weight_reverse=reverse)
+    return _make(
+        VrrpScript, b, name=b.header, script=b.values.get("script", ()), weight=weight, weight_reverse=reverse
+    )
 
 
 def _track_file(b: Block) -> TrackFile:
     weight, reverse = b.values.get("weight", (1, False))
-    return _make(TrackFile, b, name=b.header, file=b.values.get("file", ""), weight=weight,
-                 weight_reverse=reverse)
+    return _make(
+        TrackFile, b, name=b.header, file=b.values.get("file", ""), weight=weight, weight_reverse=reverse
+    )
 
 
 def _instance(b: Block) -> VrrpInstance:
@@ -138,8 +140,11 @@ def _instance(b: Block) -> VrrpInstance:
 
 def _virtual_server(b: Block) -> VirtualServer:
     kind, ident, port = b.header
-    extra: dict[str, Any] = {"ip": {"address": ident, "port": port}, "fwmark": {"fwmark": ident},
-                             "group": {"group": ident}}[kind]
+    extra: dict[str, Any] = {
+        "ip": {"address": ident, "port": port},
+        "fwmark": {"fwmark": ident},
+        "group": {"group": ident},
+    }[kind]
     extra["real_servers"] = tuple(_real_server(rb) for rb in _blocks(b, "real_servers") if rb.header)
     return _make(VirtualServer, b, **extra)
 

@@ -57,15 +57,18 @@ def insecure_component(path: Path) -> Path | None:
     return None
 
 
-def check_host(config: Config, origins: Origins, sink: DiagnosticSink,
-               exists: Callable[[str], bool] = interface_exists) -> None:
+def check_host(
+    config: Config, origins: Origins, sink: DiagnosticSink, exists: Callable[[str], bool] = interface_exists
+) -> None:
     gd = config.global_defs
     if not gd.dynamic_interfaces:
-        seen: set[str] = set()
         for inst in config.vrrp_instances:
+            seen: set[str] = set()
             names = [(inst.interface or gd.default_interface, origins.loc(inst, "interface"))]
             names += [(t.name, t.location) for t in inst.track_interface]
-            names += [(v.dev, v.location) for v in (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)]
+            names += [
+                (v.dev, v.location) for v in (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
+            ]
             for name, loc in names:
                 if name and name not in seen and not exists(name):
                     seen.add(name)
@@ -73,6 +76,8 @@ def check_host(config: Config, origins: Origins, sink: DiagnosticSink,
     scripts = list(Validator(config, origins, sink).scripts())
     found = []
     for what, argv, loc in scripts:
+        if argv[0].startswith("<"):
+            continue  # keepalived's "</path": a test that the file opens, nothing is executed
         path = find_script(argv[0])
         if path is None:
             sink.note(f"{what}: cannot find script '{argv[0]}'; it is disabled", loc)
@@ -84,10 +89,16 @@ def check_host(config: Config, origins: Origins, sink: DiagnosticSink,
         if gd.enable_script_security:
             bad = insecure_component(path)
             if bad is not None:
-                sink.error(f"{what}: script '{argv[0]}' is insecure ({bad} can be changed by a non-root user); "
-                           "it is disabled", loc)
+                sink.error(
+                    f"{what}: script '{argv[0]}' is insecure ({bad} can be changed by a non-root user); "
+                    "it is disabled",
+                    loc,
+                )
     if found and not gd.enable_script_security:
         what, _, loc = found[0]
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
-        sink.security(f"SECURITY VIOLATION - scripts are being executed but enable_script_security is not set "
-                      f"({what}{more})", loc)
+        sink.security(
+            f"SECURITY VIOLATION - scripts are being executed but enable_script_security is not set "
+            f"({what}{more})",
+            loc,
+        )

@@ -1,4 +1,4 @@
-"""Value types for the structured items of keepalived's blocks: VIP lines, peers, trackers, scripts, ranges."""
+"""Value types for the structured items of keepalived's blocks: VIPs, peers, trackers, scripts, ranges."""
 
 from __future__ import annotations
 
@@ -34,7 +34,9 @@ TRACK_WEIGHT = Int(-253, 253)
 def interface_name(tok: Token) -> str:
     name = tok.text
     if not name or len(name) >= IFNAMSIZ or "/" in name or any(c.isspace() for c in name):
-        raise BadValue(f"'{name[:40]}' is not a valid interface name (1..15 characters, no '/' or spaces)", tok)
+        raise BadValue(
+            f"'{name[:40]}' is not a valid interface name (1..15 characters, no '/' or spaces)", tok
+        )
     return name
 
 
@@ -139,7 +141,9 @@ def _vip(args: Args) -> VirtualAddress:
     return VirtualAddress(address=address, location=args.keyword.loc, **opts)  # type: ignore[arg-type]
 
 
-VIP = Custom(_vip, "ADDR[/PREFIX] [dev IF] [brd ADDR] [scope SCOPE] [label LABEL] [peer ADDR] [home] [-nodad] ...")
+VIP = Custom(
+    _vip, "ADDR[/PREFIX] [dev IF] [brd ADDR] [scope SCOPE] [label LABEL] [peer ADDR] [home] [-nodad] ..."
+)
 
 
 def _route(args: Args) -> VirtualRoute:
@@ -317,7 +321,9 @@ def _status_codes(args: Args) -> tuple[tuple[int, int], ...]:
         for part in tok.text.split(","):
             m = re.fullmatch(r"(\d{3})(?:-(\d{3}))?", part)
             if not m:
-                raise BadValue(f"'{part[:40]}' is not an HTTP status code or range (e.g. 200 or 200-299)", tok)
+                raise BadValue(
+                    f"'{part[:40]}' is not an HTTP status code or range (e.g. 200 or 200-299)", tok
+                )
             low, high = int(m.group(1)), int(m.group(2) or m.group(1))
             if not 100 <= low <= high <= 599:
                 raise BadValue(f"'{part}' is not a valid status code range within 100..599", tok)
@@ -359,4 +365,3 @@ def _http_protocol(args: Args) -> str:
 
 
 HTTP_PROTOCOL = Custom(_http_protocol, "1.0|1.0C|1.1")
-

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from keepalived_py.config import template
 from keepalived_py.config.build import Origins, build_config
-from keepalived_py.config.hostcheck import check_host
 from keepalived_py.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink, Location, exit_code_for
+from keepalived_py.config.hostcheck import check_host
 from keepalived_py.config.keywords import SCHEMA
 from keepalived_py.config.lexer import read_config
 from keepalived_py.config.model import Config

@@ -130,7 +130,7 @@ class VirtualAddress:
 
 @dataclass(frozen=True)
 class VirtualRoute:
-    """A virtual_routes / virtual_rules line, kept as words (kpd installs them with `ip route`/`ip rule` syntax)."""
+    """A virtual_routes / virtual_rules line, kept as words (in `ip route` / `ip rule` syntax)."""
 
     words: tuple[str, ...]
     location: Location = NOWHERE
@@ -241,7 +241,6 @@ class HttpUrl:
     digest: str | None = None
     status_code: tuple[tuple[int, int], ...] = ()  # inclusive ranges; empty: 200-299
     virtualhost: str | None = None
-    regex: str | None = None
     location: Location = NOWHERE
 
 
@@ -383,7 +382,11 @@ class VirtualServer:
             return f"group {self.group}"
         if self.fwmark is not None:
             return f"FWM {self.fwmark}"
-        host = f"[{self.address}]" if self.address is not None and self.address.version == 6 else str(self.address)
+        host = (
+            f"[{self.address}]"
+            if self.address is not None and self.address.version == 6
+            else str(self.address)
+        )
         return f"{host}:{self.port}"
 
 

@@ -77,7 +77,9 @@ class Reader:
             if other is not section and other.lookup(node.keyword.text) is not None:
                 hint = f" (it belongs in {other.title})"
                 break
-        self.sink.error(f"unknown keyword '{_show(node.keyword.text)}' {where}{hint}; it is ignored", node.loc)
+        self.sink.error(
+            f"unknown keyword '{_show(node.keyword.text)}' {where}{hint}; it is ignored", node.loc
+        )
 
     def _bad(self, kw: Keyword, err: BadValue, node: Node) -> None:
         loc = err.token.loc if err.token is not None else node.loc
@@ -147,7 +149,10 @@ class Reader:
         assert kw.value is not None and node.children is not None
         for child in node.children:
             if child.children is not None:
-                self.sink.error(f"an item of '{kw.name}' cannot open a block", child.open_brace.loc if child.open_brace else child.loc)
+                self.sink.error(
+                    f"an item of '{kw.name}' cannot open a block",
+                    child.open_brace.loc if child.open_brace else child.loc,
+                )
                 continue
             try:
                 item = kw.value(Args(child.keyword, (child.keyword, *child.args)))
@@ -190,7 +195,9 @@ class Reader:
         self._read_into(child, self.schema[kw.child], node.children)
 
     def _extra_args(self, kw: Keyword, args: list[Token]) -> None:
-        self.sink.error(f"'{kw.name}' takes no arguments here; '{_show(args[0].text)}' is ignored", args[0].loc)
+        self.sink.error(
+            f"'{kw.name}' takes no arguments here; '{_show(args[0].text)}' is ignored", args[0].loc
+        )
 
 
 def _show(text: str, limit: int = 40) -> str:

@@ -1,4 +1,4 @@
-"""Generates the keyword reference (docs/keywords.md) from the schema: ``python -m keepalived_py.config.reference``."""
+"""Generates docs/keywords.md from the keyword schema: ``python -m keepalived_py.config.reference``."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def render(schema: Schema = SCHEMA) -> str:
     out = [
         "# Configuration keyword reference",
         "",
-        "Generated from the keyword schema (`src/keepalived_py/config/keywords/`) by `make docs`; do not edit.",
+        "Generated from the keyword schema (`src/keepalived_py/config/keywords/`) by `make docs`.",
         "kpd reads keepalived's configuration language; every keyword below is spelt as in keepalived.",
         "Keywords keepalived knows but kpd does not implement are accepted, reported by name by",
         "`kpd check-config` (exit code 5) and ignored.",
@@ -60,11 +60,15 @@ def render(schema: Schema = SCHEMA) -> str:
             for kw in supported:
                 names = kw.name + "".join(f", `{a}`" for a in (*kw.aliases, *kw.deprecated))
                 doc = kw.doc + (" Repeatable." if kw.repeatable else "")
-                out.append(f"| `{names.split(',')[0]}`{names[len(kw.name):]} | {_syntax(kw)} | {_default(kw)} "
-                           f"| {doc} |")
+                out.append(
+                    f"| `{names.split(',')[0]}`{names[len(kw.name) :]} | {_syntax(kw)} | {_default(kw)} "
+                    f"| {doc} |"
+                )
             out.append("")
         if unsupported:
-            out.append("Recognised, not implemented: " + ", ".join(f"`{kw.name}`" for kw in unsupported) + ".")
+            out.append(
+                "Recognised, not implemented: " + ", ".join(f"`{kw.name}`" for kw in unsupported) + "."
+            )
             out.append("")
     return "\n".join(out)
 

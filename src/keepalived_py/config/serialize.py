@@ -30,7 +30,14 @@ def to_data(value: Any) -> Any:
         return {str(k): to_data(v) for k, v in value.items()}
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Interface
-                  | ipaddress.IPv6Interface | ipaddress.IPv4Network | ipaddress.IPv6Network):
+    if isinstance(
+        value,
+        ipaddress.IPv4Address
+        | ipaddress.IPv6Address
+        | ipaddress.IPv4Interface
+        | ipaddress.IPv6Interface
+        | ipaddress.IPv4Network
+        | ipaddress.IPv6Network,
+    ):
         return str(value)
     return value

@@ -111,7 +111,9 @@ def make_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
     )
 
 
-def load_variables(files: Iterable[str | Path], overrides: Iterable[str], sink: DiagnosticSink) -> dict[str, Any]:
+def load_variables(
+    files: Iterable[str | Path], overrides: Iterable[str], sink: DiagnosticSink
+) -> dict[str, Any]:
     """Variables from YAML or JSON files (later files win), then ``key=value`` overrides (YAML scalars)."""
     variables: dict[str, Any] = {}
     for name in files:
@@ -145,7 +147,9 @@ def load_variables(files: Iterable[str | Path], overrides: Iterable[str], sink: 
         if loaded is None:
             continue
         if not isinstance(loaded, dict):
-            sink.fatal(f"variables file must hold a mapping, not {type(loaded).__name__}", Location(str(path), 1, 1))
+            sink.fatal(
+                f"variables file must hold a mapping, not {type(loaded).__name__}", Location(str(path), 1, 1)
+            )
             continue
         variables.update(loaded)
     for item in overrides:
@@ -174,11 +178,14 @@ def _line_loc(path: Path, text: str, line: int, col: int) -> Location:
     return Location(str(path), line, col, src)
 
 
-def render(path: str | Path, variables: Mapping[str, Any], sink: DiagnosticSink, *, mark_lines: bool = False
-           ) -> Rendered | None:
+def render(
+    path: str | Path, variables: Mapping[str, Any], sink: DiagnosticSink, *, mark_lines: bool = False
+) -> Rendered | None:
     """Render a template; on failure report a located FATAL diagnostic and return None."""
     path = Path(path)
-    loader: jinja2.BaseLoader = _MarkingLoader(path) if mark_lines else jinja2.FileSystemLoader(str(path.parent))
+    loader: jinja2.BaseLoader = (
+        _MarkingLoader(path) if mark_lines else jinja2.FileSystemLoader(str(path.parent))
+    )
     env = make_environment(loader)
     try:
         source_text = path.read_text("utf-8")
@@ -197,12 +204,16 @@ def render(path: str | Path, variables: Mapping[str, Any], sink: DiagnosticSink,
                 sink.fatal(f"template output exceeds {MAX_OUTPUT_BYTES} bytes", Location(str(path), 1, 1))
                 return None
             if time.monotonic() > deadline:
-                sink.fatal(f"template rendering took longer than {MAX_RENDER_SECONDS:.0f} s",
-                           Location(str(path), 1, 1))
+                sink.fatal(
+                    f"template rendering took longer than {MAX_RENDER_SECONDS:.0f} s",
+                    Location(str(path), 1, 1),
+                )
                 return None
     except jinja2.TemplateSyntaxError as err:
         name = err.filename or str(path)
-        sink.fatal(f"template syntax error: {err.message}", _template_loc(name, err.lineno, path, source_text))
+        sink.fatal(
+            f"template syntax error: {err.message}", _template_loc(name, err.lineno, path, source_text)
+        )
         return None
     except jinja2.TemplateNotFound as err:
         sink.fatal(f"template not found: {err.name}", Location(str(path), 1, 1))
@@ -214,7 +225,9 @@ def render(path: str | Path, variables: Mapping[str, Any], sink: DiagnosticSink,
         return None
     except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError, LookupError) as err:
         line = _template_line(err.__traceback__, path)
-        sink.fatal(f"template error: {type(err).__name__}: {err}", _template_loc(str(path), line, path, source_text))
+        sink.fatal(
+            f"template error: {type(err).__name__}: {err}", _template_loc(str(path), line, path, source_text)
+        )
         return None
     text = "".join(chunks)
     if not mark_lines:

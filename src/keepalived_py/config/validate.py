@@ -18,6 +18,7 @@ from keepalived_py.config.model import (
     MiscCheck,
     VirtualServer,
     VrrpInstance,
+    VrrpSyncGroup,
 )
 
 #: RFC 9568: the Max Adver Int field is 12 bits of centiseconds.
@@ -69,7 +70,9 @@ class Validator:
         gd = self.config.global_defs
         name = inst.name
         if inst.interface is None and gd.default_interface is None:
-            self.sink.fatal(f"vrrp_instance {name}: no interface (and no global default_interface)", self.loc(inst))
+            self.sink.fatal(
+                f"vrrp_instance {name}: no interface (and no global default_interface)", self.loc(inst)
+            )
         if inst.virtual_router_id == 0:
             self.sink.fatal(f"vrrp_instance {name}: virtual_router_id is missing", self.loc(inst))
         version = inst.version or gd.vrrp_version
@@ -77,33 +80,55 @@ class Validator:
         if len(families) > 1:
             for vip in inst.virtual_ipaddress[1:]:
                 if vip.address.version != inst.virtual_ipaddress[0].address.version:
-                    self.sink.error(f"vrrp_instance {name}: address family of {vip.address} differs from the "
-                                    "instance's first virtual address; it is ignored", vip.location)
+                    self.sink.error(
+                        f"vrrp_instance {name}: address family of {vip.address} differs from the "
+                        "instance's first virtual address; it is ignored",
+                        vip.location,
+                    )
         if inst.family == 6 and version == 2:
-            self.sink.error(f"vrrp_instance {name}: VRRPv2 does not support IPv6; version 3 is used",
-                            self.loc(inst, "version" if inst.version else None))
+            self.sink.error(
+                f"vrrp_instance {name}: VRRPv2 does not support IPv6; version 3 is used",
+                self.loc(inst, "version" if inst.version else None),
+            )
         if version == 2 and not float(inst.advert_int).is_integer():
-            self.sink.error(f"vrrp_instance {name}: VRRPv2 advert_int must be whole seconds; "
-                            f"{inst.advert_int} is rounded up", self.loc(inst, "advert_int"))
+            self.sink.error(
+                f"vrrp_instance {name}: VRRPv2 advert_int must be whole seconds; "
+                f"{inst.advert_int} is rounded up",
+                self.loc(inst, "advert_int"),
+            )
         if version == 3 and inst.advert_int > V3_MAX_ADVERT_INT:
-            self.sink.error(f"vrrp_instance {name}: VRRPv3 advert_int is at most {V3_MAX_ADVERT_INT}; "
-                            f"{inst.advert_int} is reduced", self.loc(inst, "advert_int"))
+            self.sink.error(
+                f"vrrp_instance {name}: VRRPv3 advert_int is at most {V3_MAX_ADVERT_INT}; "
+                f"{inst.advert_int} is reduced",
+                self.loc(inst, "advert_int"),
+            )
         if inst.priority == 255 and inst.state == "BACKUP" and self._has("state", inst):
-            self.sink.error(f"vrrp_instance {name}: priority 255 (address owner) with state BACKUP; "
-                            "the instance starts as MASTER", self.loc(inst, "state"))
+            self.sink.error(
+                f"vrrp_instance {name}: priority 255 (address owner) with state BACKUP; "
+                "the instance starts as MASTER",
+                self.loc(inst, "state"),
+            )
         if inst.nopreempt and inst.state == "MASTER":
-            self.sink.error(f"vrrp_instance {name}: nopreempt is incompatible with state MASTER; "
-                            "the instance starts as BACKUP", self.loc(inst, "nopreempt"))
+            self.sink.error(
+                f"vrrp_instance {name}: nopreempt is incompatible with state MASTER; "
+                "the instance starts as BACKUP",
+                self.loc(inst, "nopreempt"),
+            )
         auth = inst.authentication
         if auth is not None:
             where = self.loc(inst, "authentication")
             if version == 3:
-                self.sink.error(f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where)
+                self.sink.error(
+                    f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where
+                )
             elif auth.auth_type == "AH":
                 self.sink.unsupported("auth_type AH", where, what="authentication")
             elif len(auth.auth_pass) > AUTH_PASS_MAX:
-                self.sink.error(f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "
-                                "only the first 8 are used", where)
+                self.sink.error(
+                    f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "
+                    "only the first 8 are used",
+                    where,
+                )
             elif not auth.auth_pass:
                 self.sink.error(f"vrrp_instance {name}: auth_type PASS without auth_pass", where)
         strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
@@ -112,18 +137,26 @@ class Validator:
         src = inst.unicast_src_ip
         for peer in inst.unicast_peer:
             if src is not None and peer.address.version != src.version:
-                self.sink.error(f"vrrp_instance {name}: unicast peer {peer.address} and unicast_src_ip {src} "
-                                "are of different families", self.loc(inst, "unicast_peer"))
+                self.sink.error(
+                    f"vrrp_instance {name}: unicast peer {peer.address} and unicast_src_ip {src} "
+                    "are of different families",
+                    self.loc(inst, "unicast_peer"),
+                )
         scripts = {s.name for s in self.config.vrrp_scripts}
         files = {f.name for f in self.config.track_files}
         for tracked in inst.track_script:
             if tracked.name not in scripts:
-                self.sink.error(f"vrrp_instance {name}: track_script '{tracked.name}' is not a vrrp_script; "
-                                "it is ignored", tracked.location)
+                self.sink.error(
+                    f"vrrp_instance {name}: track_script '{tracked.name}' is not a vrrp_script; "
+                    "it is ignored",
+                    tracked.location,
+                )
         for tracked in inst.track_file:
             if tracked.name not in files:
-                self.sink.error(f"vrrp_instance {name}: track_file '{tracked.name}' is not a track_file; "
-                                "it is ignored", tracked.location)
+                self.sink.error(
+                    f"vrrp_instance {name}: track_file '{tracked.name}' is not a track_file; it is ignored",
+                    tracked.location,
+                )
 
     def _has(self, attr: str, record: object) -> bool:
         block = self.origins.block(record)
@@ -131,18 +164,33 @@ class Validator:
 
     def _strict(self, inst: VrrpInstance, version: int) -> None:
         name = inst.name
+        if inst.state == "MASTER" and inst.priority != 255 and self._has("state", inst):
+            self.sink.error(
+                f"vrrp_instance {name}: with vrrp_strict, state MASTER must match being address "
+                "owner (priority 255); the instance starts as BACKUP",
+                self.loc(inst, "state"),
+            )
         if inst.unicast_peer:
-            self.sink.error(f"vrrp_instance {name}: unicast peers are not allowed with vrrp_strict",
-                            self.loc(inst, "unicast_peer"))
+            self.sink.error(
+                f"vrrp_instance {name}: unicast peers are not allowed with vrrp_strict",
+                self.loc(inst, "unicast_peer"),
+            )
         if inst.authentication is not None:
-            self.sink.error(f"vrrp_instance {name}: authentication is not allowed with vrrp_strict",
-                            self.loc(inst, "authentication"))
+            self.sink.error(
+                f"vrrp_instance {name}: authentication is not allowed with vrrp_strict",
+                self.loc(inst, "authentication"),
+            )
         if len(inst.virtual_ipaddress) > STRICT_MAX_VIPS:
-            self.sink.error(f"vrrp_instance {name}: vrrp_strict allows at most {STRICT_MAX_VIPS} virtual "
-                            "addresses", self.loc(inst, "virtual_ipaddress"))
+            self.sink.error(
+                f"vrrp_instance {name}: vrrp_strict allows at most {STRICT_MAX_VIPS} virtual addresses",
+                self.loc(inst, "virtual_ipaddress"),
+            )
         if inst.accept:
-            self.sink.error(f"vrrp_instance {name}: accept mode is not allowed with vrrp_strict unless the "
-                            "instance owns its addresses", self.loc(inst, "accept"))
+            self.sink.error(
+                f"vrrp_instance {name}: accept mode is not allowed with vrrp_strict unless the "
+                "instance owns its addresses",
+                self.loc(inst, "accept"),
+            )
 
     def _vrids(self) -> None:
         default_if = self.config.global_defs.default_interface
@@ -153,10 +201,12 @@ class Validator:
             key = (inst.interface or default_if, inst.family, inst.virtual_router_id, bool(inst.unicast_peer))
             other = seen.get(key)
             if other is not None and not inst.unicast_peer:
-                self.sink.fatal(f"vrrp_instance {inst.name}: virtual_router_id {inst.virtual_router_id} is "
-                                f"already used by {other.name} on interface {key[0]} (at "
-                                f"{self.loc(other, 'virtual_router_id')})",
-                                self.loc(inst, "virtual_router_id"))
+                self.sink.fatal(
+                    f"vrrp_instance {inst.name}: virtual_router_id {inst.virtual_router_id} is "
+                    f"already used by {other.name} on interface {key[0]} (at "
+                    f"{self.loc(other, 'virtual_router_id')})",
+                    self.loc(inst, "virtual_router_id"),
+                )
             else:
                 seen[key] = inst
 
@@ -167,15 +217,20 @@ class Validator:
             block = self.origins.block(group)
             locs = block.item_locs.get("group", []) if block else []
             if not group.group:
-                self.sink.error(f"vrrp_sync_group {group.name} has no members; it is ignored", self.loc(group))
+                self.sink.error(
+                    f"vrrp_sync_group {group.name} has no members; it is ignored", self.loc(group)
+                )
             for i, member in enumerate(group.group):
                 where = locs[i] if i < len(locs) else self.loc(group)
                 if member not in instances:
-                    self.sink.error(f"vrrp_sync_group {group.name}: '{member}' is not a vrrp_instance; "
-                                    "it is ignored", where)
+                    self.sink.error(
+                        f"vrrp_sync_group {group.name}: '{member}' is not a vrrp_instance; it is ignored",
+                        where,
+                    )
                 elif member in member_of:
-                    self.sink.error(f"vrrp_instance {member} is already in vrrp_sync_group {member_of[member]}",
-                                    where)
+                    self.sink.error(
+                        f"vrrp_instance {member} is already in vrrp_sync_group {member_of[member]}", where
+                    )
                 else:
                     member_of[member] = group.name
 
@@ -189,49 +244,74 @@ class Validator:
         for vs in self.config.virtual_servers:
             key = (vs.address, vs.port, vs.fwmark, vs.group, vs.protocol)
             if key in seen:
-                self.sink.error(f"virtual_server {vs.key} ({vs.protocol}) is defined twice (first at "
-                                f"{self.loc(seen[key])}); the second is ignored", self.loc(vs))
+                self.sink.error(
+                    f"virtual_server {vs.key} ({vs.protocol}) is defined twice (first at "
+                    f"{self.loc(seen[key])}); the second is ignored",
+                    self.loc(vs),
+                )
                 continue
             seen[key] = vs
             group = groups.get(vs.group) if vs.group is not None else None
             if vs.group is not None and group is None:
-                self.sink.fatal(f"virtual_server group '{vs.group}' is not a virtual_server_group", self.loc(vs))
+                self.sink.fatal(
+                    f"virtual_server group '{vs.group}' is not a virtual_server_group", self.loc(vs)
+                )
             if not vs.real_servers:
                 self.sink.error(f"virtual server {vs.key} has no real servers - ignoring", self.loc(vs))
                 continue
             fwmark_only = vs.fwmark is not None or (
-                group is not None and all(m.fwmark is not None for m in group.members))
+                group is not None and all(m.fwmark is not None for m in group.members)
+            )
             fix: dict[str, object] = {}
             if vs.ha_suspend and (vs.fwmark is not None or (group and any(m.fwmark for m in group.members))):
-                self.sink.error(f"virtual server {vs.key}: cannot use ha_suspend with fwmarks - clearing "
-                                "ha_suspend", self.loc(vs, "ha_suspend"))
+                self.sink.error(
+                    f"virtual server {vs.key}: cannot use ha_suspend with fwmarks - clearing ha_suspend",
+                    self.loc(vs, "ha_suspend"),
+                )
                 fix["ha_suspend"] = False
             if not fwmark_only and not self._has("protocol", vs):
                 self.sink.error(f"virtual server {vs.key}: no protocol set - defaulting to UDP", self.loc(vs))
             if fwmark_only and self._has("protocol", vs):
-                self.sink.error(f"virtual server {vs.key}: protocol specified for fwmark - protocol will be "
-                                "ignored", self.loc(vs, "protocol"))
+                self.sink.error(
+                    f"virtual server {vs.key}: protocol specified for fwmark - protocol will be ignored",
+                    self.loc(vs, "protocol"),
+                )
             if vs.ops and vs.protocol != "UDP":
-                self.sink.error(f"virtual server {vs.key}: one packet scheduling requires UDP - resetting",
-                                self.loc(vs, "ops"))
+                self.sink.error(
+                    f"virtual server {vs.key}: one packet scheduling requires UDP - resetting",
+                    self.loc(vs, "ops"),
+                )
                 fix["ops"] = False
             if not self._has("lb_algo", vs):
-                self.sink.error(f"virtual server {vs.key}: no scheduler set, setting default 'wlc'", self.loc(vs))
+                self.sink.error(
+                    f"virtual server {vs.key}: no scheduler set, setting default 'wlc'", self.loc(vs)
+                )
             if not self._has("lb_kind", vs) and any(rs.lvs_method is None for rs in vs.real_servers):
-                self.sink.error(f"virtual server {vs.key}: no forwarding method set, setting default NAT",
-                                self.loc(vs))
+                self.sink.error(
+                    f"virtual server {vs.key}: no forwarding method set, setting default NAT", self.loc(vs)
+                )
             rs_kept = []
             rs_seen: set[tuple[object, object]] = set()
             for rs in vs.real_servers:
                 rkey = (rs.address, rs.port)
                 if rkey in rs_seen:
-                    self.sink.error(f"virtual server {vs.key}: real server {rs.address} {rs.port or ''} is "
-                                    "duplicated - removing second rs", self.loc(rs))
+                    self.sink.error(
+                        f"virtual server {vs.key}: real server {rs.address} {rs.port or ''} is "
+                        "duplicated - removing second rs",
+                        self.loc(rs),
+                    )
                     continue
                 rs_seen.add(rkey)
-                if vs.address is not None and rs.address.version != vs.address.version and vs.lb_kind != "TUN":
-                    self.sink.error(f"virtual server {vs.key}: real server {rs.address} is of another address "
-                                    "family (only TUN forwarding mixes families)", self.loc(rs))
+                if (
+                    vs.address is not None
+                    and rs.address.version != vs.address.version
+                    and vs.lb_kind != "TUN"
+                ):
+                    self.sink.error(
+                        f"virtual server {vs.key}: real server {rs.address} is of another address "
+                        "family (only TUN forwarding mixes families)",
+                        self.loc(rs),
+                    )
                 for check in rs.checks:
                     self._check(vs, check)
                 rs_kept.append(rs)
@@ -239,7 +319,8 @@ class Validator:
                 fix["real_servers"] = tuple(rs_kept)
             kept.append(dataclasses.replace(vs, **fix) if fix else vs)  # type: ignore[arg-type]
         if len(kept) != len(self.config.virtual_servers) or any(
-                a is not b for a, b in zip(kept, self.config.virtual_servers, strict=False)):
+            a is not b for a, b in zip(kept, self.config.virtual_servers, strict=False)
+        ):
             for old, new in zip(self.config.virtual_servers, kept, strict=False):
                 block = self.origins.block(old)
                 if block is not None and new is not old:
@@ -249,15 +330,20 @@ class Validator:
     def _check(self, vs: VirtualServer, check: object) -> None:
         if isinstance(check, HttpCheck):
             if not check.url:
-                self.sink.error(f"virtual_server {vs.key}: {check.kind} has no url block; the checker is ignored",
-                                self.loc(check))
+                self.sink.error(
+                    f"virtual_server {vs.key}: {check.kind} has no url block; the checker is ignored",
+                    self.loc(check),
+                )
             for url in check.url:
                 if not url.path:
-                    self.sink.error(f"virtual_server {vs.key}: url block without a path; it is ignored",
-                                    self.loc(url))
+                    self.sink.error(
+                        f"virtual_server {vs.key}: url block without a path; it is ignored", self.loc(url)
+                    )
         elif isinstance(check, MiscCheck) and not check.misc_path:
-            self.sink.error(f"virtual_server {vs.key}: MISC_CHECK has no misc_path; the checker is ignored",
-                            self.loc(check))
+            self.sink.error(
+                f"virtual_server {vs.key}: MISC_CHECK has no misc_path; the checker is ignored",
+                self.loc(check),
+            )
 
     # --- scripts ----------------------------------------------------------------------------------------
 
@@ -271,9 +357,16 @@ class Validator:
         for script in cfg.vrrp_scripts:
             if script.script:
                 yield f"vrrp_script {script.name}", script.script, self.loc(script, "script")
-        notify_attrs = ("notify_master", "notify_backup", "notify_fault", "notify_stop", "notify",
-                        "notify_master_rx_lower_pri")
-        for rec in (*cfg.vrrp_instances, *cfg.vrrp_sync_groups):
+        notify_attrs = (
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+            "notify",
+            "notify_master_rx_lower_pri",
+        )
+        records: tuple[VrrpInstance | VrrpSyncGroup, ...] = (*cfg.vrrp_instances, *cfg.vrrp_sync_groups)
+        for rec in records:
             for attr in notify_attrs:
                 if getattr(rec, attr, ()):
                     yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr)
@@ -287,7 +380,11 @@ class Validator:
                         yield f"{attr} of real_server {rs.address}", getattr(rs, attr), self.loc(rs, attr)
                 for check in rs.checks:
                     if isinstance(check, MiscCheck) and check.misc_path:
-                        yield f"MISC_CHECK of real_server {rs.address}", check.misc_path, self.loc(check, "misc_path")
+                        yield (
+                            f"MISC_CHECK of real_server {rs.address}",
+                            check.misc_path,
+                            self.loc(check, "misc_path"),
+                        )
 
 
 def validate(config: Config, origins: Origins, sink: DiagnosticSink) -> Config:
@@ -295,5 +392,3 @@ def validate(config: Config, origins: Origins, sink: DiagnosticSink) -> Config:
     validator = Validator(config, origins, sink)
     validator.run()
     return validator.config
-
-

@@ -47,7 +47,9 @@ class Args:
         if not self.tokens:
             raise BadValue(f"'{self.keyword.text}' needs {what}", self.keyword)
         if len(self.tokens) > 1:
-            raise BadValue(f"'{self.keyword.text}' takes one value ({what}); unexpected extra argument", self.tokens[1])
+            raise BadValue(
+                f"'{self.keyword.text}' takes one value ({what}); unexpected extra argument", self.tokens[1]
+            )
         return self.tokens[0]
 
     def first(self, what: str) -> Token:
@@ -131,7 +133,9 @@ class Seconds(ValueType[float]):
         text = tok.text
         pattern = r"\d{1,12}" if self.integer_only else r"\d{0,12}(\.\d{0,6})?"
         if not text or text == "." or not re.fullmatch(pattern, text):
-            raise BadValue(f"'{_short(text)}' is not a {'whole ' if self.integer_only else ''}number of seconds", tok)
+            raise BadValue(
+                f"'{_short(text)}' is not a {'whole ' if self.integer_only else ''}number of seconds", tok
+            )
         value = float(text)
         if not math.isfinite(value) or not self.min <= value <= self.max:
             raise BadValue(f"{text} is out of range {_num(self.min)}..{_num(self.max)} seconds", tok)
@@ -139,7 +143,7 @@ class Seconds(ValueType[float]):
 
 
 def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
+    return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,7 @@ def parse_address(tok: Token, family: int | None = None) -> IPAddress:
 
 
 def parse_interface(tok: Token) -> IPInterface:
-    """``ADDR[/PREFIX]`` as keepalived's virtual_ipaddress takes it (host bits allowed, default /32 or /128)."""
+    """``ADDR[/PREFIX]`` as keepalived's virtual_ipaddress takes it (host bits allowed; default /32, /128)."""
     text = tok.text
     addr_text, _, prefix = text.partition("/")
     addr = parse_address(Token(addr_text, tok.loc, tok.quoted))
@@ -227,7 +231,10 @@ def parse_interface(tok: Token) -> IPInterface:
         limit = 32 if addr.version == 4 else 128
         if not prefix.isdigit() or not 0 <= int(prefix) <= limit:
             col = tok.loc.col + len(addr_text) + 1
-            raise BadValue(f"'/{_short(prefix)}' is not a valid prefix length (0..{limit})", Token(prefix, tok.loc.at_col(col)))
+            raise BadValue(
+                f"'/{_short(prefix)}' is not a valid prefix length (0..{limit})",
+                Token(prefix, tok.loc.at_col(col)),
+            )
     try:
         return ipaddress.ip_interface(text)
     except ValueError:

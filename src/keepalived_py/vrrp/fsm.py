@@ -54,7 +54,7 @@ class Reason(enum.StrEnum):
     RESUMED = "resumed after restart"
 
 
-# --- actions --------------------------------------------------------------------------------------------------
+# --- actions ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +98,7 @@ class LowerPriorityHeard:
 Action = SendAdvert | AddAddresses | RemoveAddresses | Announce | Transition | LowerPriorityHeard
 
 
-# --- parameters -----------------------------------------------------------------------------------------------
+# --- parameters ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def clamp_priority(base: int, weights: int) -> int:
     return max(1, min(254, base + weights))
 
 
-# --- the machine ----------------------------------------------------------------------------------------------
+# --- the machine --------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -200,8 +200,11 @@ class Vrrp:
     @property
     def deadline(self) -> float | None:
         """When :meth:`tick` must next be called (None: no timer running)."""
-        times = [t for t in (self._down_at, self._advert_at, self._garp_at, self._refresh_at, self._lower_garp_at)
-                 if t is not None]
+        times = [
+            t
+            for t in (self._down_at, self._advert_at, self._garp_at, self._refresh_at, self._lower_garp_at)
+            if t is not None
+        ]
         return min(times) if times else None
 
     @property
@@ -210,8 +213,9 @@ class Vrrp:
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(self.params.version, self.priority, self.master_adver_int,
-                                    self.params.down_timer_adverts)
+        return master_down_interval(
+            self.params.version, self.priority, self.master_adver_int, self.params.down_timer_adverts
+        )
 
     def _min_skew(self) -> float:
         return skew_time(self.params.version, 255, self.master_adver_int)
@@ -358,7 +362,9 @@ class Vrrp:
 
     # --- internals --------------------------------------------------------------------------------------
 
-    def _backup_rx(self, out: list[Action], now: float, source: IPAddress, priority: int, adver_int: float) -> None:
+    def _backup_rx(
+        self, out: list[Action], now: float, source: IPAddress, priority: int, adver_int: float
+    ) -> None:
         p = self.params
         if priority == PRIORITY_STOP:
             self._down_at = now + self.skew_time
@@ -382,7 +388,9 @@ class Vrrp:
             self.master_address = source
             self.master_priority = priority
 
-    def _master_rx(self, out: list[Action], now: float, source: IPAddress, priority: int, adver_int: float) -> None:
+    def _master_rx(
+        self, out: list[Action], now: float, source: IPAddress, priority: int, adver_int: float
+    ) -> None:
         p = self.params
         cmp = _compare(source, p.local_address)
         higher = priority > self.priority or (priority == self.priority and cmp > 0)
@@ -433,7 +441,9 @@ class Vrrp:
         refresh = self.params.garp_master_refresh
         self._refresh_at = now + refresh if refresh > 0 else None
 
-    def _leave_master(self, out: list[Action], now: float, new: State, reason: Reason, *, send_zero: bool) -> None:
+    def _leave_master(
+        self, out: list[Action], now: float, new: State, reason: Reason, *, send_zero: bool
+    ) -> None:
         if send_zero:
             self._send(out, PRIORITY_STOP)
             self.counters.priority_zero_sent += 1

@@ -47,8 +47,12 @@ class SyncGroup:
                 if not changed:
                     return
                 continue
-            moved = [t for acts in out.values() for t in acts
-                     if isinstance(t, Transition) and t.reason is not Reason.SYNC_GROUP]
+            moved = [
+                t
+                for acts in out.values()
+                for t in acts
+                if isinstance(t, Transition) and t.reason is not Reason.SYNC_GROUP
+            ]
             target = moved[-1].new if moved else None
             for m in self.members:
                 acts: list[Action] = []

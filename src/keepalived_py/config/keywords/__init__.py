@@ -24,15 +24,17 @@ def _unsupported_from_catalogue(schema: Schema) -> None:
             if canonical is not None and section.lookup(canonical) is not None:
                 continue  # an alias kpd does not list yet: handled below
             kind = Kind.VALUE if child is None else Kind.SECTION
-            schema.add(section_name, Keyword(name, "keepalived keyword not implemented by kpd.", kind=kind,
-                                             supported=False))
+            schema.add(
+                section_name,
+                Keyword(name, "keepalived keyword not implemented by kpd.", kind=kind, supported=False),
+            )
     # Aliases keepalived accepts for keywords kpd implements: attach them to the implemented keyword.
     for (section_name, spelling), canonical in catalogue.KEEPALIVED_ALIASES.items():
         section = schema.sections.get(section_name)
         if section is None or section.lookup(spelling) is not None:
             continue
         target = section.lookup(canonical)
-        if target is not None and target.supported:
+        if target is not None:
             section.by_spelling[spelling] = target
 
 

@@ -17,8 +17,10 @@ from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import PORT, Address, AddressPort, Choice, Flag, Int, Seconds, Word
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "fo", "ovf", "twos")
-LB_KIND = Choice(("NAT", "DR", "TUN"), aliases=(("masq", "NAT"), ("masquerade", "NAT"), ("route", "DR"),
-                                                ("direct", "DR"), ("tunnel", "TUN")))
+LB_KIND = Choice(
+    ("NAT", "DR", "TUN"),
+    aliases=(("masq", "NAT"), ("masquerade", "NAT"), ("route", "DR"), ("direct", "DR"), ("tunnel", "TUN")),
+)
 DELAY = Seconds(0.000001, 86400 * 365)
 TIMEOUT = Seconds(0.000001, 86400)
 RETRY = Int(0, 2**31 - 1)
@@ -29,8 +31,12 @@ def _shared_timing(what: str) -> list[Keyword]:
     return [
         Keyword("delay_loop", f"Seconds between checks (for this {what}).", DELAY),
         Keyword("connect_timeout", f"Seconds a probe may take (for this {what}; default 5).", TIMEOUT),
-        Keyword("retry", f"Extra attempts before a check fails (for this {what}).", RETRY,
-                aliases=("nb_get_retry",)),
+        Keyword(
+            "retry",
+            f"Extra attempts before a check fails (for this {what}).",
+            RETRY,
+            aliases=("nb_get_retry",),
+        ),
         Keyword("delay_before_retry", f"Seconds between attempts (for this {what}; default 1).", DELAY),
         Keyword("warmup", f"Random delay up to this many seconds before the first check ({what}).", DELAY),
     ]
@@ -58,22 +64,51 @@ def declare(schema: Schema) -> None:
 
     schema.add(
         "root",
-        Keyword("virtual_server_group", "Addresses (IP[-LAST] PORT) and fwmarks sharing one virtual server.",
-                GROUP_MEMBER, kind=Kind.LIST, header=Word(what="group name"), field="virtual_server_groups"),
-        Keyword("virtual_server", "An IPVS virtual service: IP PORT, fwmark N or group NAME.",
-                kind=Kind.SECTION, child="virtual_server", header=SERVICE_ADDRESS, field="virtual_servers",
-                fatal=True),
+        Keyword(
+            "virtual_server_group",
+            "Addresses (IP[-LAST] PORT) and fwmarks sharing one virtual server.",
+            GROUP_MEMBER,
+            kind=Kind.LIST,
+            header=Word(what="group name"),
+            field="virtual_server_groups",
+        ),
+        Keyword(
+            "virtual_server",
+            "An IPVS virtual service: IP PORT, fwmark N or group NAME.",
+            kind=Kind.SECTION,
+            child="virtual_server",
+            header=SERVICE_ADDRESS,
+            field="virtual_servers",
+            fatal=True,
+        ),
     )
     schema.add(
         "virtual_server",
-        Keyword("protocol", "Transport protocol of the service (unset: UDP, reported as an error).",
-                Choice(("TCP", "UDP", "SCTP")), default="UDP"),
-        Keyword("lb_algo", "IPVS scheduler (unset: wlc, reported as an error).",
-                Choice(SCHEDULERS, case_sensitive=True), default="wlc", aliases=("lvs_sched",)),
-        Keyword("lb_kind", "Forwarding method: NAT, DR or TUN (unset: NAT, reported as an error).", LB_KIND,
-                default="NAT", aliases=("lvs_method",)),
-        Keyword("persistence_timeout", "Seconds a client sticks to one real server (given alone: 360).",
-                Int(1, 2**31 - 1)),
+        Keyword(
+            "protocol",
+            "Transport protocol of the service (unset: UDP, reported as an error).",
+            Choice(("TCP", "UDP", "SCTP")),
+            default="UDP",
+        ),
+        Keyword(
+            "lb_algo",
+            "IPVS scheduler (unset: wlc, reported as an error).",
+            Choice(SCHEDULERS, case_sensitive=True),
+            default="wlc",
+            aliases=("lvs_sched",),
+        ),
+        Keyword(
+            "lb_kind",
+            "Forwarding method: NAT, DR or TUN (unset: NAT, reported as an error).",
+            LB_KIND,
+            default="NAT",
+            aliases=("lvs_method",),
+        ),
+        Keyword(
+            "persistence_timeout",
+            "Seconds a client sticks to one real server (given alone: 360).",
+            Int(1, 2**31 - 1),
+        ),
         Keyword("persistence_granularity", "Netmask grouping clients for persistence.", Address()),
         Keyword("persistence_engine", "IPVS persistence engine (e.g. sip).", Word()),
         *_shared_timing("virtual server"),
@@ -84,33 +119,68 @@ def declare(schema: Schema) -> None:
         Keyword("quorum", "Minimum total weight of live real servers.", Int(1, 2**31 - 1), default=1),
         Keyword("quorum_up", "Script run when the quorum is gained.", SCRIPT),
         Keyword("quorum_down", "Script run when the quorum is lost.", SCRIPT),
-        Keyword("hysteresis", "Weight margin around the quorum before changing state.", Int(0, 2**31 - 1),
-                default=0),
-        Keyword("inhibit_on_failure", "Set a failed real server's weight to 0 instead of removing it.", Flag(),
-                default=False),
+        Keyword(
+            "hysteresis",
+            "Weight margin around the quorum before changing state.",
+            Int(0, 2**31 - 1),
+            default=0,
+        ),
+        Keyword(
+            "inhibit_on_failure",
+            "Set a failed real server's weight to 0 instead of removing it.",
+            Flag(),
+            default=False,
+        ),
         Keyword("sorry_server", "Server used when no real server is alive: IP [PORT].", AddressPort()),
-        Keyword("sorry_server_inhibit", "Keep the sorry server in IPVS with weight 0 while unused.", Flag(),
-                default=False),
+        Keyword(
+            "sorry_server_inhibit",
+            "Keep the sorry server in IPVS with weight 0 while unused.",
+            Flag(),
+            default=False,
+        ),
         Keyword("sorry_server_lvs_method", "Forwarding method of the sorry server.", LB_KIND),
         Keyword("ops", "One-packet scheduling (UDP).", Flag(), default=False),
         Keyword("smtp_alert", "Send SMTP alerts for this service.", Flag()),
-        Keyword("real_server", "A real server: IP [PORT].", kind=Kind.SECTION, child="real_server",
-                header=REAL_SERVER_ADDRESS, field="real_servers", fatal=True),
+        Keyword(
+            "real_server",
+            "A real server: IP [PORT].",
+            kind=Kind.SECTION,
+            child="real_server",
+            header=REAL_SERVER_ADDRESS,
+            field="real_servers",
+            fatal=True,
+        ),
     )
     checkers = [
-        Keyword("TCP_CHECK", "TCP connect checker.", kind=Kind.SECTION, child="TCP_CHECK", field="checks",
-                repeatable=True),
-        Keyword("HTTP_GET", "HTTP checker.", kind=Kind.SECTION, child="HTTP_GET", field="checks",
-                repeatable=True),
-        Keyword("SSL_GET", "HTTPS checker.", kind=Kind.SECTION, child="HTTP_GET", field="checks",
-                repeatable=True),
-        Keyword("MISC_CHECK", "Script checker.", kind=Kind.SECTION, child="MISC_CHECK", field="checks",
-                repeatable=True),
+        Keyword(
+            "TCP_CHECK",
+            "TCP connect checker.",
+            kind=Kind.SECTION,
+            child="TCP_CHECK",
+            field="checks",
+            repeatable=True,
+        ),
+        Keyword(
+            "HTTP_GET", "HTTP checker.", kind=Kind.SECTION, child="HTTP_GET", field="checks", repeatable=True
+        ),
+        Keyword(
+            "SSL_GET", "HTTPS checker.", kind=Kind.SECTION, child="HTTP_GET", field="checks", repeatable=True
+        ),
+        Keyword(
+            "MISC_CHECK",
+            "Script checker.",
+            kind=Kind.SECTION,
+            child="MISC_CHECK",
+            field="checks",
+            repeatable=True,
+        ),
     ]
     schema.add(
         "real_server",
         Keyword("weight", "IPVS weight.", Int(0, 2**31 - 1), default=1),
-        Keyword("inhibit_on_failure", "Set the weight to 0 on failure instead of removing the server.", Flag()),
+        Keyword(
+            "inhibit_on_failure", "Set the weight to 0 on failure instead of removing the server.", Flag()
+        ),
         Keyword("notify_up", "Script run when the server comes up.", SCRIPT),
         Keyword("notify_down", "Script run when the server goes down.", SCRIPT),
         Keyword("uthreshold", "IPVS upper connection threshold (0: none).", Int(0, 2**31 - 1), default=0),
@@ -128,11 +198,18 @@ def declare(schema: Schema) -> None:
         *_checker_common(),
         Keyword("url", "A URL to fetch.", kind=Kind.SECTION, child="url", repeatable=True),
         Keyword("virtualhost", "Host header (default: the real server's or the service's).", Word()),
-        Keyword("http_protocol", "HTTP version of requests: 1.0, 1.0C (close) or 1.1.", HTTP_PROTOCOL,
-                default="1.0"),
-        Keyword("enable_sni", "SSL_GET: send SNI (the virtualhost) in the TLS handshake.", Flag(), default=True),
-        Keyword("fast_recovery", "Re-add a server after one success even when retry > 0.", Flag(),
-                default=False),
+        Keyword(
+            "http_protocol",
+            "HTTP version of requests: 1.0, 1.0C (close) or 1.1.",
+            HTTP_PROTOCOL,
+            default="1.0",
+        ),
+        Keyword(
+            "enable_sni", "SSL_GET: send SNI (the virtualhost) in the TLS handshake.", Flag(), default=True
+        ),
+        Keyword(
+            "fast_recovery", "Re-add a server after one success even when retry > 0.", Flag(), default=False
+        ),
     )
     schema.add(
         "url",
@@ -140,8 +217,12 @@ def declare(schema: Schema) -> None:
         Keyword("digest", "Expected MD5 of the body (see `kpd genhash`).", DIGEST),
         Keyword("status_code", "Expected status codes or ranges (default 200-299).", STATUS_CODES),
         Keyword("virtualhost", "Host header for this URL.", Word()),
-        Keyword("regex", "Regular expression the body must match (not implemented by kpd).", Word(),
-                supported=False),
+        Keyword(
+            "regex",
+            "Regular expression the body must match (not implemented by kpd).",
+            Word(),
+            supported=False,
+        ),
     )
     schema.add(
         "MISC_CHECK",

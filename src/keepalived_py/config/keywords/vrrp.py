@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from keepalived_py.config.items import (
     AUTH_TYPE,
     INIT_FILE,
@@ -16,7 +18,18 @@ from keepalived_py.config.items import (
     WEIGHT_REVERSE,
 )
 from keepalived_py.config.schema import Keyword, Kind, Schema
-from keepalived_py.config.values import Address, Args, BadValue, Choice, Custom, Flag, Int, Seconds, Word
+from keepalived_py.config.values import (
+    Address,
+    Args,
+    BadValue,
+    Choice,
+    Custom,
+    Flag,
+    Int,
+    Seconds,
+    ValueType,
+    Word,
+)
 
 #: keepalived truncates longer simple passwords to the 8 bytes of the VRRPv2 auth data field.
 AUTH_PASS_MAX = 8
@@ -39,7 +52,9 @@ NOTIFY_DOC = "Script run, without a shell, when the {what}."
 
 
 def declare(schema: Schema) -> None:
-    schema.section("vrrp_script", "vrrp_script", "A tracked script: its exit status moves tracking instances.")
+    schema.section(
+        "vrrp_script", "vrrp_script", "A tracked script: its exit status moves tracking instances."
+    )
     schema.section("track_file", "track_file", "A tracked file holding an integer.")
     schema.section("vrrp_instance", "vrrp_instance", "One VRRP virtual router on one interface.")
     schema.section("authentication", "authentication", "VRRPv2 authentication of an instance.")
@@ -49,10 +64,18 @@ def declare(schema: Schema) -> None:
         "vrrp_script",
         Keyword("script", "Command line to run (no shell; quoted as one string or as words).", SCRIPT),
         Keyword("interval", "Seconds between runs.", Seconds(0.000001, 86400), default=1.0),
-        Keyword("timeout", "Seconds before a run counts as failed and is killed (default: interval).",
-                Seconds(0.000001, 86400)),
-        Keyword("weight", "Priority change while the script succeeds (>0) or fails (<0); 0: failure is FAULT. "
-                "'reverse' inverts the sign's meaning.", WEIGHT_REVERSE, default=(0, False)),
+        Keyword(
+            "timeout",
+            "Seconds before a run counts as failed and is killed (default: interval).",
+            Seconds(0.000001, 86400),
+        ),
+        Keyword(
+            "weight",
+            "Priority change while the script succeeds (>0) or fails (<0); 0: failure is FAULT. "
+            "'reverse' inverts the sign's meaning.",
+            WEIGHT_REVERSE,
+            default=(0, False),
+        ),
         Keyword("rise", "Consecutive successes needed to become OK.", Int(1, 2**31 - 1), default=1),
         Keyword("fall", "Consecutive failures needed to become KO.", Int(1, 2**31 - 1), default=1),
         Keyword("user", "User (and group) the script runs as.", SCRIPT_USER),
@@ -61,17 +84,26 @@ def declare(schema: Schema) -> None:
     schema.add(
         "track_file",
         Keyword("file", "Path of the file to watch.", Word(what="file path")),
-        Keyword("weight", "Multiplier of the file's value ('reverse' negates it).", WEIGHT_REVERSE,
-                default=(1, False)),
+        Keyword(
+            "weight",
+            "Multiplier of the file's value ('reverse' negates it).",
+            WEIGHT_REVERSE,
+            default=(1, False),
+        ),
         Keyword("init_file", "Create the file with this value if absent ('overwrite': always).", INIT_FILE),
     )
     schema.add(
         "authentication",
-        Keyword("auth_type", "PASS (simple password, VRRPv2 only) or AH (not implemented by kpd).", AUTH_TYPE),
-        Keyword("auth_pass", f"The password; only its first {AUTH_PASS_MAX} characters are used.",
-                Custom(_auth_pass, "password")),
+        Keyword(
+            "auth_type", "PASS (simple password, VRRPv2 only) or AH (not implemented by kpd).", AUTH_TYPE
+        ),
+        Keyword(
+            "auth_pass",
+            f"The password; only its first {AUTH_PASS_MAX} characters are used.",
+            Custom(_auth_pass, "password"),
+        ),
     )
-    garp = dict(
+    garp: dict[str, tuple[str, ValueType[Any]]] = dict(
         garp_master_delay=("Delay of the second gratuitous ARP burst (default: global).", Seconds(0, 86400)),
         garp_master_repeat=("Gratuitous ARPs per burst (default: global).", Int(1, 255)),
         garp_master_refresh=("Interval of periodic gratuitous ARPs (default: global).", Seconds(0, 86400)),
@@ -81,37 +113,76 @@ def declare(schema: Schema) -> None:
     )
     schema.add(
         "vrrp_instance",
-        Keyword("interface", "Interface the instance runs on (default: global default_interface).", INTERFACE),
-        Keyword("virtual_router_id", "VRID shared by the routers of this virtual router.", Int(1, 255),
-                fatal=True, default=0),
-        Keyword("state", "Initial state; MASTER only starts as MASTER if it is the address owner.",
-                Choice(("MASTER", "BACKUP")), default="BACKUP"),
+        Keyword(
+            "interface", "Interface the instance runs on (default: global default_interface).", INTERFACE
+        ),
+        Keyword(
+            "virtual_router_id",
+            "VRID shared by the routers of this virtual router.",
+            Int(1, 255),
+            fatal=True,
+            default=0,
+        ),
+        Keyword(
+            "state",
+            "Initial state; MASTER only starts as MASTER if it is the address owner.",
+            Choice(("MASTER", "BACKUP")),
+            default="BACKUP",
+        ),
         Keyword("priority", "Election priority; 255 means address owner.", Int(1, 255), default=100),
-        Keyword("advert_int", "Advertisement interval (VRRPv3 allows centiseconds).",
-                Custom(_advert_int, "seconds"), default=1.0),
+        Keyword(
+            "advert_int",
+            "Advertisement interval (VRRPv3 allows centiseconds).",
+            Custom(_advert_int, "seconds"),
+            default=1.0,
+        ),
         Keyword("version", "VRRP version of this instance (default: global vrrp_version).", Int(2, 3)),
         Keyword("authentication", "VRRPv2 authentication block.", kind=Kind.SECTION, child="authentication"),
         Keyword("unicast_src_ip", "Source address of unicast adverts.", Address()),
         Keyword("mcast_src_ip", "Source address of multicast adverts.", Address()),
-        Keyword("unicast_peer", "Peers to send adverts to by unicast instead of multicast.", UNICAST_PEER,
-                kind=Kind.LIST),
+        Keyword(
+            "unicast_peer",
+            "Peers to send adverts to by unicast instead of multicast.",
+            UNICAST_PEER,
+            kind=Kind.LIST,
+        ),
         Keyword("unicast_ttl", "TTL of unicast adverts.", Int(1, 255)),
         Keyword("virtual_ipaddress", "The virtual addresses, one per line.", VIP, kind=Kind.LIST),
-        Keyword("virtual_ipaddress_excluded", "Virtual addresses managed but not sent in adverts.", VIP,
-                kind=Kind.LIST),
+        Keyword(
+            "virtual_ipaddress_excluded",
+            "Virtual addresses managed but not sent in adverts.",
+            VIP,
+            kind=Kind.LIST,
+        ),
         Keyword("virtual_routes", "Routes added while MASTER.", ROUTE, kind=Kind.LIST),
         Keyword("virtual_rules", "Policy routing rules added while MASTER.", ROUTE, kind=Kind.LIST),
-        Keyword("track_interface", "Interfaces whose link state moves the instance (weight) or faults it.",
-                TRACK_INTERFACE, kind=Kind.LIST),
-        Keyword("track_script", "vrrp_scripts whose state moves the instance (weight) or faults it.", TRACK_NAME,
-                kind=Kind.LIST),
+        Keyword(
+            "track_interface",
+            "Interfaces whose link state moves the instance (weight) or faults it.",
+            TRACK_INTERFACE,
+            kind=Kind.LIST,
+        ),
+        Keyword(
+            "track_script",
+            "vrrp_scripts whose state moves the instance (weight) or faults it.",
+            TRACK_NAME,
+            kind=Kind.LIST,
+        ),
         Keyword("track_file", "track_files whose value moves the instance.", TRACK_NAME, kind=Kind.LIST),
-        Keyword("dont_track_primary", "Ignore the link state of the instance's own interface.", Flag(),
-                default=False),
+        Keyword(
+            "dont_track_primary",
+            "Ignore the link state of the instance's own interface.",
+            Flag(),
+            default=False,
+        ),
         Keyword("nopreempt", "Do not take over from a lower-priority MASTER.", Flag(), default=False),
         Keyword("preempt", "Preempt a lower-priority MASTER (the default).", Flag(), field="_preempt"),
-        Keyword("preempt_delay", "Seconds to wait after start-up before preempting.", Seconds(0, 1000),
-                default=0.0),
+        Keyword(
+            "preempt_delay",
+            "Seconds to wait after start-up before preempting.",
+            Seconds(0, 1000),
+            default=0.0,
+        ),
         *(Keyword(name, doc, vt) for name, (doc, vt) in garp.items()),
         Keyword("lower_prio_no_advert", "As vrrp_lower_prio_no_advert, for this instance.", Flag()),
         Keyword("higher_prio_send_advert", "As vrrp_higher_prio_send_advert, for this instance.", Flag()),
@@ -119,7 +190,9 @@ def declare(schema: Schema) -> None:
         Keyword("notify_backup", NOTIFY_DOC.format(what="instance becomes BACKUP"), SCRIPT),
         Keyword("notify_fault", NOTIFY_DOC.format(what="instance enters FAULT"), SCRIPT),
         Keyword("notify_stop", NOTIFY_DOC.format(what="instance stops"), SCRIPT),
-        Keyword("notify_master_rx_lower_pri", NOTIFY_DOC.format(what="MASTER hears a lower priority"), SCRIPT),
+        Keyword(
+            "notify_master_rx_lower_pri", NOTIFY_DOC.format(what="MASTER hears a lower priority"), SCRIPT
+        ),
         Keyword("notify", "Script run on every transition with: INSTANCE name STATE priority.", SCRIPT),
         Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag()),
         Keyword("accept", "Accept packets to the VIPs while MASTER (default unless vrrp_strict).", Flag()),
@@ -127,8 +200,12 @@ def declare(schema: Schema) -> None:
         Keyword("strict_mode", "As vrrp_strict, for this instance.", Flag()),
         Keyword("skip_check_adv_addr", "As vrrp_skip_check_adv_addr, for this instance.", Flag()),
         Keyword("check_unicast_src", "As vrrp_check_unicast_src, for this instance.", Flag()),
-        Keyword("v3_checksum_as_v2", "VRRPv3 over IPv4: checksum without the pseudo-header (RFC 9568 text).",
-                Flag(), default=False),
+        Keyword(
+            "v3_checksum_as_v2",
+            "VRRPv3 over IPv4: checksum without the pseudo-header (RFC 9568 text).",
+            Flag(),
+            default=False,
+        ),
         Keyword("debug", "Debug level (accepted, informational).", Int(0, 4), default=0),
     )
     schema.add(
@@ -143,7 +220,11 @@ def declare(schema: Schema) -> None:
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
         Keyword("track_file", "track_files tracked by every member.", TRACK_NAME, kind=Kind.LIST),
-        Keyword("global_tracking", "Members share the group's tracking (deprecated in keepalived).", Flag(),
-                default=False),
+        Keyword(
+            "global_tracking",
+            "Members share the group's tracking (deprecated in keepalived).",
+            Flag(),
+            default=False,
+        ),
         Keyword("sync_group_tracking_weight", "Allow weighted tracking in members.", Flag(), default=False),
     )

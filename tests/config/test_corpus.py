@@ -1,0 +1,113 @@
+"""keepalived's own sample configurations: never a crash, golden diagnostics and models, and agreement with
+real ``keepalived -t`` where kpd implements everything the sample uses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from corpus import corpus_samples
+from keepalived_py.config import load_config
+from keepalived_py.config.serialize import to_data
+from keepalived_py.exitcodes import ExitCode
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SAMPLES = corpus_samples()
+EXPECTED = json.loads((GOLDEN / "corpus.json").read_text())
+MODEL_GOLDENS = sorted(p.name.removesuffix(".json") for p in GOLDEN.glob("keepalived.conf*.json"))
+
+
+def test_golden_covers_every_sample_and_at_least_eight_models():
+    assert sorted(EXPECTED) == sorted(p.name for p in SAMPLES)
+    assert len(MODEL_GOLDENS) >= 8
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_sample_loads_with_golden_exit_code_and_unsupported_keywords(sample):
+    result = load_config(sample, config_id="lb1", host_checks=False)
+    assert result.config is not None
+    expected = EXPECTED[sample.name]
+    assert int(result.exit_code) == expected["exit_code"]
+    assert result.unsupported == expected["unsupported"]
+    assert sorted({f"{d.severity.value}: {d.message}" for d in result.diagnostics}) == expected["diagnostics"]
+    for diag in result.diagnostics:
+        assert diag.location is not None and diag.location.line >= 1, diag.format()
+
+
+@pytest.mark.parametrize("name", MODEL_GOLDENS)
+def test_sample_normalized_model_matches_golden_json(name):
+    result = load_config(SAMPLES[0].parent / name, config_id="lb1", host_checks=False)
+    expected = json.loads((GOLDEN / f"{name}.json").read_text())
+    assert json.loads(json.dumps(to_data(result.config))) == expected
+
+
+def test_conditional_config_follows_config_id():
+    sample = SAMPLES[0].parent / "keepalived.conf.conditional_conf"
+    high = load_config(sample, config_id="high", host_checks=False).config
+    low = load_config(sample, config_id="low", host_checks=False).config
+    neither = load_config(sample, config_id="lb1", host_checks=False).config
+    assert high is not None and low is not None and neither is not None
+    assert [i.priority for i in high.vrrp_instances] == [170]
+    assert [i.priority for i in low.vrrp_instances] == [85]
+    assert [i.priority for i in neither.vrrp_instances] == [100]
+    assert high.vrrp_scripts[0].script == ("/etc/keepalived/scripts/check_high_VI_0.sh",)
+
+
+def _keepalived_exit(path, ns: str) -> int:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, "keepalived", "-t", "-l", "-f", str(path)],
+        capture_output=True,
+        timeout=30,
+    ).returncode
+
+
+def _kpd_exit(path, ns: str) -> int:
+    return subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            sys.executable,
+            "-m",
+            "keepalived_py",
+            "check-config",
+            "--config",
+            str(path),
+            "--config-id",
+            "lb1",
+        ],
+        capture_output=True,
+        timeout=30,
+    ).returncode
+
+
+@pytest.mark.netns
+@pytest.mark.interop
+@pytest.mark.parametrize(
+    "sample", [s for s in SAMPLES if not EXPECTED[s.name]["unsupported"]], ids=lambda p: p.name
+)
+def test_check_config_exit_code_agrees_with_keepalived(sample):
+    """In an empty network namespace (so interface checks agree), kpd and keepalived -t give the same code."""
+    assert shutil.which("keepalived"), "real keepalived is required (make test installs it)"
+    ns = f"kpdcc-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        assert _kpd_exit(sample, ns) == _keepalived_exit(sample, ns)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+def test_exit_codes_are_keepalived_chk_exit_codes():
+    assert (ExitCode.OK, ExitCode.CONFIG_FATAL, ExitCode.CONFIG_ERRORS, ExitCode.CONFIG_SCRIPT_SECURITY) == (
+        0,
+        4,
+        5,
+        6,
+    )

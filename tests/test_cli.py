@@ -1,0 +1,88 @@
+"""The kpd command line: subcommands, exit codes, JSON output, and no traceback whatever the input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from keepalived_py import __version__
+from keepalived_py.cli import main
+
+VALID = """
+global_defs {
+    router_id test
+}
+vrrp_instance VI_1 {
+    interface lo
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        192.0.2.10/24
+    }
+}
+"""
+
+
+def test_version_is_printed(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_cli():
+    out = subprocess.run([sys.executable, "-m", "keepalived_py", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+def test_check_config_valid_config_exits_zero(write_conf, capsys):
+    path = write_conf(VALID)
+    assert main(["check-config", "--config", str(path)]) == 0
+    assert "configuration is valid" in capsys.readouterr().err
+
+
+def test_check_config_json_prints_model_and_diagnostics(write_conf, capsys):
+    path = write_conf(VALID.replace("priority 100", "priority 256\n    bogus_keyword 1"))
+    code = main(["check-config", "--config", str(path), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 5 and doc["exit_code"] == 5
+    assert doc["config"]["vrrp_instances"][0]["priority"] == 100
+    messages = [(d["line"], d["message"]) for d in doc["diagnostics"]]
+    assert any(line == 8 and "out of range" in msg for line, msg in messages)
+    assert any(line == 9 and "bogus_keyword" in msg for line, msg in messages)
+
+
+def test_check_config_lists_unsupported_keywords_by_name(write_conf, capsys):
+    path = write_conf(VALID + "\nstatic_routes {\n  10.0.0.0/8 via 192.0.2.1\n}\n")
+    assert main(["check-config", "--config", str(path)]) == 5
+    assert "not implemented by kpd: static_routes" in capsys.readouterr().err
+
+
+def test_check_config_missing_file_cannot_run(tmp_path, capsys):
+    assert main(["check-config", "--config", str(tmp_path / "absent.conf")]) == 4
+    err = capsys.readouterr().err
+    assert "absent.conf" in err and "Traceback" not in err
+
+
+def test_render_writes_output_file(tmp_path):
+    template = tmp_path / "t.conf.j2"
+    template.write_text("global_defs {\n    router_id {{ name }}\n}\n")
+    out = tmp_path / "out.conf"
+    assert main(["render", str(template), "--set", "name=node1", "-o", str(out)]) == 0
+    assert "router_id node1" in out.read_text()
+
+
+def test_render_undefined_variable_is_located_error(tmp_path, capsys):
+    template = tmp_path / "t.conf.j2"
+    template.write_text("global_defs {\n    router_id {{ nmae }}\n}\n")
+    assert main(["render", str(template)]) == 4
+    err = capsys.readouterr().err
+    assert f"{template}:2:" in err and "nmae" in err
+
+
+def test_start_refuses_a_config_that_cannot_run(write_conf):
+    path = write_conf("vrrp_instance VI_1 {\n    virtual_router_id 0\n}\n")
+    assert main(["start", "--config", str(path), "--runtime-dir", "/nonexistent"]) == 4
