@@ -7,6 +7,7 @@ several attributes (``weight N reverse``, ``authentication``, block headers) are
 from __future__ import annotations
 
 import dataclasses
+import functools
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
@@ -34,8 +35,9 @@ from keepalived_py.config.reader import Block
 T = TypeVar("T")
 
 
-def _fields(cls: type[Any]) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+@functools.cache
+def _fields(cls: type[Any]) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 class Origins:

@@ -314,12 +314,16 @@ def _group_member(args: Args) -> VirtualServerGroupMember:
 GROUP_MEMBER = Custom(_group_member, "IP[-LAST] PORT | fwmark N")
 
 
+_STATUS_RANGE = re.compile(r"(\d{3})(?:-(\d{3}))?")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+
+
 def _status_codes(args: Args) -> tuple[tuple[int, int], ...]:
     args.first("a status code or range")
     ranges = []
     for tok in args.tokens:
         for part in tok.text.split(","):
-            m = re.fullmatch(r"(\d{3})(?:-(\d{3}))?", part)
+            m = _STATUS_RANGE.fullmatch(part)
             if not m:
                 raise BadValue(
                     f"'{part[:40]}' is not an HTTP status code or range (e.g. 200 or 200-299)", tok
@@ -336,7 +340,7 @@ STATUS_CODES = Custom(_status_codes, "CODE or LOW-HIGH, several allowed")
 
 def _digest(args: Args) -> str:
     tok = args.one("an MD5 digest")
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", tok.text):
+    if not _MD5.fullmatch(tok.text):
         raise BadValue(f"'{tok.text[:40]}' is not an MD5 digest (32 hex digits)", tok)
     return tok.text.lower()
 

@@ -6,8 +6,9 @@ are all reported from the schema's records, and the model builder then turns blo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from keepalived_py.config.diagnostics import DiagnosticSink, Location
 from keepalived_py.config.lexer import Token
@@ -39,6 +40,8 @@ class Block:
 
 
 class Reader:
+    _handlers: ClassVar[dict[Kind, Callable[[Reader, Block, Keyword, Node], None]]]
+
     def __init__(self, schema: Schema, sink: DiagnosticSink):
         self.schema = schema
         self.sink = sink
@@ -62,13 +65,8 @@ class Reader:
                 continue
             if node.keyword.text in kw.deprecated:
                 self.sink.note(f"'{node.keyword.text}' is deprecated; use '{kw.name}'", node.loc)
-            handler = {
-                Kind.VALUE: self._value,
-                Kind.LIST: self._list,
-                Kind.WORDS: self._words,
-                Kind.SECTION: self._section,
-            }[kw.kind]
-            handler(block, kw, node)
+            handler = self._handlers[kw.kind]
+            handler(self, block, kw, node)
 
     def _unknown(self, node: Node, section: Section) -> None:
         where = "at the top level" if section.name == ROOT else f"in {section.title}"
@@ -198,6 +196,14 @@ class Reader:
         self.sink.error(
             f"'{kw.name}' takes no arguments here; '{_show(args[0].text)}' is ignored", args[0].loc
         )
+
+
+Reader._handlers = {
+    Kind.VALUE: Reader._value,
+    Kind.LIST: Reader._list,
+    Kind.WORDS: Reader._words,
+    Kind.SECTION: Reader._section,
+}
 
 
 def _show(text: str, limit: int = 40) -> str:

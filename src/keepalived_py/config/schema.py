@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,9 +62,12 @@ class Keyword:
     def spellings(self) -> tuple[str, ...]:
         return (self.name, *self.aliases, *self.deprecated)
 
-    @property
-    def collects(self) -> bool:
-        return self.repeatable or self.kind in (Kind.LIST, Kind.WORDS) or self.header is not None
+    #: Occurrences collect into a tuple (repeatable, a list, or a named block); derived on creation.
+    collects: bool = dataclasses.field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        collects = self.repeatable or self.kind in (Kind.LIST, Kind.WORDS) or self.header is not None
+        object.__setattr__(self, "collects", collects)
 
 
 @dataclass

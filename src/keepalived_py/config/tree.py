@@ -16,7 +16,7 @@ from keepalived_py.config.lexer import Line, Token
 MAX_DEPTH = 32
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     keyword: Token
     args: list[Token] = field(default_factory=list)
@@ -57,12 +57,10 @@ def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
         return current
 
     for line in lines:
-        tokens = list(line.tokens)
-        i = 0
         stmt: Node | None = None
-        while i < len(tokens):
-            tok = tokens[i]
-            if tok.is_open:
+        for tok in line.tokens:
+            text = tok.text
+            if text == "{" and not tok.quoted:
                 target = stmt if stmt is not None else last
                 if target is None or target.children is not None:
                     sink.fatal("'{' without a keyword to open a block for", tok.loc)
@@ -71,7 +69,7 @@ def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
                 open_block(target, tok)
                 stmt = None
                 last = None
-            elif tok.is_close:
+            elif text == "}" and not tok.quoted:
                 if not stack:
                     sink.fatal("'}' without a matching '{'", tok.loc)
                 else:
@@ -80,12 +78,11 @@ def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
                 stmt = None
                 last = None
             elif stmt is None:
-                stmt = Node(tok)
+                stmt = Node(tok, [])
                 current.append(stmt)
                 last = stmt
             else:
                 stmt.args.append(tok)
-            i += 1
     for node in reversed(stack):
         brace = node.open_brace
         sink.fatal(f"'{{' opened for '{node.keyword.text}' is never closed", brace.loc if brace else node.loc)
