@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
+from keepalived_py.script_runner import script_is_secure
 
 
 def interface_exists(name: str) -> bool:
@@ -39,22 +39,6 @@ def find_script(argv0: str) -> Path | None:
     except (OSError, RuntimeError):
         return None
     return path if path.is_file() else None
-
-
-def insecure_component(path: Path) -> Path | None:
-    """The first component of ``path`` (from /) that a non-root user could change, if any."""
-    for part in (*reversed(path.parents), path):
-        try:
-            st = part.stat()
-        except OSError:
-            return part
-        if st.st_uid != 0:
-            return part
-        writable = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
-        if writable and not sticky_dir:
-            return part
-    return None
 
 
 def check_host(
@@ -87,13 +71,9 @@ def check_host(
             continue
         found.append((what, path, loc))
         if gd.enable_script_security:
-            bad = insecure_component(path)
-            if bad is not None:
-                sink.error(
-                    f"{what}: script '{argv[0]}' is insecure ({bad} can be changed by a non-root user); "
-                    "it is disabled",
-                    loc,
-                )
+            reason = script_is_secure(path)
+            if reason is not None:
+                sink.error(f"{what}: script '{argv[0]}' is insecure ({reason}); it is disabled", loc)
     if found and not gd.enable_script_security:
         what, _, loc = found[0]
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
