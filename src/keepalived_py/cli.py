@@ -18,10 +18,14 @@ from keepalived_py.config import template as config_template
 from keepalived_py.config.diagnostics import DiagnosticSink, Severity
 from keepalived_py.config.serialize import to_data
 from keepalived_py.exitcodes import ExitCode
+from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
+from keepalived_py.logs import setup_logging
+from keepalived_py.runtime_files import ensure_runtime_dir
+from keepalived_py.vrrp import daemon as vrrp_daemon
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_RUNTIME_DIR = "/run/kpd"
-LOG_LEVELS = ("debug", "info", "notice", "warning", "error")
+LOG_LEVELS = tuple(LOG_LEVEL_NAMES)
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -66,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
     start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")
+    start.add_argument(
+        "--dont-release-vrrp",
+        action="store_true",
+        help="on stop, leave the virtual addresses in place (as keepalived's option)",
+    )
 
     check = sub.add_parser(
         "check-config",
@@ -139,13 +148,22 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    setup_logging(console=args.log_console, level=args.log_level)
     result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
     for diag in result.diagnostics:
         print(diag.format(), file=sys.stderr)
-    if not result.runnable:
+    if not result.runnable or result.config is None:
         return int(ExitCode.CONFIG_FATAL)
-    print("kpd start: the daemon is not available in this version (see docs/roadmap.md)", file=sys.stderr)
-    return int(ExitCode.FAILURE)
+    runtime_dir = ensure_runtime_dir(args.runtime_dir)
+    config = result.config
+    if not config.has_vrrp:
+        print(
+            "kpd start: no vrrp_instance configured (the checkers daemon is not available yet)",
+            file=sys.stderr,
+        )
+        return int(ExitCode.CONFIG_FATAL)
+    vrrp_daemon.run(config, runtime_dir, release=not args.dont_release_vrrp)
+    return int(ExitCode.OK)
 
 
 COMMANDS = {"check-config": cmd_check_config, "render": cmd_render, "start": cmd_start}

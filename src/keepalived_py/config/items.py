@@ -131,8 +131,9 @@ def _vip(args: Args) -> VirtualAddress:
             tok = value("a lifetime")
             opts["preferred_lft"] = 0 if tok.text == "forever" else Int(0, 2**32 - 1).check(tok)
             i += 2
-        elif word in ("home", "-nodad", "nodad", "noprefixroute", "autojoin", "no_track"):
-            opts[{"-nodad": "nodad"}.get(word, word)] = True
+        elif word in ("home", "-nodad", "noprefixroute", "autojoin", "no_track"):
+            # keepalived adds IPv6 VIPs with IFA_F_NODAD; "-nodad" keeps duplicate address detection
+            opts["dad" if word == "-nodad" else word] = True
             i += 1
         else:
             raise BadValue(f"unknown virtual_ipaddress option '{word[:40]}'", toks[i])

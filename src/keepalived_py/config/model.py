@@ -119,7 +119,8 @@ class VirtualAddress:
     label: str | None = None
     peer: IPInterface | None = None
     home: bool = False
-    nodad: bool = False
+    #: "-nodad": keep duplicate address detection (keepalived adds VIPs with IFA_F_NODAD otherwise)
+    dad: bool = False
     noprefixroute: bool = False
     autojoin: bool = False
     no_track: bool = False

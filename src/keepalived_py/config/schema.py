@@ -1,16 +1,16 @@
 """The keyword schema: every configuration keyword declared once, like gunicorn's settings.
 
 A :class:`Keyword` record says which section it belongs to, how its value is parsed and validated, its
-default, whether it may repeat, its aliases, and one line of documentation. The reader, the model builder, the
-docs and the supported-keyword table are all driven by these records (see ``keepalived_py.config.keywords`` for the
-declarations themselves).
+default, whether it may repeat, its aliases, and one line of documentation. The reader, the model builder,
+the docs and the supported-keyword table are all driven by these records (see
+``keepalived_py.config.keywords`` for the declarations themselves).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterator
-import dataclasses
 from dataclasses import dataclass, field, replace
 from typing import Any
 

@@ -18,6 +18,8 @@ from keepalived_py.vrrp.fsm import Action, Reason, State, Transition, Vrrp
 class SyncGroup:
     name: str
     members: list[Vrrp]
+    #: The group state last announced to its notify scripts (so each group transition notifies once).
+    notified_state: State | None = None
 
     @property
     def state(self) -> State:

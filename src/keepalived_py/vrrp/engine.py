@@ -1,0 +1,552 @@
+"""The VRRP daemon: state machines wired to sockets, addresses, announcements and notifications.
+
+One asyncio loop runs every instance. The loop's clock (``loop.time()``, monotonic) is the state machines'
+clock. Inbound adverts are decoded, matched to an instance by interface and VRID, checked
+(:mod:`keepalived_py.vrrp.receive`) and handed to the machine; each machine's actions are then carried out
+in order. Sending an advert is a non-blocking send done at once; address programming runs on a worker
+thread and announcements are paced by the loop, so the advert path never waits on either, nor on scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+
+from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance
+from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_line_instance, notify_args
+from keepalived_py.script_runner import script_is_secure
+from keepalived_py.vrrp import fsm
+from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
+from keepalived_py.vrrp.net import AddressManager, AddressSpec, Announcer, VrrpSocket, primary_address
+from keepalived_py.vrrp.packet import (
+    AUTH_NONE,
+    AUTH_SIMPLE,
+    PacketError,
+    VrrpPacket,
+    decode,
+    encode,
+)
+from keepalived_py.vrrp.receive import Expect, check, checksum_counter, password_field
+from keepalived_py.vrrp.status import InstanceStatus
+from keepalived_py.vrrp.sync import SyncGroup
+
+log = logging.getLogger("kpd.vrrp")
+
+IPAddress = IPv4Address | IPv6Address
+#: Notify scripts that run longer are killed (keepalived lets them run; kpd bounds them).
+NOTIFY_TIMEOUT = 30.0
+#: At shutdown keepalived gives notify_stop scripts this long.
+STOP_NOTIFY_TIMEOUT = 1.0
+#: Drops of one reason on one instance are logged at most this often (the counters keep every one).
+DROP_LOG_INTERVAL = 10.0
+
+
+def address_spec(vip: VirtualAddress, default_dev: str) -> AddressSpec:
+    """The address programming of one ``virtual_ipaddress`` line."""
+    return AddressSpec(
+        address=vip.address,
+        dev=vip.dev or default_dev,
+        label=vip.label,
+        scope=vip.scope,
+        brd=vip.brd,
+        peer=vip.peer,
+        nodad=not vip.dad,
+        noprefixroute=vip.noprefixroute,
+        preferred_lft=vip.preferred_lft,
+    )
+
+
+def instance_params(inst: VrrpInstance, gd: GlobalDefs, local: IPAddress) -> Params:
+    """The state machine's parameters: the instance's settings resolved against global_defs."""
+    version = 3 if inst.family == 6 else (inst.version or gd.vrrp_version)
+    advert_int = inst.advert_int
+    if version == 2:
+        advert_int = float(max(1, round(advert_int + 0.4999)))
+    else:
+        advert_int = min(max(0.01, round(advert_int, 2)), 40.95)
+    strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
+    garp_delay = _first(inst.garp_master_delay, gd.vrrp_garp_master_delay)
+    garp_repeat = _first(inst.garp_master_repeat, gd.vrrp_garp_master_repeat)
+    return Params(
+        name=inst.name,
+        version=version,
+        advert_int=advert_int,
+        priority=inst.priority,
+        local_address=local,
+        start_as_master=inst.state == "MASTER"
+        and not inst.nopreempt
+        and not (strict and inst.priority != 255),
+        nopreempt=inst.nopreempt,
+        preempt_delay=0.0 if (inst.nopreempt or strict) else inst.preempt_delay,
+        lower_prio_no_advert=_first(inst.lower_prio_no_advert, gd.vrrp_lower_prio_no_advert),
+        higher_prio_send_advert=_first(inst.higher_prio_send_advert, gd.vrrp_higher_prio_send_advert),
+        garp_master_delay=garp_delay,
+        garp_master_repeat=1 if gd.vrrp_min_garp else garp_repeat,
+        garp_master_refresh=_first(inst.garp_master_refresh, gd.vrrp_garp_master_refresh),
+        garp_master_refresh_repeat=_first(
+            inst.garp_master_refresh_repeat, gd.vrrp_garp_master_refresh_repeat
+        ),
+        garp_lower_prio_delay=_first(inst.garp_lower_prio_delay, gd.vrrp_garp_lower_prio_delay, garp_delay),
+        garp_lower_prio_repeat=_first(
+            inst.garp_lower_prio_repeat, gd.vrrp_garp_lower_prio_repeat, garp_repeat
+        ),
+    )
+
+
+def _first(*values):  # type: ignore[no-untyped-def]
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
+@dataclass
+class Instance:
+    """One running VRRP instance: its machine, sockets and addresses."""
+
+    config: VrrpInstance
+    machine: Vrrp
+    expect: Expect
+    socket: VrrpSocket
+    destinations: list[IPAddress]
+    source: IPAddress
+    vips: list[AddressSpec]
+    excluded: list[AddressSpec]
+    status: InstanceStatus
+    sync: SyncGroup | None = None
+    timer: asyncio.TimerHandle | None = None
+    holds_addresses: bool = False
+    drop_logged: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def ifname(self) -> str:
+        return self.socket.ifname or ""
+
+
+class VrrpEngine:
+    """Runs every vrrp_instance of a configuration until :meth:`stop`."""
+
+    def __init__(self, config: Config, *, release_on_stop: bool = True) -> None:
+        self.config = config
+        self.release_on_stop = release_on_stop
+        self.instances: dict[str, Instance] = {}
+        self.groups: dict[str, SyncGroup] = {}
+        self._sockets: dict[tuple[str, int, str], VrrpSocket] = {}
+        self._by_socket: dict[int, dict[int, Instance]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._addr_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpd-addr")
+        self._addresses: AddressManager | None = None
+        self._announcer: Announcer | None = None
+        self._notify = NotifyQueue(name="vrrp-notify")
+        self._fifos: list[NotifyFifo] = []
+        self._stopped = asyncio.Event()
+        self._announce_tasks: set[asyncio.Task[None]] = set()
+        #: Called after every state transition with (instance name, new state) -- for the control plane.
+        self.on_transition: Callable[[str, State], None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Create sockets and managers for every instance (in the calling thread's network namespace)."""
+        gd = self.config.global_defs
+        self._addresses = AddressManager()
+        self._announcer = Announcer(garp_interval=gd.vrrp_garp_interval, gna_interval=gd.vrrp_gna_interval)
+        for path in {f.path for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f is not None}:
+            fifo = NotifyFifo(path)
+            if not fifo.open():
+                log.warning("cannot open notify FIFO %s: %s", path, fifo.error)
+            self._fifos.append(fifo)
+        for inst_cfg in self.config.vrrp_instances:
+            self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
+        for group in self.config.vrrp_sync_groups:
+            members = [self.instances[m].machine for m in group.group if m in self.instances]
+            if members:
+                sync = SyncGroup(group.name, members)
+                self.groups[group.name] = sync
+                for m in group.group:
+                    if m in self.instances:
+                        self.instances[m].sync = sync
+
+    def _make_instance(self, inst: VrrpInstance) -> Instance:
+        gd = self.config.global_defs
+        ifname = inst.interface or gd.default_interface or ""
+        family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
+        unicast = bool(inst.unicast_peer)
+        source = inst.unicast_src_ip if unicast else inst.mcast_src_ip
+        if source is None:
+            source = primary_address(ifname, family)
+        if source is None:
+            raise OSError(f"vrrp_instance {inst.name}: interface {ifname} has no IPv{inst.family} address")
+        if unicast:
+            key = (ifname, family, f"unicast {source}")
+            sock = self._sockets.get(key) or VrrpSocket.unicast(ifname, family, source, ttl=inst.unicast_ttl)
+            destinations: list[IPAddress] = [p.address for p in inst.unicast_peer]
+        else:
+            group = gd.vrrp_mcast_group4 if family == socket.AF_INET else gd.vrrp_mcast_group6
+            key = (ifname, family, f"multicast {group}")
+            sock = self._sockets.get(key) or VrrpSocket.multicast(ifname, family, group, src=source)
+            destinations = [group]
+        self._sockets[key] = sock
+        params = instance_params(inst, gd, source)
+        machine = Vrrp(params)
+        version = params.version
+        auth = inst.authentication
+        use_pass = auth is not None and auth.auth_type == "PASS" and version == 2
+        vips = [address_spec(v, ifname) for v in inst.virtual_ipaddress if v.address.version == inst.family]
+        excluded = [address_spec(v, ifname) for v in inst.virtual_ipaddress_excluded]
+        expect = Expect(
+            version=version,
+            advert_int=params.advert_int,
+            addresses=frozenset(v.address.ip for v in vips),
+            local_addresses=frozenset({source}),
+            auth_type=AUTH_SIMPLE if use_pass else AUTH_NONE,
+            auth_data=password_field(auth.auth_pass) if use_pass and auth else b"",
+            unicast=unicast,
+            peers=tuple((p.address, p.min_ttl, p.max_ttl) for p in inst.unicast_peer),
+            check_unicast_src=_first(inst.check_unicast_src, gd.vrrp_check_unicast_src),
+            skip_check_adv_addr=_first(inst.skip_check_adv_addr, gd.vrrp_skip_check_adv_addr),
+        )
+        status = InstanceStatus(
+            name=inst.name,
+            interface=ifname,
+            vrid=inst.virtual_router_id,
+            version=version,
+            base_priority=inst.priority,
+            effective_priority=inst.priority,
+            vips=[str(v.address) for v in vips],
+        )
+        instance = Instance(inst, machine, expect, sock, destinations, source, vips, excluded, status)
+        demux = self._by_socket.setdefault(sock.fileno(), {})
+        if inst.virtual_router_id in demux:
+            raise OSError(
+                f"vrrp_instance {inst.name}: VRID {inst.virtual_router_id} already used on {ifname}"
+            )
+        demux[inst.virtual_router_id] = instance
+        return instance
+
+    async def run(self, *, resume_master: Iterable[str] = ()) -> None:
+        """Start every instance and serve until :meth:`stop`; instances in ``resume_master`` resume MASTER."""
+        self._loop = asyncio.get_running_loop()
+        if not self.instances:
+            self.open()
+        resume = set(resume_master)
+        for fd in self._by_socket:
+            self._loop.add_reader(fd, self._on_readable, fd)
+        for inst in self.instances.values():
+            if inst.name not in resume:
+                self._remove_residual(inst)
+        now = self._loop.time()
+        for inst in self.instances.values():
+            was_master = inst.name in resume
+            if was_master:
+                inst.holds_addresses = True
+            self._run_event(inst, lambda i=inst, m=was_master: i.machine.start(now, resume_master=m))
+        await self._stopped.wait()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def shutdown(self) -> None:
+        """Priority 0 from every MASTER, addresses released (unless kept), stop scripts, sockets closed."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for inst in self.instances.values():
+            if inst.timer is not None:
+                inst.timer.cancel()
+            actions = inst.machine.stop(now, release=self.release_on_stop)
+            self._execute(inst, actions, stop=True)
+        for task in list(self._announce_tasks):
+            task.cancel()
+        await loop.run_in_executor(self._addr_pool, lambda: None)  # wait for queued address changes
+        await self._notify.close()
+        for fd in self._by_socket:
+            loop.remove_reader(fd)
+        for sock in self._sockets.values():
+            sock.close()
+        for fifo in self._fifos:
+            fifo.close()
+        if self._announcer is not None:
+            self._announcer.close()
+        if self._addresses is not None:
+            self._addresses.close()
+        self._addr_pool.shutdown(wait=True)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    def _run_event(self, inst: Instance, event: Callable[[], list[Action]]) -> None:
+        """Apply an event to an instance (through its sync group) and carry out the actions."""
+        assert self._loop is not None
+        if inst.sync is None:
+            results = {inst.name: event()}
+        else:
+            results = inst.sync.run(inst.machine, self._loop.time(), event)
+        for name, actions in results.items():
+            target = self.instances[name]
+            self._execute(target, actions)
+            self._reschedule(target)
+        if inst.sync is not None:
+            self._group_notify(inst.sync, results)
+
+    def _reschedule(self, inst: Instance) -> None:
+        assert self._loop is not None
+        if inst.timer is not None:
+            inst.timer.cancel()
+            inst.timer = None
+        deadline = inst.machine.deadline
+        if deadline is not None:
+            inst.timer = self._loop.call_at(deadline, self._on_timer, inst)
+
+    def _on_timer(self, inst: Instance) -> None:
+        assert self._loop is not None
+        inst.timer = None
+        now = self._loop.time()
+        self._run_event(inst, lambda: inst.machine.tick(now))
+
+    def _on_readable(self, fd: int) -> None:
+        demux = self._by_socket.get(fd)
+        if not demux:
+            return
+        sock = next(iter(demux.values())).socket
+        for _ in range(64):  # bounded per wake-up so one flooded socket cannot starve the others
+            try:
+                received = sock.recv()
+            except OSError as err:
+                log.warning("receive error on %s: %s", sock.ifname, err)
+                return
+            if received is None:
+                return
+            self._on_packet(demux, received.payload, received.src, received.dst, received.ttl)
+
+    def _on_packet(
+        self, demux: dict[int, Instance], payload: bytes, src: IPAddress, dst: IPAddress, ttl: int | None
+    ) -> None:
+        assert self._loop is not None
+        vrid = payload[1] if len(payload) > 1 else 0
+        inst = demux.get(vrid)
+        try:
+            decoded = decode(payload, src=src, dst=dst)
+        except PacketError as err:
+            if inst is None:
+                inst = next(iter(demux.values()))
+            self._drop(inst, err.reason.value, err.detail, src)
+            return
+        if inst is None:
+            return  # another router's VRID: not ours to judge
+        verdict = check(
+            inst.expect, decoded, src=src, dst=dst, ttl=ttl, current_master=inst.machine.master_address
+        )
+        if not verdict.ok:
+            assert verdict.reason is not None
+            self._drop(inst, verdict.reason.value, verdict.detail, src)
+            return
+        inst.status.checksums[checksum_counter(decoded)] += 1
+        pkt = decoded.packet
+        now = self._loop.time()
+        self._run_event(inst, lambda: inst.machine.advert(now, src, pkt.priority, pkt.adver_int))
+
+    def _drop(self, inst: Instance, reason: str, detail: str, src: IPAddress) -> None:
+        inst.status.drops[reason] += 1
+        now = time.monotonic()
+        if now - inst.drop_logged.get(reason, -DROP_LOG_INTERVAL) >= DROP_LOG_INTERVAL:
+            inst.drop_logged[reason] = now
+            log.info(
+                "(%s) dropped advert from %s: %s (%d so far)",
+                inst.name,
+                src,
+                detail,
+                inst.status.drops[reason],
+            )
+
+    def set_priority(self, name: str, priority: int) -> None:
+        inst = self.instances[name]
+        assert self._loop is not None
+        now = self._loop.time()
+        inst.status.effective_priority = priority
+        self._run_event(inst, lambda: inst.machine.set_priority(now, priority))
+
+    def set_fault(self, name: str, faulted: bool) -> None:
+        inst = self.instances[name]
+        assert self._loop is not None
+        now = self._loop.time()
+        self._run_event(inst, lambda: inst.machine.set_fault(now, faulted))
+
+    # --- actions ------------------------------------------------------------------------------------------
+
+    def _execute(self, inst: Instance, actions: list[Action], *, stop: bool = False) -> None:
+        transitions: list[State] = []
+        for action in actions:
+            if isinstance(action, fsm.SendAdvert):
+                self._send_advert(inst, action.priority)
+            elif isinstance(action, fsm.AddAddresses):
+                inst.holds_addresses = True
+                self._program(inst, add=True)
+            elif isinstance(action, fsm.RemoveAddresses):
+                if inst.holds_addresses:
+                    inst.holds_addresses = False
+                    self._program(inst, add=False)
+            elif isinstance(action, fsm.Announce):
+                self._announce(inst, action.repeat)
+            elif isinstance(action, fsm.Transition):
+                self._transition(inst, action, stop=stop)
+                transitions.append(action.new)
+            elif isinstance(action, fsm.LowerPriorityHeard) and inst.config.notify_master_rx_lower_pri:
+                self._run_script(inst.config.notify_master_rx_lower_pri)
+        self._sync_status(inst)
+        if self.on_transition is not None:
+            for new in transitions:
+                self.on_transition(inst.name, new)
+
+    def _send_advert(self, inst: Instance, priority: int) -> None:
+        p = inst.machine.params
+        auth_type = inst.expect.auth_type
+        pkt = VrrpPacket(
+            version=p.version,
+            type=1,
+            vrid=inst.config.virtual_router_id,
+            priority=priority,
+            max_adver_int_cs=round(p.advert_int * 100),
+            addresses=tuple(v.address.ip for v in inst.vips),
+            auth_type=auth_type,
+            auth_data=inst.expect.auth_data if auth_type == AUTH_SIMPLE else b"",
+        )
+        for dst in inst.destinations:
+            try:
+                payload = encode(
+                    pkt, src=inst.source, dst=dst, v3_checksum_as_v2=inst.config.v3_checksum_as_v2
+                )
+                inst.socket.send(payload, dst, src=inst.source)
+            except OSError as err:
+                log.warning("(%s) cannot send advert to %s: %s", inst.name, dst, err)
+                inst.status.drops["send_error"] += 1
+
+    def _program(self, inst: Instance, *, add: bool) -> None:
+        assert self._loop is not None and self._addresses is not None
+        specs = [*inst.vips, *inst.excluded]
+        manager = self._addresses
+
+        def work() -> None:
+            try:
+                if add:
+                    manager.add(specs)
+                else:
+                    manager.remove(specs)
+            except OSError as err:
+                log.error("(%s) cannot %s virtual addresses: %s", inst.name, "add" if add else "remove", err)
+
+        self._addr_pool.submit(work)
+
+    def _remove_residual(self, inst: Instance) -> None:
+        assert self._addresses is not None
+        try:
+            removed = self._addresses.remove_residual([*inst.vips, *inst.excluded])
+        except OSError as err:
+            log.warning("(%s) cannot check for residual addresses: %s", inst.name, err)
+            return
+        for spec in removed:
+            log.info("(%s) removed residual address %s left by a previous run", inst.name, spec)
+
+    def _announce(self, inst: Instance, repeat: int) -> None:
+        assert self._announcer is not None and self._loop is not None
+        announcer = self._announcer
+        by_dev: dict[str, list[AddressSpec]] = {}
+        for spec in (*inst.vips, *inst.excluded):
+            by_dev.setdefault(spec.dev, []).append(spec)
+
+        async def run() -> None:
+            # Wait for the address worker so the addresses exist before we announce them.
+            await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
+            for dev, specs in by_dev.items():
+                try:
+                    await announcer.announce_async(dev, [s.address for s in specs], repeat)
+                except OSError as err:
+                    log.warning("(%s) cannot announce addresses on %s: %s", inst.name, dev, err)
+
+        task = self._loop.create_task(run())
+        self._announce_tasks.add(task)
+        task.add_done_callback(self._announce_tasks.discard)
+
+    def _transition(self, inst: Instance, t: fsm.Transition, *, stop: bool) -> None:
+        st = inst.status
+        st.state = t.new.value
+        st.last_transition = time.time()
+        st.last_reason = t.reason.value
+        log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
+        cfg = inst.config
+        script = {
+            State.MASTER: cfg.notify_master,
+            State.BACKUP: cfg.notify_backup,
+            State.FAULT: cfg.notify_fault,
+            State.STOP: cfg.notify_stop,
+        }.get(t.new, ())
+        timeout = STOP_NOTIFY_TIMEOUT if stop else NOTIFY_TIMEOUT
+        if t.new in (State.MASTER, State.BACKUP, State.FAULT, State.STOP) and inst.sync is None:
+            if script:
+                self._run_script(script, timeout=timeout)
+            if cfg.notify:
+                self._run_script(
+                    (*cfg.notify, *notify_args("INSTANCE", cfg.name, t.new.value, t.priority)),
+                    timeout=timeout,
+                )
+        if t.new is not State.INIT:
+            for fifo in self._fifos:
+                fifo.write_line(fifo_line_instance(cfg.name, t.new.value, t.priority))
+
+    def _group_notify(self, group: SyncGroup, results: dict[str, list[Action]]) -> None:
+        if not any(isinstance(a, fsm.Transition) for acts in results.values() for a in acts):
+            return
+        state = group.state
+        cfg = next((g for g in self.config.vrrp_sync_groups if g.name == group.name), None)
+        if cfg is None or group.notified_state is state:
+            return
+        group.notified_state = state
+        script = {
+            State.MASTER: cfg.notify_master,
+            State.BACKUP: cfg.notify_backup,
+            State.FAULT: cfg.notify_fault,
+            State.STOP: cfg.notify_stop,
+        }.get(state, ())
+        if script:
+            self._run_script(script)
+        if cfg.notify:
+            self._run_script((*cfg.notify, *notify_args("GROUP", cfg.name, state.value, 0)))
+        for fifo in self._fifos:
+            fifo.write_line(fifo_line_group(cfg.name, state.value))
+
+    def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
+        gd = self.config.global_defs
+        if gd.enable_script_security and argv[0].startswith("/"):
+            reason = script_is_secure(argv[0])
+            if reason is not None:
+                log.warning("not running insecure script %s: %s", argv[0], reason)
+                return
+        user = gd.script_user
+        self._notify.submit(
+            list(argv), timeout=timeout, user=user.user if user else None, group=user.group if user else None
+        )
+
+    def _sync_status(self, inst: Instance) -> None:
+        m = inst.machine
+        st = inst.status
+        st.state = m.state.value
+        st.effective_priority = m.priority
+        st.master_address = str(m.master_address) if m.master_address is not None else None
+        c = m.counters
+        st.adverts_sent = c.adverts_sent
+        st.adverts_received = c.adverts_received
+        st.became_master = c.became_master
+        st.released_master = c.released_master
+        st.priority_zero_sent = c.priority_zero_sent
+        st.priority_zero_received = c.priority_zero_received
+
+    def status(self) -> list[InstanceStatus]:
+        return [inst.status for inst in self.instances.values()]
