@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps test test-unit lint docs bench clean
+.PHONY: help venv system-deps vm test test-unit lint docs bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -22,7 +22,10 @@ venv: $(STAMP) ## create .venv with kpd installed editable plus the test extras
 system-deps: ## install missing Debian packages (keepalived, ipvsadm, qemu, tcpdump, ...)
 	./scripts/install-system-deps.sh
 
-test: system-deps venv ## install whatever is missing, then run every test (as root)
+vm: system-deps ## build/refresh the QEMU VM cache in .cache/vm (stock Debian kernel + initramfs, real IPVS)
+	./scripts/vm/build.sh
+
+test: system-deps venv vm ## install whatever is missing, then run every test (as root)
 	$(PYTEST) -p no:cacheprovider tests
 
 test-unit: venv ## run the tests that need no root, namespaces or VM

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 
 from keepalived_py.config.lexer import Token
 from keepalived_py.config.model import (
@@ -24,6 +23,7 @@ from keepalived_py.config.values import (
     parse_address,
     parse_interface,
 )
+from keepalived_py.script_runner import split_command_line
 
 IFNAMSIZ = 16  # Linux interface names are at most 15 characters
 SCOPES = ("site", "link", "host", "nowhere", "global")
@@ -51,19 +51,16 @@ INTERFACE = Custom(_interface, "interface name")
 
 
 def script_argv(args: Args) -> tuple[str, ...]:
-    """A script command line as keepalived takes it: one quoted string split like a shell would, or words.
+    """A script command line as keepalived takes it: the words joined, then split by its script rules.
 
-    Scripts never run through a shell; this only splits arguments (keepalived's own splitting rules honour
-    single and double quotes and backslashes, as :func:`shlex.split` does).
+    Scripts never run through a shell; this only splits arguments (quotes and backslash escapes as
+    keepalived's script tokenizer treats them, see :func:`split_command_line`).
     """
     first = args.first("a script path")
-    if len(args.tokens) == 1:
-        try:
-            argv = tuple(shlex.split(first.text))
-        except ValueError as err:
-            raise BadValue(f"cannot split script command line: {err}", first) from None
-    else:
-        argv = tuple(args.texts())
+    try:
+        argv = tuple(split_command_line(" ".join(args.texts())))
+    except ValueError as err:
+        raise BadValue(f"cannot split script command line: {err}", first) from None
     if not argv or not argv[0]:
         raise BadValue("empty script command line", first)
     return argv
