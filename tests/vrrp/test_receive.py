@@ -10,18 +10,29 @@ from keepalived_py.vrrp.packet import AUTH_SIMPLE, VrrpPacket, decode, encode
 from keepalived_py.vrrp.receive import DropReason, Expect, check, password_field
 
 VIPS = frozenset({IPv4Address("192.0.2.100"), IPv4Address("192.0.2.101")})
+SORTED_VIPS = tuple(sorted(VIPS))
 PEER = IPv4Address("192.0.2.2")
 GROUP = IPv4Address("224.0.0.18")
 
 
 def _expect(**kw):
-    base = dict(version=2, advert_int=1.0, addresses=VIPS, local_addresses=frozenset({IPv4Address("192.0.2.1")}))
+    base = dict(
+        version=2, advert_int=1.0, addresses=VIPS, local_addresses=frozenset({IPv4Address("192.0.2.1")})
+    )
     base.update(kw)
     return Expect(**base)
 
 
-def _advert(version=2, priority=100, interval_cs=100, addresses=tuple(sorted(VIPS)), auth_type=0, auth=b"",
-            src=PEER, dst=GROUP):
+def _advert(
+    version=2,
+    priority=100,
+    interval_cs=100,
+    addresses=SORTED_VIPS,
+    auth_type=0,
+    auth=b"",
+    src=PEER,
+    dst=GROUP,
+):
     pkt = VrrpPacket(version, 1, 51, priority, interval_cs, addresses, auth_type, auth)
     return decode(encode(pkt, src=src, dst=dst), src=src, dst=dst)
 
@@ -36,12 +47,28 @@ def test_good_multicast_advert_is_accepted():
         ({}, {}, 64, GROUP, DropReason.TTL),
         ({}, {"version": 3}, 255, GROUP, DropReason.VERSION),
         ({}, {"interval_cs": 200}, 255, GROUP, DropReason.INTERVAL),
-        ({"auth_type": AUTH_SIMPLE, "auth_data": password_field("secret")}, {}, 255, GROUP, DropReason.AUTH_TYPE),
-        ({"auth_type": AUTH_SIMPLE, "auth_data": password_field("secret")},
-         {"auth_type": AUTH_SIMPLE, "auth": b"wrong"}, 255, GROUP, DropReason.AUTH_PASSWORD),
+        (
+            {"auth_type": AUTH_SIMPLE, "auth_data": password_field("secret")},
+            {},
+            255,
+            GROUP,
+            DropReason.AUTH_TYPE,
+        ),
+        (
+            {"auth_type": AUTH_SIMPLE, "auth_data": password_field("secret")},
+            {"auth_type": AUTH_SIMPLE, "auth": b"wrong"},
+            255,
+            GROUP,
+            DropReason.AUTH_PASSWORD,
+        ),
         ({}, {"addresses": (IPv4Address("192.0.2.100"),)}, 255, GROUP, DropReason.ADDRESS_COUNT),
-        ({}, {"addresses": (IPv4Address("192.0.2.100"), IPv4Address("192.0.2.9"))}, 255, GROUP,
-         DropReason.ADDRESS_LIST),
+        (
+            {},
+            {"addresses": (IPv4Address("192.0.2.100"), IPv4Address("192.0.2.9"))},
+            255,
+            GROUP,
+            DropReason.ADDRESS_LIST,
+        ),
         ({"unicast": True}, {}, 255, GROUP, DropReason.CAST),
         ({}, {"dst": IPv4Address("192.0.2.1")}, 255, IPv4Address("192.0.2.1"), DropReason.CAST),
     ],
