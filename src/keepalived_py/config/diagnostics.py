@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from keepalived_py.exitcodes import ExitCode
 
@@ -44,9 +45,11 @@ _EXIT_CODES = {
 _EXIT_PRECEDENCE = (ExitCode.CONFIG_FATAL, ExitCode.CONFIG_ERRORS, ExitCode.CONFIG_SCRIPT_SECURITY)
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A position in a source file: 1-based line and column, plus the text of that line."""
+class Location(NamedTuple):
+    """A position in a source file: 1-based line and column, plus the text of that line.
+
+    A named tuple rather than a dataclass: the lexer makes one per word, so it must be cheap to build.
+    """
 
     file: str
     line: int

@@ -25,7 +25,9 @@ from keepalived_py.config.values import (
 )
 from keepalived_py.script_runner import split_command_line
 
-IFNAMSIZ = 16  # Linux interface names are at most 15 characters
+IFNAMSIZ = 16
+#: preferred_lft "forever" (the kernel's INFINITY_LIFE_TIME)
+LFT_FOREVER = 0xFFFFFFFF  # Linux interface names are at most 15 characters
 SCOPES = ("site", "link", "host", "nowhere", "global")
 #: Tracker weights: keepalived accepts -253..253 (254 and 255 are reserved for the owner).
 TRACK_WEIGHT = Int(-253, 253)
@@ -98,8 +100,8 @@ def _vip(args: Args) -> VirtualAddress:
         word = toks[i].text
         if word in ("brd", "broadcast"):
             tok = value("a broadcast address")
-            if tok.text == "+" or tok.text == "-":
-                opts["brd"] = None
+            if tok.text in ("+", "-"):
+                opts["brd"] = tok.text  # computed from the prefix ("+": all ones) or none ("-")
             else:
                 opts["brd"] = parse_address(tok, 4)
             i += 2
@@ -126,7 +128,7 @@ def _vip(args: Args) -> VirtualAddress:
             i += 2
         elif word == "preferred_lft":
             tok = value("a lifetime")
-            opts["preferred_lft"] = 0 if tok.text == "forever" else Int(0, 2**32 - 1).check(tok)
+            opts["preferred_lft"] = LFT_FOREVER if tok.text == "forever" else Int(0, LFT_FOREVER).check(tok)
             i += 2
         elif word in ("home", "-nodad", "noprefixroute", "autojoin", "no_track"):
             # keepalived adds IPv6 VIPs with IFA_F_NODAD; "-nodad" keeps duplicate address detection

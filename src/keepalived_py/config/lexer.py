@@ -64,6 +64,7 @@ matching nothing is a NOTE (keepalived ignores it silently).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import random
@@ -73,6 +74,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Location, Severity
 
@@ -120,6 +122,11 @@ _C_SPACE = " \t\n\v\f\r"  # C isspace()
 _BLANK = " \t"  # C isblank()
 _MAGIC = re.compile(r"[*?\[]")
 _DECOMMENT_SPECIAL = re.compile(r'[!#"\\]')
+#: A file without any of these takes the fast path of :meth:`_Reader._clean_lines`.
+_UNUSUAL = re.compile("[\0\r\ufeff]")
+#: A line without any of these (nor "include") is plain: words and braces, nothing to interpret.
+_NOT_PLAIN = re.compile(r'[!#"\\$@~]')
+_PLAIN_WORD = re.compile(r"[{}]|[^ \t\f\n\r\v{}]+")
 _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _BLANKS = re.compile(r"[ \t]*")
 _FIRST_BLANK = re.compile(r"[ \t]")
@@ -148,14 +155,33 @@ _INCLUDE_FLAGS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class Token:
-    """One word of a configuration line, after quoting, joining and substitution."""
+    """One word of a configuration line, after quoting, joining and substitution.
 
-    text: str
-    loc: Location
-    #: True when any part of the word was quoted: a quoted "{" or "}" is a word, never a brace.
-    quoted: bool = False
+    It keeps the Location of its line and its own column, and builds its full :attr:`loc` only when asked
+    (diagnostics), since a large configuration has hundreds of thousands of words.
+    """
+
+    __slots__ = ("_col", "_where", "quoted", "text")
+
+    def __init__(self, text: str, loc: Location, quoted: bool = False, col: int = 0) -> None:
+        self.text = text
+        #: True when any part of the word was quoted: a quoted "{" or "}" is a word, never a brace.
+        self.quoted = quoted
+        self._where = loc
+        self._col = col or loc.col
+
+    @property
+    def loc(self) -> Location:
+        where = self._where
+        if where.col == self._col:
+            return where
+        return Location(where.file, where.line, self._col, where.text)
+
+    @property
+    def file(self) -> str:
+        """The file the word comes from (without building its Location)."""
+        return self._where.file
 
     @property
     def is_open(self) -> bool:
@@ -165,9 +191,19 @@ class Token:
     def is_close(self) -> bool:
         return self.text == "}" and not self.quoted
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Token):
+            return NotImplemented
+        return (self.text, self.loc, self.quoted) == (other.text, other.loc, other.quoted)
 
-@dataclass(frozen=True, slots=True)
-class Line:
+    def __hash__(self) -> int:
+        return hash((self.text, self.loc, self.quoted))
+
+    def __repr__(self) -> str:
+        return f"Token({self.text!r}, {self.loc!r}, quoted={self.quoted})"
+
+
+class Line(NamedTuple):
     """A logical line: at least one token; braces are tokens of their own."""
 
     tokens: tuple[Token, ...]
@@ -426,7 +462,8 @@ class _IncludeRequest:
     depth: int
 
 
-_Item = tuple[_Mapped | None, _Origin]  # a line for a source loop; None: an empty line
+#: A source line: (decommented text, origin), (plain text, its Location) or (None, origin) when empty.
+_Item = tuple[_Mapped | str | None, "_Origin | Location"]
 
 
 class _Stop(Exception):
@@ -630,6 +667,13 @@ class _Reader:
         self, display: str, data: bytes | str, line_numbers: Sequence[int] | None
     ) -> Iterator[_Item]:
         """The physical lines of a file, decoded, checked and de-commented; None for an empty line."""
+        if isinstance(data, bytes):
+            # One decode for the whole file; line by line (to locate bad bytes) only when it is not UTF-8.
+            with contextlib.suppress(UnicodeDecodeError):
+                data = data.decode("utf-8")
+        if isinstance(data, str) and line_numbers is None and not _UNUSUAL.search(data):
+            yield from self._clean_lines(display, data)
+            return
         binary = isinstance(data, bytes)
         newline: bytes | str = b"\n" if binary else "\n"
         n = len(data)
@@ -685,8 +729,33 @@ class _Reader:
                 )
             if not text:
                 yield None, origin
+            elif _NOT_PLAIN.search(text) is None and "include" not in text:
+                yield text, origin.loc()  # a plain line: words and braces only (the fast path)
             else:
                 yield _decomment(_Mapped.verbatim(text)), origin
+
+    def _clean_lines(self, display: str, data: str) -> Iterator[_Item]:
+        """:meth:`_file_lines` for the common file: valid UTF-8 without NUL, CR or byte-order mark."""
+        lines = data.split("\n")
+        if data.endswith("\n"):
+            lines.pop()
+        limit = KEEPALIVED_MAXBUF - 2
+        for number, text in enumerate(lines, 1):
+            if self.stopped:
+                break
+            if len(text) > limit // 4 and len(text.encode("utf-8", "surrogatepass")) > limit:
+                size = len(text.encode("utf-8", "surrogatepass"))
+                self.error(
+                    f"line is {size} bytes long: keepalived reads lines of at most {limit} bytes and would "
+                    "split it",
+                    Location(display, number, 1, text),
+                )
+            if not text:
+                yield None, _Origin(display, number, text)
+            elif _NOT_PLAIN.search(text) is None and "include" not in text:
+                yield text, Location(display, number, 1, text)  # a plain line (the fast path)
+            else:
+                yield _decomment(_Mapped.verbatim(text)), _Origin(display, number, text)
 
     # -- the line loop ----------------------------------------------------------------------------------
 
@@ -709,12 +778,20 @@ class _Reader:
                     self.commit(pending)
                     pending = None
                 continue
+            if isinstance(m, str):
+                assert isinstance(origin, Location)
+                if pending is None:
+                    self._plain_line(m, origin)
+                    continue
+                m = _decomment(_Mapped.verbatim(m))
+                origin = _Origin(origin.file, origin.line, origin.text)
             if not m.text:
                 continue
             if pending is not None:
                 if not self.continue_definition(pending, m.text):
                     pending = None
                 continue
+            assert isinstance(origin, _Origin)
             pending = self._process(m, origin, depth)
         return pending
 
@@ -835,6 +912,21 @@ class _Reader:
             origin.loc(line.col_at(0)),
         )
         return "dropped", None, False
+
+    def _plain_line(self, text: str, where: Location) -> None:
+        """A line with nothing to substitute, quote, strip or include: its words and braces as they stand."""
+        tokens: list[Token] = []
+        pos = 0
+        find = text.find
+        for word in text.split():
+            if len(word) > 1 and ("{" in word or "}" in word):
+                # a brace glued to a word: let the pattern split it
+                tokens = [Token(f.group(), where, False, f.start() + 1) for f in _PLAIN_WORD.finditer(text)]
+                break
+            at = find(word, pos)
+            tokens.append(Token(word, where, False, at + 1))
+            pos = at + len(word)
+        self._add_line(tokens)
 
     def _add_line(self, tokens: list[Token]) -> None:
         if not tokens:

@@ -113,7 +113,8 @@ class VirtualAddress:
     """One virtual_ipaddress line: ``ADDR[/PREFIX] [brd X] [dev IF] [scope S] [label L] ...``."""
 
     address: IPInterface
-    brd: IPv4Address | None = None
+    #: an address, or "+" / "-" (computed from the prefix / none), as `ip addr` takes them
+    brd: IPv4Address | str | None = None
     dev: str | None = None
     scope: str | None = None
     label: str | None = None

@@ -6,9 +6,8 @@ are all reported from the schema's records, and the model builder then turns blo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from keepalived_py.config.diagnostics import DiagnosticSink, Location
 from keepalived_py.config.lexer import Token
@@ -27,21 +26,23 @@ class Block:
     #: The keyword that opened the block (SSL_GET and HTTP_GET share a section).
     keyword: str = ""
     values: dict[str, Any] = field(default_factory=dict)
-    #: attribute -> location of the keyword (of its last occurrence)
-    locs: dict[str, Location] = field(default_factory=dict)
-    #: attribute -> location of each collected item, parallel to the tuple in ``values``
-    item_locs: dict[str, list[Location]] = field(default_factory=dict)
+    #: attribute -> the keyword's token (of its last occurrence); its location is built only when needed
+    where: dict[str, Token] = field(default_factory=dict)
+    #: attribute -> the token of each collected item, parallel to the tuple in ``values``
+    item_where: dict[str, list[Token]] = field(default_factory=dict)
 
     def get(self, attr: str, default: Any = None) -> Any:
         return self.values.get(attr, default)
 
     def loc_of(self, attr: str) -> Location:
-        return self.locs.get(attr, self.loc)
+        token = self.where.get(attr)
+        return token.loc if token is not None else self.loc
+
+    def item_locs(self, attr: str) -> list[Location]:
+        return [t.loc for t in self.item_where.get(attr, ())]
 
 
 class Reader:
-    _handlers: ClassVar[dict[Kind, Callable[[Reader, Block, Keyword, Node], None]]]
-
     def __init__(self, schema: Schema, sink: DiagnosticSink):
         self.schema = schema
         self.sink = sink
@@ -65,8 +66,15 @@ class Reader:
                 continue
             if node.keyword.text in kw.deprecated:
                 self.sink.note(f"'{node.keyword.text}' is deprecated; use '{kw.name}'", node.loc)
-            handler = self._handlers[kw.kind]
-            handler(self, block, kw, node)
+            kind = kw.kind
+            if kind is Kind.VALUE:
+                self._value(block, kw, node)
+            elif kind is Kind.SECTION:
+                self._section(block, kw, node)
+            elif kind is Kind.LIST:
+                self._list(block, kw, node)
+            else:
+                self._words(block, kw, node)
 
     def _unknown(self, node: Node, section: Section) -> None:
         where = "at the top level" if section.name == ROOT else f"in {section.title}"
@@ -88,12 +96,12 @@ class Reader:
         else:
             self.sink.error(message, loc)
 
-    def _store(self, block: Block, kw: Keyword, value: Any, loc: Location) -> None:
+    def _store(self, block: Block, kw: Keyword, value: Any, loc: Token) -> None:
         attr = kw.attr
-        block.locs[attr] = loc
+        block.where[attr] = loc
         if kw.collects:
             block.values[attr] = (*block.values.get(attr, ()), value)
-            block.item_locs.setdefault(attr, []).append(loc)
+            block.item_where.setdefault(attr, []).append(loc)
         else:
             block.values[attr] = value
 
@@ -111,7 +119,8 @@ class Reader:
         return True
 
     def _value(self, block: Block, kw: Keyword, node: Node) -> None:
-        if not self._no_block(kw, node):
+        if node.children is not None:
+            self._no_block(kw, node)
             return
         assert kw.value is not None, kw.name
         try:
@@ -119,7 +128,11 @@ class Reader:
         except BadValue as err:
             self._bad(kw, err, node)
             return
-        self._store(block, kw, value, node.loc)
+        if kw.collects:
+            self._store(block, kw, value, node.keyword)
+        else:
+            block.values[kw.attr] = value
+            block.where[kw.attr] = node.keyword
 
     def _header(self, kw: Keyword, node: Node) -> tuple[bool, Any]:
         """Parse the arguments before a block: (usable, value)."""
@@ -140,10 +153,10 @@ class Reader:
         if kw.header is not None:
             # A named list (virtual_server_group NAME { ... }): a block of its own holding the items.
             target = Block(kw.name, node.loc, header, kw.name)
-            self._store(block, kw, target, node.loc)
+            self._store(block, kw, target, node.keyword)
             block, kw = target, Keyword("items", kw.doc, kw.value, kind=Kind.LIST)
         block.values.setdefault(kw.attr, ())
-        block.locs.setdefault(kw.attr, node.loc)
+        block.where.setdefault(kw.attr, node.keyword)
         assert kw.value is not None and node.children is not None
         for child in node.children:
             if child.children is not None:
@@ -157,7 +170,7 @@ class Reader:
             except BadValue as err:
                 self._bad(kw, err, child)
                 continue
-            self._store(block, kw, item, child.loc)
+            self._store(block, kw, item, child.keyword)
 
     def _words(self, block: Block, kw: Keyword, node: Node) -> None:
         words: list[Token] = list(node.args)
@@ -167,7 +180,7 @@ class Reader:
             self._needs_block(kw, node)
             return
         block.values.setdefault(kw.attr, ())
-        block.locs.setdefault(kw.attr, node.loc)
+        block.where.setdefault(kw.attr, node.keyword)
         assert kw.value is not None
         for word in words:
             try:
@@ -175,7 +188,7 @@ class Reader:
             except BadValue as err:
                 self._bad(kw, err, node)
                 continue
-            self._store(block, kw, item, word.loc)
+            self._store(block, kw, item, word)
 
     def _section(self, block: Block, kw: Keyword, node: Node) -> None:
         assert kw.child is not None
@@ -185,25 +198,17 @@ class Reader:
         assert node.children is not None
         if kw.collects:
             child = Block(kw.child, node.loc, header, kw.name)
-            self._store(block, kw, child, node.loc)
+            self._store(block, kw, child, node.keyword)
         else:
             existing = block.values.get(kw.attr)
             child = existing if isinstance(existing, Block) else Block(kw.child, node.loc, header, kw.name)
-            self._store(block, kw, child, node.loc)
+            self._store(block, kw, child, node.keyword)
         self._read_into(child, self.schema[kw.child], node.children)
 
     def _extra_args(self, kw: Keyword, args: list[Token]) -> None:
         self.sink.error(
             f"'{kw.name}' takes no arguments here; '{_show(args[0].text)}' is ignored", args[0].loc
         )
-
-
-Reader._handlers = {
-    Kind.VALUE: Reader._value,
-    Kind.LIST: Reader._list,
-    Kind.WORDS: Reader._words,
-    Kind.SECTION: Reader._section,
-}
 
 
 def _show(text: str, limit: int = 40) -> str:

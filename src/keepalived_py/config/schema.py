@@ -55,19 +55,19 @@ class Keyword:
     section: str = ""
 
     @property
-    def attr(self) -> str:
-        return self.field or self.name
-
-    @property
     def spellings(self) -> tuple[str, ...]:
         return (self.name, *self.aliases, *self.deprecated)
 
     #: Occurrences collect into a tuple (repeatable, a list, or a named block); derived on creation.
     collects: bool = dataclasses.field(init=False, default=False)
 
+    #: The model attribute (``field`` or the name); derived on creation.
+    attr: str = dataclasses.field(init=False, default="")
+
     def __post_init__(self) -> None:
         collects = self.repeatable or self.kind in (Kind.LIST, Kind.WORDS) or self.header is not None
         object.__setattr__(self, "collects", collects)
+        object.__setattr__(self, "attr", self.field or self.name)
 
 
 @dataclass

@@ -215,7 +215,7 @@ class Validator:
         member_of: dict[str, str] = {}
         for group in self.config.vrrp_sync_groups:
             block = self.origins.block(group)
-            locs = block.item_locs.get("group", []) if block else []
+            locs = block.item_locs("group") if block else []
             if not group.group:
                 self.sink.error(
                     f"vrrp_sync_group {group.name} has no members; it is ignored", self.loc(group)

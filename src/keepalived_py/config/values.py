@@ -89,7 +89,8 @@ class Flag(ValueType[bool]):
 _INT = re.compile(r"[+-]?\d{1,20}")
 _SECONDS = re.compile(r"\d{0,12}(\.\d{0,6})?")
 _WHOLE_SECONDS = re.compile(r"\d{1,12}")
-_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+_OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"  # 0..255 without leading zeros (as the stdlib accepts)
+_IPV4 = re.compile(r"\.".join([_OCTET] * 4))
 
 
 def _int_text(tok: Token) -> int:
@@ -221,12 +222,10 @@ class Choice(ValueType[str]):
 def parse_address(tok: Token, family: int | None = None) -> IPAddress:
     addr: IPAddress
     m = _IPV4.fullmatch(tok.text)
-    if m is not None and all(len(o) == 1 or o[0] != "0" for o in m.groups()):
-        # Fast path for dotted quads (the stdlib parser is slow): same result, same rejections.
-        octets = [int(o) for o in m.groups()]
-        if max(octets) > 255:
-            raise BadValue(f"'{_short(tok.text)}' is not a valid IP address", tok)
-        addr = ipaddress.IPv4Address((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3])
+    if m is not None:
+        # Fast path for dotted quads (the stdlib parser is slow); anything else takes the stdlib's.
+        a, b, c, d = m.groups()
+        addr = ipaddress.IPv4Address((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d))
         if family is not None and family != 4:
             raise BadValue(f"'{tok.text}' is not an IPv{family} address", tok)
         return addr
