@@ -264,16 +264,12 @@ GENERATED = [
         lambda: _nested(1000),
         (Expect(None, 2, 1, "unknown keyword 'global_defs' in global_defs"),),
         5,
-        xfail="the nesting cap is FATAL in kpd (exit 4; keepalived reports the unknown keywords, exit 5), "
-        "and it is reported once per brace beyond the cap: 968 repeats fill the 200-diagnostic budget, so "
-        "the unknown keyword at line 2 is dropped",
     ),
     Generated(
         "garbage_100k_lines",
         lambda: _garbage(100_000),
         (),
         5,
-        xfail="unterminated quotes and unbalanced braces are FATAL in kpd (exit 4); " + FATAL_POLICY,
     ),
 ]
 

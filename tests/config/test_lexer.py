@@ -171,17 +171,16 @@ def test_quoted_brace_is_a_word_not_a_brace(tmp_path: Path) -> None:
     ]
 
 
-def test_unterminated_quote_is_fatal_at_the_opening_quote(tmp_path: Path) -> None:
+def test_unterminated_quote_is_an_error_at_the_opening_quote(tmp_path: Path) -> None:
     lines, sink, _ = lex(tmp_path, 'ok\nnotify_master "/bin/x arg\nnext\n')
     assert words(lines) == [["ok"], ["notify_master"], ["next"]]
-    assert only(sink) == ("unterminated quoted string: missing closing '\"'", 2, 15)
-    assert sink.has_fatal
+    assert only(sink, ERROR) == ("unterminated quoted string: missing closing '\"'", 2, 15)
 
 
 def test_unterminated_quote_keeps_the_text_before_it_as_a_word(tmp_path: Path) -> None:
     lines, sink, _ = lex(tmp_path, 'a ab"cd\n')
     assert words(lines) == [["a", "ab"]]
-    assert only(sink, FATAL)[1:] == (1, 5)
+    assert only(sink, ERROR)[1:] == (1, 5)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -636,19 +635,19 @@ def test_includes_from_seq_lines_are_read_after_the_seq_last_first(tmp_path: Pat
     assert words(lines) == [["first"], ["inc2"], ["inc1"], ["after"]]
 
 
-def test_include_cycle_is_fatal_at_the_include_line_and_names_the_cycle(tmp_path: Path) -> None:
+def test_include_cycle_is_an_error_at_the_include_line_and_names_the_cycle(tmp_path: Path) -> None:
     top = tmp_path / "keepalived.conf"
     b = write(tmp_path / "b.conf", "in_b\ninclude keepalived.conf\n")
     lines, sink, _ = lex(tmp_path, "top\n  include b.conf\n")
     assert words(lines) == [["top"], ["in_b"]]
-    assert only(sink) == (f"include cycle: {top} -> {b} -> {top}", 2, 9)
+    assert only(sink, ERROR) == (f"include cycle: {top} -> {b} -> {top}; not read again", 2, 9)
     assert sink.diagnostics[0].location is not None and sink.diagnostics[0].location.file == str(b)
 
 
 def test_self_include_is_a_cycle(tmp_path: Path) -> None:
     lines, sink, name = lex(tmp_path, "include keepalived.conf\nx\n")
     assert words(lines) == [["x"]]
-    assert only(sink) == (f"include cycle: {name} -> {name}", 1, 9)
+    assert only(sink, ERROR) == (f"include cycle: {name} -> {name}; not read again", 1, 9)
 
 
 def test_including_the_same_file_twice_is_not_a_cycle(tmp_path: Path) -> None:
@@ -657,19 +656,18 @@ def test_including_the_same_file_twice_is_not_a_cycle(tmp_path: Path) -> None:
     assert words(lines) == [["s"], ["s"]] and len(sink) == 0
 
 
-def test_missing_include_file_is_fatal_at_the_pattern(tmp_path: Path) -> None:
+def test_missing_include_file_is_a_note_at_the_pattern_as_keepalived_runs_without_it(tmp_path: Path) -> None:
     lines, sink, _ = lex(tmp_path, "include  missing.conf\nx\n")
     assert words(lines) == [["x"]]
-    assert only(sink) == (f"included file '{tmp_path / 'missing.conf'}' not found", 1, 10)
-    assert sink.has_fatal
+    assert only(sink, NOTE) == (f"included file '{tmp_path / 'missing.conf'}' not found; skipped", 1, 10)
 
 
 def test_quoted_include_pattern_is_not_unquoted(tmp_path: Path) -> None:
     write(tmp_path / "q.conf", "q\n")
     lines, sink, _ = lex(tmp_path, 'include "q.conf"\n')
     assert lines == []
-    message = only(sink, FATAL)[0]
-    assert message.endswith("not found (quotes are not removed from include patterns)")
+    message = only(sink, NOTE)[0]
+    assert message.endswith("not found (quotes are not removed from include patterns); skipped")
 
 
 def test_glob_matching_nothing_is_a_note(tmp_path: Path) -> None:
@@ -860,7 +858,7 @@ def test_binary_garbage_never_raises(tmp_path: Path) -> None:
     start = time.monotonic()
     _lines, sink, _ = lex(tmp_path, data)
     assert time.monotonic() - start < 10
-    assert sink.has_fatal
+    assert any(d.severity is ERROR for d in sink)
     assert not any("internal error" in d.message for d in sink)
 
 
@@ -899,11 +897,11 @@ def test_text_includes_are_relative_to_the_path(tmp_path: Path) -> None:
     assert words(lines) == [["included"]] and len(sink) == 0
 
 
-def test_text_with_nul_is_fatal(tmp_path: Path) -> None:
+def test_text_with_nul_is_an_error(tmp_path: Path) -> None:
     sink = DiagnosticSink()
     lines = read_config(tmp_path / "t", config_id="x", sink=sink, text="a\0b\n", line_numbers=[5])
     assert words(lines) == [["a"]]
-    assert diags(sink) == [(FATAL, "NUL byte in the configuration; the rest of the line is ignored", 5, 2)]
+    assert diags(sink) == [(ERROR, "NUL byte in the configuration; the rest of the line is ignored", 5, 2)]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ _ORIGINS: ContextVar[Origins] = ContextVar("origins")
 
 def _make(cls: type[T], block: Block, **extra: Any) -> T:
     """``cls`` from the block's values that name its attributes, plus ``extra``; the location comes along."""
-    names = _fields(cls)
+    names = _fields(cls)  # type: ignore[arg-type]
     kwargs = {k: v for k, v in block.values.items() if k in names and not k.startswith("_")}
     if "location" in names:
         kwargs["location"] = block.loc

@@ -219,7 +219,7 @@ def read_config(
     config_id: str,
     sink: DiagnosticSink,
     text: str | None = None,
-    line_numbers: Sequence[int] | None = None,
+    line_numbers: Sequence[int | tuple[str, int]] | None = None,
 ) -> list[Line]:
     """Read the configuration at *path* (and its includes) into logical lines of tokens.
 
@@ -578,7 +578,9 @@ class _Reader:
 
     # -- top level and files ----------------------------------------------------------------------------
 
-    def read_top(self, path: str, text: str | None, line_numbers: Sequence[int] | None) -> None:
+    def read_top(
+        self, path: str, text: str | None, line_numbers: Sequence[int | tuple[str, int]] | None
+    ) -> None:
         data: bytes | str | None
         if text is not None:
             if len(text) > MAX_TOTAL_INPUT_BYTES:
@@ -605,7 +607,8 @@ class _Reader:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if not top and isinstance(exc, FileNotFoundError) and literal:
                 hint = " (quotes are not removed from include patterns)" if '"' in path else ""
-                self.fatal(f"included file '{path}' not found{hint}", at)
+                # keepalived logs "Config files missing" and runs (include_check / includem make it an error)
+                self.report(Severity.NOTE, f"included file '{path}' not found{hint}; skipped", at)
             else:
                 self.fatal(f"cannot read {what} '{path}': {reason}", at)
             return None
@@ -650,7 +653,7 @@ class _Reader:
         display: str,
         identity: str,
         data: bytes | str,
-        line_numbers: Sequence[int] | None,
+        line_numbers: Sequence[int | tuple[str, int]] | None,
         depth: int,
         pending: _Pending | None,
     ) -> _Pending | None:
@@ -664,15 +667,19 @@ class _Reader:
             self._gen_level, self._deferred = saved_level, saved_deferred
 
     def _file_lines(
-        self, display: str, data: bytes | str, line_numbers: Sequence[int] | None
+        self, file: str, data: bytes | str, line_numbers: Sequence[int | tuple[str, int]] | None
     ) -> Iterator[_Item]:
-        """The physical lines of a file, decoded, checked and de-commented; None for an empty line."""
+        """The physical lines of a file, decoded, checked and de-commented; None for an empty line.
+
+        ``line_numbers`` (rendered templates) gives each line the number to report, or the (file, line)
+        of a template the top one included.
+        """
         if isinstance(data, bytes):
             # One decode for the whole file; line by line (to locate bad bytes) only when it is not UTF-8.
             with contextlib.suppress(UnicodeDecodeError):
                 data = data.decode("utf-8")
         if isinstance(data, str) and line_numbers is None and not _UNUSUAL.search(data):
-            yield from self._clean_lines(display, data)
+            yield from self._clean_lines(file, data)
             return
         binary = isinstance(data, bytes)
         newline: bytes | str = b"\n" if binary else "\n"
@@ -686,8 +693,11 @@ class _Reader:
             pos = nxt
             index += 1
             number = index
+            display = file
             if line_numbers is not None and index - 1 < len(line_numbers):
                 candidate = line_numbers[index - 1]
+                if isinstance(candidate, tuple):  # a line a template included from another file
+                    display, candidate = candidate
                 if isinstance(candidate, int) and candidate >= 1:
                     number = candidate
             if isinstance(raw, bytes):
@@ -698,10 +708,11 @@ class _Reader:
                 except UnicodeDecodeError as exc:
                     text = raw.decode("utf-8", "replace")
                     col = len(raw[: exc.start].decode("utf-8", "replace")) + 1
-                    self.fatal(
-                        f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); replaced by U+FFFD",
-                        Location(display, number, col, text),
-                    )
+                    if not _in_comment(raw, exc.start):  # bytes in a comment are nobody's business
+                        self.error(
+                            f"invalid UTF-8 (byte 0x{raw[exc.start]:02x}); replaced by U+FFFD",
+                            Location(display, number, col, text),
+                        )
             else:
                 text = raw.rstrip("\r")
                 size = len(raw)
@@ -715,7 +726,7 @@ class _Reader:
                 )
             nul = text.find("\0")
             if nul >= 0:
-                self.fatal(
+                self.error(
                     "NUL byte in the configuration; the rest of the line is ignored",
                     Location(display, number, nul + 1, text),
                 )
@@ -1239,7 +1250,7 @@ class _Reader:
                 tokens.append(Token(text, origin.loc(line.col_at(found.start(2))), quoted))
             else:
                 col = line.col_at(found.start(3))
-                self.fatal("unterminated quoted string: missing closing '\"'", origin.loc(col))
+                self.error("unterminated quoted string: missing closing '\"'", origin.loc(col))
                 break
         return tokens
 
@@ -1272,7 +1283,7 @@ class _Reader:
             keys = [key for key, _name in self.file_stack]
             if identity in keys:
                 chain = [name for _key, name in self.file_stack[keys.index(identity) :]] + [path]
-                self.fatal("include cycle: " + " -> ".join(chain), loc)
+                self.error("include cycle: " + " -> ".join(chain) + "; not read again", loc)
                 continue
             if self.files_read >= MAX_INCLUDE_FILES:
                 self.fatal(f"more than {MAX_INCLUDE_FILES} configuration files; '{path}' is not read", loc)
@@ -1319,6 +1330,17 @@ class _Reader:
 
 # ---------------------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _in_comment(raw: bytes, pos: int) -> bool:
+    """Whether byte ``pos`` of a line lies in a ``#`` / ``!`` comment (outside double quotes)."""
+    quoted = False
+    for i, byte in enumerate(raw[:pos]):
+        if byte == 0x22:  # "
+            quoted = not quoted
+        elif byte in (0x23, 0x21) and not quoted:  # # or !
+            return i == 0 or raw[i - 1] != 0x5C  # not escaped with a backslash
+    return False
 
 
 def _identity(path: str) -> str:

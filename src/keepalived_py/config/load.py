@@ -90,7 +90,7 @@ def _load(
     """The body of :func:`load_config`."""
     sink = DiagnosticSink()
     text: str | None = None
-    line_numbers: tuple[int, ...] | None = None
+    line_numbers: tuple[int | tuple[str, int], ...] | None = None
     if template.is_template(path) or vars_files or overrides:
         variables = template.load_variables(vars_files, overrides, sink)
         if sink.has_fatal:

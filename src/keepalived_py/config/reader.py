@@ -89,12 +89,11 @@ class Reader:
 
     def _bad(self, kw: Keyword, err: BadValue, node: Node) -> None:
         loc = err.token.loc if err.token is not None else node.loc
-        consequence = "" if kw.fatal else "; it is ignored"
-        message = f"{err.message}{consequence}"
-        if kw.fatal:
-            self.sink.fatal(message, loc)
+        if kw.drops_item:
+            item = kw.name if kw.kind is Kind.SECTION else kw.section
+            self.sink.error(f"{err.message}; this {item} is ignored", loc)
         else:
-            self.sink.error(message, loc)
+            self.sink.error(f"{err.message}; it is ignored", loc)
 
     def _store(self, block: Block, kw: Keyword, value: Any, loc: Token) -> None:
         attr = kw.attr
@@ -144,7 +143,7 @@ class Reader:
             return True, kw.header(Args(node.keyword, tuple(node.args)))
         except BadValue as err:
             self._bad(kw, err, node)
-            return not kw.fatal, None
+            return not kw.drops_item, None
 
     def _list(self, block: Block, kw: Keyword, node: Node) -> None:
         usable, header = self._header(kw, node)

@@ -49,8 +49,9 @@ class Keyword:
     field: str = ""
     #: False: keepalived knows it, kpd does not implement it; reported by name and ignored.
     supported: bool = True
-    #: A bad value makes the configuration unable to run (identity fields such as VRID or addresses).
-    fatal: bool = False
+    #: A bad value makes the item it identifies unusable (VRID, a server's address): keepalived drops the
+    #: item and runs the rest, and so does kpd.
+    drops_item: bool = False
     #: Filled in on registration.
     section: str = ""
 

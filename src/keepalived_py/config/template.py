@@ -30,10 +30,12 @@ MAX_RENDER_SECONDS = 30.0
 #: Largest variables file accepted.
 MAX_VARS_BYTES = 8 * 1024 * 1024
 
-_MARK = "\x1e"
-_MARK_END = "\x1f"
-_MARK_RE = re.compile(f"{_MARK}(\\d+){_MARK_END}")
+# Private-use characters: not whitespace (Jinja's "-" whitespace control keeps them); never in a config.
+_MARK = "\ue000"
+_MARK_END = "\ue001"
+_MARK_RE = re.compile(f"{_MARK}(\\d+):(\\d+){_MARK_END}")
 _TAG_OPEN = re.compile(r"\{[{%#]")
+_LSTRIP_TAG = re.compile(r"[ \t]*\{[{%#]-")
 _TAG_CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
@@ -44,11 +46,12 @@ def is_template(path: str | Path) -> bool:
 @dataclass(frozen=True)
 class Rendered:
     text: str
-    #: line_numbers[i]: the template line that produced line i + 1 of ``text``
-    line_numbers: tuple[int, ...]
+    #: line_numbers[i]: the line of the top template that produced line i + 1 of ``text``, or
+    #: (file, line) when a template it includes produced it
+    line_numbers: tuple[int | tuple[str, int], ...]
 
 
-def _mark_lines(source: str) -> str:
+def _mark_lines(source: str, index: int = 0) -> str:
     """Put a line marker at the start of every template line that begins outside a Jinja tag."""
     out: list[str] = []
     line = 1
@@ -59,7 +62,10 @@ def _mark_lines(source: str) -> str:
     while pos < n:
         if in_tag is None:
             if at_line_start:
-                out.append(f"{_MARK}{line}{_MARK_END}")
+                # A line opening with "{%-" (or "{{-", "{#-") joins the previous one: no marker may stand
+                # between them, or the whitespace control could not strip the newline.
+                if not _LSTRIP_TAG.match(source, pos):
+                    out.append(f"{_MARK}{index}:{line}{_MARK_END}")
                 at_line_start = False
             m = _TAG_OPEN.search(source, pos)
             nl = source.find("\n", pos)
@@ -89,17 +95,17 @@ def _mark_lines(source: str) -> str:
 
 
 class _MarkingLoader(jinja2.FileSystemLoader):
-    """Loads the top template with line markers; templates it includes load as written."""
+    """Loads every template with line markers naming the template (by index in :attr:`files`) and line."""
 
     def __init__(self, top: Path):
         super().__init__(str(top.parent))
-        self.top_name = top.name
+        self.files: list[str] = [str(top)]
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
         source, filename, uptodate = super().get_source(environment, template)
-        if template == self.top_name:
-            source = _mark_lines(source)
-        return source, filename, uptodate
+        if filename not in self.files:
+            self.files.append(filename)
+        return _mark_lines(source, self.files.index(filename)), filename, uptodate
 
 
 def make_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
@@ -230,20 +236,21 @@ def render(
         )
         return None
     text = "".join(chunks)
-    if not mark_lines:
+    if not isinstance(loader, _MarkingLoader):
         return Rendered(text, tuple(range(1, text.count("\n") + 2)))
-    return _unmark(text)
+    return _unmark(text, loader.files)
 
 
-def _unmark(text: str) -> Rendered:
+def _unmark(text: str, files: list[str]) -> Rendered:
     lines = text.split("\n")
-    numbers: list[int] = []
+    numbers: list[int | tuple[str, int]] = []
     clean: list[str] = []
-    current = 1
+    current: int | tuple[str, int] = 1
     for line in lines:
         first = _MARK_RE.search(line)
         if first is not None:
-            current = int(first.group(1))
+            index, number = int(first.group(1)), int(first.group(2))
+            current = number if index == 0 else (files[index], number)
         numbers.append(current)
         clean.append(_MARK_RE.sub("", line))
     return Rendered("\n".join(clean), tuple(numbers))

@@ -39,22 +39,17 @@ class Node:
 
 
 def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
-    """The top-level statements; unbalanced braces and too-deep nesting are FATAL diagnostics."""
-    root: list[Node] = []
-    # Each open block: (its node, the list its statements go into).
-    stack: list[Node] = []
-    current = root
-    last: Node | None = None  # the statement a `{` at the start of a line opens
+    """The top-level statements.
 
-    def open_block(node: Node, brace: Token) -> list[Node]:
-        nonlocal current
-        if len(stack) >= MAX_DEPTH:
-            sink.fatal(f"blocks nested deeper than {MAX_DEPTH} levels", brace.loc)
-        node.children = []
-        node.open_brace = brace
-        stack.append(node)
-        current = node.children
-        return current
+    As keepalived does, unbalanced braces are errors the configuration still runs with: an extra ``}`` and a
+    ``{`` with no keyword to open are ignored, and blocks left open end with the file. Blocks nested
+    deeper than :data:`MAX_DEPTH` are reported once.
+    """
+    root: list[Node] = []
+    stack: list[Node] = []  # the open blocks
+    current = root  # where statements go
+    last: Node | None = None  # the statement a `{` at the start of a line opens
+    too_deep = False
 
     for line in lines:
         stmt: Node | None = None
@@ -63,15 +58,20 @@ def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
             if text == "{" and not tok.quoted:
                 target = stmt if stmt is not None else last
                 if target is None or target.children is not None:
-                    sink.fatal("'{' without a keyword to open a block for", tok.loc)
-                    target = Node(Token("", tok.loc))
-                    current.append(target)
-                open_block(target, tok)
+                    sink.error("unexpected '{' without a keyword to open a block for; it is ignored", tok.loc)
+                    continue
+                if len(stack) >= MAX_DEPTH and not too_deep:
+                    too_deep = True
+                    sink.error(f"blocks nested deeper than {MAX_DEPTH} levels", tok.loc)
+                target.children = []
+                target.open_brace = tok
+                stack.append(target)
+                current = target.children
                 stmt = None
                 last = None
             elif text == "}" and not tok.quoted:
                 if not stack:
-                    sink.fatal("'}' without a matching '{'", tok.loc)
+                    sink.error("extra '}' without a matching '{'; it is ignored", tok.loc)
                 else:
                     stack.pop()
                     current = stack[-1].children if stack else root  # type: ignore[assignment]
@@ -83,7 +83,11 @@ def build_tree(lines: list[Line], sink: DiagnosticSink) -> list[Node]:
                 last = stmt
             else:
                 stmt.args.append(tok)
-    for node in reversed(stack):
+    if stack:
+        node = stack[0]
         brace = node.open_brace
-        sink.fatal(f"'{{' opened for '{node.keyword.text}' is never closed", brace.loc if brace else node.loc)
+        sink.error(
+            f"{len(stack)} missing '}}': the '{{' opened for '{node.keyword.text}' here is never closed",
+            brace.loc if brace else node.loc,
+        )
     return root

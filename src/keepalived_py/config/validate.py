@@ -37,12 +37,36 @@ class Validator:
         return self.origins.loc(record, attr)
 
     def run(self) -> None:
+        #: instances keepalived would drop (reported; left out of the configuration that runs)
+        self.dropped: set[int] = set()
         self._unique_names()
         for inst in self.config.vrrp_instances:
             self._instance(inst)
         self._vrids()
+        self._drop_instances()
         self._sync_groups()
         self._virtual_servers()
+
+    def _drop(self, inst: VrrpInstance, message: str, loc: Location) -> None:
+        self.sink.error(f"{message}; this vrrp_instance is ignored", loc)
+        self.dropped.add(id(inst))
+
+    def _drop_instances(self) -> None:
+        if not self.dropped:
+            return
+        kept = tuple(i for i in self.config.vrrp_instances if id(i) not in self.dropped)
+        names = {i.name for i in kept}
+        groups = tuple(
+            dataclasses.replace(g, group=tuple(m for m in g.group if m in names))
+            if any(m not in names for m in g.group)
+            else g
+            for g in self.config.vrrp_sync_groups
+        )
+        for old, new in zip(self.config.vrrp_sync_groups, groups, strict=True):
+            block = self.origins.block(old)
+            if new is not old and block is not None:
+                self.origins.remember(new, block)
+        self.config = dataclasses.replace(self.config, vrrp_instances=kept, vrrp_sync_groups=groups)
 
     # --- names ------------------------------------------------------------------------------------------
 
@@ -60,7 +84,11 @@ class Validator:
                 name = rec.name
                 if name in seen:
                     first = self.loc(seen[name])
-                    self.sink.fatal(f"{what} '{name}' is defined twice (first at {first})", self.loc(rec))
+                    message = f"{what} '{name}' is defined twice (first at {first})"
+                    if isinstance(rec, VrrpInstance):
+                        self._drop(rec, message, self.loc(rec))
+                    else:
+                        self.sink.error(f"{message}; the second is ignored", self.loc(rec))
                 else:
                     seen[name] = rec
 
@@ -70,12 +98,21 @@ class Validator:
         gd = self.config.global_defs
         name = inst.name
         if inst.interface is None and gd.default_interface is None:
-            self.sink.fatal(
-                f"vrrp_instance {name}: no interface (and no global default_interface)", self.loc(inst)
+            self._drop(
+                inst, f"vrrp_instance {name}: no interface (and no global default_interface)", self.loc(inst)
             )
         if inst.virtual_router_id == 0:
-            self.sink.fatal(f"vrrp_instance {name}: virtual_router_id is missing", self.loc(inst))
-        version = inst.version or gd.vrrp_version
+            self._drop(inst, f"vrrp_instance {name}: the virtual router id must be set", self.loc(inst))
+        version = 3 if inst.family == 6 and inst.version is None else (inst.version or gd.vrrp_version)
+        if not inst.virtual_ipaddress:
+            if version == 3:
+                self._drop(
+                    inst, f"vrrp_instance {name}: No VIP specified; at least one is required", self.loc(inst)
+                )
+            else:
+                self.sink.error(
+                    f"vrrp_instance {name}: No VIP specified; at least one is sensible", self.loc(inst)
+                )
         families = {vip.address.version for vip in inst.virtual_ipaddress}
         if len(families) > 1:
             for vip in inst.virtual_ipaddress[1:]:
@@ -117,6 +154,9 @@ class Validator:
         auth = inst.authentication
         if auth is not None:
             where = self.loc(inst, "authentication")
+            block = self.origins.block(inst)
+            auth_block = block.values.get("authentication") if block is not None else None
+            pass_loc = auth_block.loc_of("auth_pass") if auth_block is not None else where
             if version == 3:
                 self.sink.error(
                     f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where
@@ -127,7 +167,7 @@ class Validator:
                 self.sink.error(
                     f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "
                     "only the first 8 are used",
-                    where,
+                    pass_loc,
                 )
             elif not auth.auth_pass:
                 self.sink.error(f"vrrp_instance {name}: auth_type PASS without auth_pass", where)
@@ -201,7 +241,8 @@ class Validator:
             key = (inst.interface or default_if, inst.family, inst.virtual_router_id, bool(inst.unicast_peer))
             other = seen.get(key)
             if other is not None and not inst.unicast_peer:
-                self.sink.fatal(
+                self._drop(
+                    inst,
                     f"vrrp_instance {inst.name}: virtual_router_id {inst.virtual_router_id} is "
                     f"already used by {other.name} on interface {key[0]} (at "
                     f"{self.loc(other, 'virtual_router_id')})",
@@ -219,6 +260,12 @@ class Validator:
             if not group.group:
                 self.sink.error(
                     f"vrrp_sync_group {group.name} has no members; it is ignored", self.loc(group)
+                )
+            elif len(group.group) == 1:
+                self.sink.error(
+                    f"vrrp_sync_group {group.name} has only 1 virtual router(s) - this probably isn't what "
+                    "you want",
+                    self.loc(group),
                 )
             for i, member in enumerate(group.group):
                 where = locs[i] if i < len(locs) else self.loc(group)
@@ -253,16 +300,27 @@ class Validator:
             seen[key] = vs
             group = groups.get(vs.group) if vs.group is not None else None
             if vs.group is not None and group is None:
-                self.sink.fatal(
-                    f"virtual_server group '{vs.group}' is not a virtual_server_group", self.loc(vs)
+                self.sink.error(
+                    f"virtual server group {vs.group} specified but not configured - ignoring virtual server",
+                    self.loc(vs),
                 )
+                continue
             if not vs.real_servers:
                 self.sink.error(f"virtual server {vs.key} has no real servers - ignoring", self.loc(vs))
                 continue
+            if vs.port == 0 and vs.persistence_timeout is None:
+                self.sink.error(
+                    f"virtual server {vs.key}: zero port only valid for persistent services - setting "
+                    "persistence_timeout 360",
+                    self.loc(vs),
+                )
+                fix_port: dict[str, object] = {"persistence_timeout": 360}
+            else:
+                fix_port = {}
             fwmark_only = vs.fwmark is not None or (
                 group is not None and all(m.fwmark is not None for m in group.members)
             )
-            fix: dict[str, object] = {}
+            fix: dict[str, object] = dict(fix_port)
             if vs.ha_suspend and (vs.fwmark is not None or (group and any(m.fwmark for m in group.members))):
                 self.sink.error(
                     f"virtual server {vs.key}: cannot use ha_suspend with fwmarks - clearing ha_suspend",

@@ -54,7 +54,7 @@ def address_spec(vip: VirtualAddress, default_dev: str) -> AddressSpec:
         dev=vip.dev or default_dev,
         label=vip.label,
         scope=vip.scope,
-        brd=vip.brd,
+        brd=vip.brd,  # type: ignore[arg-type]
         peer=vip.peer,
         nodad=not vip.dad,
         noprefixroute=vip.noprefixroute,

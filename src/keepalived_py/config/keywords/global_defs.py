@@ -56,7 +56,7 @@ def declare(schema: Schema) -> None:
             child="vrrp_script",
             header=Word(what="script name"),
             field="vrrp_scripts",
-            fatal=True,
+            drops_item=True,
         ),
         Keyword(
             "track_file",
@@ -65,7 +65,7 @@ def declare(schema: Schema) -> None:
             child="track_file",
             header=Word(what="track file name"),
             field="track_files",
-            fatal=True,
+            drops_item=True,
             aliases=("vrrp_track_file",),
         ),
         Keyword(
@@ -75,7 +75,7 @@ def declare(schema: Schema) -> None:
             child="vrrp_instance",
             header=Word(what="instance name"),
             field="vrrp_instances",
-            fatal=True,
+            drops_item=True,
         ),
         Keyword(
             "vrrp_sync_group",
@@ -84,7 +84,7 @@ def declare(schema: Schema) -> None:
             child="vrrp_sync_group",
             header=Word(what="group name"),
             field="vrrp_sync_groups",
-            fatal=True,
+            drops_item=True,
         ),
     )
     schema.add(

@@ -79,7 +79,7 @@ def declare(schema: Schema) -> None:
             child="virtual_server",
             header=SERVICE_ADDRESS,
             field="virtual_servers",
-            fatal=True,
+            drops_item=True,
         ),
     )
     schema.add(
@@ -148,7 +148,7 @@ def declare(schema: Schema) -> None:
             child="real_server",
             header=REAL_SERVER_ADDRESS,
             field="real_servers",
-            fatal=True,
+            drops_item=True,
         ),
     )
     checkers = [

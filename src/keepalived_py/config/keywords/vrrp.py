@@ -120,7 +120,7 @@ def declare(schema: Schema) -> None:
             "virtual_router_id",
             "VRID shared by the routers of this virtual router.",
             Int(1, 255),
-            fatal=True,
+            drops_item=True,
             default=0,
         ),
         Keyword(
