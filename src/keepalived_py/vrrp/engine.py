@@ -23,7 +23,14 @@ from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_
 from keepalived_py.script_runner import script_is_secure
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
-from keepalived_py.vrrp.net import AddressManager, AddressSpec, Announcer, VrrpSocket, primary_address
+from keepalived_py.vrrp.net import (
+    AddressManager,
+    AddressSpec,
+    Announcer,
+    LinkMonitor,
+    VrrpSocket,
+    primary_address,
+)
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
     AUTH_SIMPLE,
@@ -35,6 +42,7 @@ from keepalived_py.vrrp.packet import (
 from keepalived_py.vrrp.receive import Expect, check, checksum_counter, password_field
 from keepalived_py.vrrp.status import InstanceStatus
 from keepalived_py.vrrp.sync import SyncGroup
+from keepalived_py.vrrp.track import FileWatcher, ScriptScheduler, Trackers, unusable_scripts
 
 log = logging.getLogger("kpd.vrrp")
 
@@ -151,6 +159,10 @@ class VrrpEngine:
         self._fifos: list[NotifyFifo] = []
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
+        self.trackers: Trackers | None = None
+        self._scripts: ScriptScheduler | None = None
+        self._files: FileWatcher | None = None
+        self._links: LinkMonitor | None = None
         #: Called after every state transition with (instance name, new state) -- for the control plane.
         self.on_transition: Callable[[str, State], None] | None = None
 
@@ -166,6 +178,13 @@ class VrrpEngine:
             if not fifo.open():
                 log.warning("cannot open notify FIFO %s: %s", path, fifo.error)
             self._fifos.append(fifo)
+        for name, reason in unusable_scripts(self.config).items():
+            log.warning("vrrp_script %s is disabled: %s", name, reason)
+        self._links = LinkMonitor()
+        self.trackers = Trackers(self.config, disabled_scripts=unusable_scripts(self.config))
+        for ifname in self.trackers.tracked_interfaces():
+            up = self._links.state(ifname)
+            self.trackers.set_link(ifname, bool(up))
         for inst_cfg in self.config.vrrp_instances:
             self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
         for group in self.config.vrrp_sync_groups:
@@ -199,6 +218,10 @@ class VrrpEngine:
         self._sockets[key] = sock
         params = instance_params(inst, gd, source)
         machine = Vrrp(params)
+        if self.trackers is not None:
+            tracking = self.trackers.instance(inst.name)
+            machine.priority = tracking.priority()
+            machine.faulted = tracking.fault()
         version = params.version
         auth = inst.authentication
         use_pass = auth is not None and auth.auth_type == "PASS" and version == 2
@@ -242,6 +265,14 @@ class VrrpEngine:
         resume = set(resume_master)
         for fd in self._by_socket:
             self._loop.add_reader(fd, self._on_readable, fd)
+        if self._links is not None:
+            self._loop.add_reader(self._links.fileno(), self._on_link_events)
+        if self.trackers is not None:
+            self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
+            self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
+            self._files.start()  # reads the files now: the machines start with their values
+            for name in self.instances:
+                self._apply_tracking_now(name)
         for inst in self.instances.values():
             if inst.name not in resume:
                 self._remove_residual(inst)
@@ -251,6 +282,8 @@ class VrrpEngine:
             if was_master:
                 inst.holds_addresses = True
             self._run_event(inst, lambda i=inst, m=was_master: i.machine.start(now, resume_master=m))
+        if self._scripts is not None:
+            self._scripts.start()
         await self._stopped.wait()
 
     def stop(self) -> None:
@@ -267,6 +300,13 @@ class VrrpEngine:
             self._execute(inst, actions, stop=True)
         for task in list(self._announce_tasks):
             task.cancel()
+        if self._scripts is not None:
+            await self._scripts.stop()
+        if self._files is not None:
+            await self._files.stop()
+        if self._links is not None:
+            loop.remove_reader(self._links.fileno())
+            self._links.close()
         await loop.run_in_executor(self._addr_pool, lambda: None)  # wait for queued address changes
         await self._notify.close()
         for fd in self._by_socket:
@@ -366,6 +406,41 @@ class VrrpEngine:
                 detail,
                 inst.status.drops[reason],
             )
+
+    # --- tracking -----------------------------------------------------------------------------------------
+
+    def _on_link_events(self) -> None:
+        assert self._links is not None and self.trackers is not None
+        changed: set[str] = set()
+        for event in self._links.poll():
+            log.info("interface %s is %s", event.ifname, "up" if event.up else "down")
+            changed |= self.trackers.set_link(event.ifname, event.up)
+        self._on_tracking(changed)
+
+    def _on_tracking(self, names: Iterable[str]) -> None:
+        if self._loop is None:
+            return
+        for name in names:
+            if name in self.instances:
+                self._apply_tracking_now(name)
+
+    def _apply_tracking_now(self, name: str) -> None:
+        """Hand an instance's tracked priority and fault state to its machine (once it has started)."""
+        assert self.trackers is not None and self._loop is not None
+        inst = self.instances[name]
+        tracking = self.trackers.instance(name)
+        inst.status.tracking = tracking.reasons()
+        priority, fault = tracking.priority(), tracking.fault()
+        if inst.machine.state is State.INIT:
+            inst.machine.priority = priority
+            inst.machine.faulted = fault
+            inst.status.effective_priority = priority
+            return
+        now = self._loop.time()
+        if priority != inst.machine.priority:
+            self._run_event(inst, lambda: inst.machine.set_priority(now, priority))
+        if fault != inst.machine.faulted:
+            self._run_event(inst, lambda: inst.machine.set_fault(now, fault))
 
     def set_priority(self, name: str, priority: int) -> None:
         inst = self.instances[name]
