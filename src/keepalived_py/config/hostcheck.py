@@ -18,7 +18,6 @@ from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
-from keepalived_py.script_runner import script_is_secure
 
 
 def interface_exists(name: str) -> bool:
@@ -71,6 +70,8 @@ def check_host(
             continue
         found.append((what, path, loc))
         if gd.enable_script_security:
+            from keepalived_py.script_runner import script_is_secure  # (imports asyncio: only when needed)
+
             reason = script_is_secure(path)
             if reason is not None:
                 sink.error(f"{what}: script '{argv[0]}' is insecure ({reason}); it is disabled", loc)

@@ -9,7 +9,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from keepalived_py.config import template
 from keepalived_py.config.build import Origins, build_config
 from keepalived_py.config.diagnostics import ConfigError, Diagnostic, DiagnosticSink, Location, exit_code_for
 from keepalived_py.config.hostcheck import check_host
@@ -91,7 +90,9 @@ def _load(
     sink = DiagnosticSink()
     text: str | None = None
     line_numbers: tuple[int | tuple[str, int], ...] | None = None
-    if template.is_template(path) or vars_files or overrides:
+    if path.name.endswith(".j2") or vars_files or overrides:
+        from keepalived_py.config import template  # Jinja2 is imported only for templates
+
         variables = template.load_variables(vars_files, overrides, sink)
         if sink.has_fatal:
             return LoadResult(None, sink.diagnostics)
