@@ -197,3 +197,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:
         print(f"kpd: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return int(ExitCode.FAILURE)
+    except Exception as err:  # a bug in kpd: say so in one line; KPD_DEBUG=1 shows the traceback
+        if os.environ.get("KPD_DEBUG"):
+            raise
+        print(
+            f"kpd: internal error: {type(err).__name__}: {err} (run with KPD_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return int(ExitCode.FAILURE)

@@ -3,7 +3,9 @@ real ``keepalived -t`` where kpd implements everything the sample uses."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -45,6 +47,15 @@ def test_sample_normalized_model_matches_golden_json(name):
     result = load_config(SAMPLES[0].parent / name, config_id="lb1", host_checks=False)
     expected = json.loads((GOLDEN / f"{name}.json").read_text())
     assert json.loads(json.dumps(to_data(result.config))) == expected
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_model_is_frozen_and_picklable(sample):
+    config = load_config(sample, config_id="lb1", host_checks=False).config
+    assert config is not None
+    assert pickle.loads(pickle.dumps(config)) == config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.global_defs = None  # type: ignore[misc]
 
 
 def test_conditional_config_follows_config_id():
