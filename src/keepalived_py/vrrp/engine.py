@@ -360,6 +360,10 @@ class VrrpEngine:
         for _ in range(64):  # bounded per wake-up so one flooded socket cannot starve the others
             try:
                 received = sock.recv()
+            except PacketError as err:  # a malformed IP header: consumed, counted, next packet
+                any_instance = next(iter(demux.values()))
+                any_instance.status.drops[err.reason.value] += 1
+                continue
             except OSError as err:
                 log.warning("receive error on %s: %s", sock.ifname, err)
                 return
