@@ -7,9 +7,6 @@ import dataclasses
 import json
 import pickle
 import shutil
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from corpus import corpus_samples
 from keepalived_py.config import load_config
 from keepalived_py.config.serialize import to_data
 from keepalived_py.exitcodes import ExitCode
+from netns_run import fresh_netns, in_netns, run_kpd
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 SAMPLES = corpus_samples()
@@ -70,35 +68,6 @@ def test_conditional_config_follows_config_id():
     assert high.vrrp_scripts[0].script == ("/etc/keepalived/scripts/check_high_VI_0.sh",)
 
 
-def _keepalived_exit(path, ns: str) -> int:
-    return subprocess.run(
-        ["ip", "netns", "exec", ns, "keepalived", "-t", "-l", "-f", str(path)],
-        capture_output=True,
-        timeout=30,
-    ).returncode
-
-
-def _kpd_exit(path, ns: str) -> int:
-    return subprocess.run(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-m",
-            "keepalived_py",
-            "check-config",
-            "--config",
-            str(path),
-            "--config-id",
-            "lb1",
-        ],
-        capture_output=True,
-        timeout=30,
-    ).returncode
-
-
 @pytest.mark.netns
 @pytest.mark.interop
 @pytest.mark.parametrize(
@@ -107,12 +76,10 @@ def _kpd_exit(path, ns: str) -> int:
 def test_check_config_exit_code_agrees_with_keepalived(sample):
     """In an empty network namespace (so interface checks agree), kpd and keepalived -t give the same code."""
     assert shutil.which("keepalived"), "real keepalived is required (make test installs it)"
-    ns = f"kpdcc-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        assert _kpd_exit(sample, ns) == _keepalived_exit(sample, ns)
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)
+    with fresh_netns() as ns:
+        kpd = run_kpd(ns, "check-config", "--config", str(sample), "--config-id", "lb1")
+        keepalived = in_netns(ns, "keepalived", "-t", "-l", "-f", str(sample))
+        assert kpd.returncode == keepalived.returncode, (kpd.stderr, keepalived.stdout + keepalived.stderr)
 
 
 def test_exit_codes_are_keepalived_chk_exit_codes():

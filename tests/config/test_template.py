@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +9,7 @@ import pytest
 from keepalived_py.config import load_config
 from keepalived_py.config.diagnostics import DiagnosticSink, Severity
 from keepalived_py.config.template import load_variables, render
+from netns_run import add_interface, fresh_netns, run_kpd
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "etc" / "templates" / "director-pair.conf.j2"
@@ -105,31 +103,9 @@ def test_director_pair_template_renders_each_node(node):
 @pytest.mark.parametrize("node", ["a", "b"])
 def test_director_pair_template_passes_check_config_on_a_host_with_its_interface(node):
     """On a host that has the template's interface (eth0 in a fresh namespace), kpd check-config exits 0."""
-    ns = f"kpdtpl-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", ns], check=True)
-    try:
-        subprocess.run(
-            ["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"], check=True
-        )
-        out = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                sys.executable,
-                "-m",
-                "keepalived_py",
-                "check-config",
-                "--config",
-                str(TEMPLATE),
-                "--vars",
-                str(VARS / f"director-{node}.yaml"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
+    with fresh_netns() as ns:
+        add_interface(ns, "eth0")
+        out = run_kpd(
+            ns, "check-config", "--config", str(TEMPLATE), "--vars", str(VARS / f"director-{node}.yaml")
         )
         assert out.returncode == 0, out.stderr
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], check=False)

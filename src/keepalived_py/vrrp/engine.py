@@ -263,6 +263,7 @@ class VrrpEngine:
             base_priority=inst.priority,
             effective_priority=inst.priority,
             vips=[str(v.address) for v in vips],
+            counters=machine.counters,
         )
         instance = Instance(inst, machine, expect, sock, destinations, source, vips, excluded, status)
         demux = self._by_socket.setdefault(sock.fileno(), {})
@@ -635,13 +636,6 @@ class VrrpEngine:
         st.state = m.state.value
         st.effective_priority = m.priority
         st.master_address = str(m.master_address) if m.master_address is not None else None
-        c = m.counters
-        st.adverts_sent = c.adverts_sent
-        st.adverts_received = c.adverts_received
-        st.became_master = c.became_master
-        st.released_master = c.released_master
-        st.priority_zero_sent = c.priority_zero_sent
-        st.priority_zero_received = c.priority_zero_received
 
     def status(self) -> list[InstanceStatus]:
         return [inst.status for inst in self.instances.values()]

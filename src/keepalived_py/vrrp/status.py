@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from keepalived_py.vrrp.fsm import Counters
 
 
 @dataclass
@@ -21,12 +24,8 @@ class InstanceStatus:
     #: wall-clock time (UNIX seconds) of the last transition, and why it happened
     last_transition: float | None = None
     last_reason: str | None = None
-    adverts_sent: int = 0
-    adverts_received: int = 0
-    became_master: int = 0
-    released_master: int = 0
-    priority_zero_sent: int = 0
-    priority_zero_received: int = 0
+    #: the state machine's own counters (adverts sent/received, master transitions, priority 0)
+    counters: Counters = field(default_factory=Counters)
     drops: Counter[str] = field(default_factory=Counter)
     checksums: Counter[str] = field(default_factory=Counter)
     #: human-readable reasons the priority or FAULT state differ from the configuration
@@ -45,14 +44,7 @@ class InstanceStatus:
             "vips": list(self.vips),
             "last_transition": self.last_transition,
             "last_reason": self.last_reason,
-            "counters": {
-                "adverts_sent": self.adverts_sent,
-                "adverts_received": self.adverts_received,
-                "became_master": self.became_master,
-                "released_master": self.released_master,
-                "priority_zero_sent": self.priority_zero_sent,
-                "priority_zero_received": self.priority_zero_received,
-            },
+            "counters": dataclasses.asdict(self.counters),
             "drops": dict(sorted(self.drops.items())),
             "checksums": dict(sorted(self.checksums.items())),
             "tracking": list(self.tracking),
