@@ -1,0 +1,1 @@
+"""The control plane: the parent process that starts, watches and restarts the VRRP and Checkers children."""
