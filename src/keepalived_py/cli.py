@@ -164,10 +164,27 @@ def cmd_start(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return int(ExitCode.CONFIG_FATAL)
-    from keepalived_py.vrrp import daemon as vrrp_daemon  # the daemon's imports cost check-config nothing
+    from keepalived_py.control.arbiter import Arbiter, PidFileError, claim_pid_file
 
-    vrrp_daemon.run(config, runtime_dir, release=not args.dont_release_vrrp)
-    return int(ExitCode.OK)
+    try:
+        pid_file = claim_pid_file(runtime_dir)
+    except PidFileError as err:
+        print(f"kpd start: {err}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
+    arbiter = Arbiter(
+        config,
+        config_path=args.config,
+        runtime_dir=runtime_dir,
+        vars_files=args.vars,
+        config_id=args.config_id,
+        log_console=args.log_console,
+        log_level=args.log_level,
+        release_vrrp=not args.dont_release_vrrp,
+    )
+    try:
+        return arbiter.run()
+    finally:
+        pid_file.unlink(missing_ok=True)
 
 
 COMMANDS = {"check-config": cmd_check_config, "render": cmd_render, "start": cmd_start}

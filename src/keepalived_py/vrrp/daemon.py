@@ -8,10 +8,14 @@ each transition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
 from pathlib import Path
 
+from keepalived_py import wire
 from keepalived_py.config.model import Config
 from keepalived_py.runtime_files import write_json_atomic
 from keepalived_py.vrrp.engine import VrrpEngine
@@ -21,7 +25,15 @@ log = logging.getLogger("kpd.vrrp")
 STATUS_FILE = "vrrp-status.json"
 
 
-async def serve(config: Config, runtime_dir: Path, *, release: bool = True) -> None:
+async def serve(
+    config: Config,
+    runtime_dir: Path,
+    *,
+    release: bool = True,
+    heartbeat_socket: str | None = None,
+    resume_master: tuple[str, ...] = (),
+) -> None:
+    """Run the engine until SIGTERM/SIGINT; heartbeat to the parent's socket when one is given."""
     engine = VrrpEngine(config, release_on_stop=release)
     engine.open()
     loop = asyncio.get_running_loop()
@@ -35,12 +47,47 @@ async def serve(config: Config, runtime_dir: Path, *, release: bool = True) -> N
         except OSError as err:
             log.warning("cannot write %s: %s", status_path, err)
 
-    engine.on_transition = dump
+    beat = None
+    changed = asyncio.Event()
+
+    def on_transition(name: str, state: State) -> None:
+        dump(name, state)
+        changed.set()  # the parent hears of the new state at once, not at the next beat
+
+    engine.on_transition = on_transition
+    if heartbeat_socket is not None:
+        interval = config.global_defs.kpd_child_hung_timeout / 6
+        beat = loop.create_task(_heartbeat(engine, heartbeat_socket, interval, changed))
     try:
-        await engine.run()
+        await engine.run(resume_master=resume_master)
     finally:
+        if beat is not None:
+            beat.cancel()
         await engine.shutdown()
         dump()
+
+
+async def _heartbeat(engine: VrrpEngine, path: str, interval: float, changed: asyncio.Event) -> None:
+    """Tell the parent, from inside the event loop, that the loop turns; with each instance's state."""
+    sock: socket.socket | None = None
+    seq = 0
+    pid = os.getpid()
+    while True:
+        state = {s.name: {"state": s.state, "priority": s.effective_priority} for s in engine.status()}
+        try:
+            if sock is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
+                sock.connect(path)
+            sock.send(wire.encode(wire.Heartbeat("vrrp", pid, seq, {"instances": state})))
+            seq += 1
+        except OSError as err:
+            log.debug("heartbeat to %s failed: %s", path, err)
+            if sock is not None:
+                sock.close()
+            sock = None
+        changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), interval)
 
 
 def run(config: Config, runtime_dir: Path, *, release: bool = True) -> None:

@@ -232,6 +232,7 @@ class Vrrp:
         if resume_master and self.master_allowed:
             self.master_adver_int = self.params.advert_int
             self._send(out, self.priority)
+            out.append(AddAddresses())  # already there: a no-op that re-asserts them, nothing removed
             self._enter(out, now, State.MASTER, Reason.RESUMED)
             self._advert_at = now + self.params.advert_int
             self._arm_refresh(now)

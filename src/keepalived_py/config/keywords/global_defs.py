@@ -224,4 +224,17 @@ def declare(schema: Schema) -> None:
         Keyword(
             "dynamic_interfaces", "Allow interfaces that do not exist yet at start-up.", Flag(), default=False
         ),
+        Keyword(
+            "kpd_child_hung_timeout",
+            "kpd: a child that has not heartbeated for this long is hung and is restarted (it heartbeats "
+            "every timeout/6).",
+            Seconds(0.1, 3600),
+            default=3.0,
+        ),
+        Keyword(
+            "kpd_child_kill_grace",
+            "kpd: seconds between SIGTERM and SIGKILL when a hung child is restarted.",
+            Seconds(0, 3600),
+            default=1.0,
+        ),
     )

@@ -1,0 +1,414 @@
+"""The control-plane parent (``kpd``): starts the children, watches their heartbeats, restarts them.
+
+Like gunicorn's arbiter: signal handlers only enqueue the signal (and wake the loop through a pipe); one
+loop dispatches signals, reads heartbeats, reaps children with ``waitpid(-1, WNOHANG)`` and runs the
+watchdog. A child silent for ``kpd_child_hung_timeout`` is hung: SIGTERM, then SIGKILL after
+``kpd_child_kill_grace``, then a respawn. Respawns back off as keepalived's do; a child exiting with a
+configuration code stops the daemon instead of looping, and so do :data:`MAX_QUICK_RESTARTS` quick deaths
+in a row. A respawned VRRP child resumes as MASTER the instances its predecessor reported MASTER,
+when it is back within their Master_Down_Interval, so nothing flaps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keepalived_py import wire
+from keepalived_py.config.model import Config
+from keepalived_py.control.backoff import STABLE_AFTER, Backoff
+from keepalived_py.exitcodes import ExitCode
+from keepalived_py.procname import become_subreaper, set_name
+from keepalived_py.runtime_files import write_file_atomic
+from keepalived_py.vrrp.fsm import master_down_interval
+
+log = logging.getLogger("kpd.control")
+
+HEARTBEAT_SOCKET = "heartbeat.sock"
+PID_FILE = "kpd.pid"
+#: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
+MAX_QUICK_RESTARTS = 6
+#: Exit codes of a child that mean "do not respawn me": the configuration cannot run.
+NO_RESPAWN = {int(ExitCode.CONFIG_FATAL)}
+_SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
+
+
+@dataclass
+class Child:
+    kind: str
+    argv: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    last_beat: float | None = None
+    last_beat_wall: float | None = None
+    last_state: dict[str, Any] = field(default_factory=dict)
+    restarts: int = 0
+    quick_deaths: int = 0
+    backoff: Backoff = field(default_factory=Backoff)
+    respawn_at: float | None = None
+    #: the last death was by a signal (its addresses are still in place)
+    abnormal: bool = False
+    term_sent: float | None = None
+    died: float | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+
+class PidFileError(RuntimeError):
+    pass
+
+
+def claim_pid_file(runtime_dir: Path) -> Path:
+    """Write our pid without following symlinks; refuse if a live kpd already holds the runtime dir."""
+    path = runtime_dir / PID_FILE
+    if path.is_symlink():
+        raise PidFileError(f"{path} is a symlink; refusing to use it")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        pass
+    else:
+        with os.fdopen(fd) as f:
+            text = f.read(32).strip()
+        if text.isdigit() and _is_kpd(int(text)):
+            raise PidFileError(f"kpd is already running with pid {text} (runtime dir {runtime_dir})")
+        log.info("removing stale pid file %s (pid %s is not running kpd)", path, text or "?")
+    write_file_atomic(path, f"{os.getpid()}\n".encode())
+    return path
+
+
+def _is_kpd(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return False
+    return comm.startswith("kpd")
+
+
+class Arbiter:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: str,
+        runtime_dir: Path,
+        vars_files: list[str] | None = None,
+        config_id: str | None = None,
+        log_console: bool = False,
+        log_level: str = "info",
+        release_vrrp: bool = True,
+    ) -> None:
+        self.config = config
+        self.runtime_dir = runtime_dir
+        self.children: dict[str, Child] = {}
+        self._signals: deque[int] = deque()
+        self._stopping = False
+        self.exit_code = ExitCode.OK
+        common = ["--config", config_path, "--runtime-dir", str(runtime_dir)]
+        for v in vars_files or ():
+            common += ["--vars", v]
+        if config_id:
+            common += ["--config-id", config_id]
+        common += ["--log-level", log_level] + (["--log-console"] if log_console else [])
+        self._heartbeat_path = str(runtime_dir / HEARTBEAT_SOCKET)
+        common += ["--heartbeat-socket", self._heartbeat_path]
+        if config.has_vrrp:
+            argv = [sys.executable, "-m", "keepalived_py.vrrp.child", *common]
+            if not release_vrrp:
+                argv.append("--dont-release-vrrp")
+            self.children["vrrp"] = Child("vrrp", argv)
+        gd = config.global_defs
+        self.hung_timeout = gd.kpd_child_hung_timeout
+        self.kill_grace = gd.kpd_child_kill_grace
+        self.child_wait_time = gd.child_wait_time
+
+    # --- set-up -------------------------------------------------------------------------------------------
+
+    def _listen(self) -> socket.socket:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._heartbeat_path)
+        sock = socket.socket(
+            socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        )
+        old = os.umask(0o177)
+        try:
+            sock.bind(self._heartbeat_path)
+        finally:
+            os.umask(old)
+        sock.listen(16)
+        return sock
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals.append(signum)  # only enqueue: the loop dispatches
+
+    def run(self) -> int:
+        set_name("kpd")
+        become_subreaper()
+        listener = self._listen()
+        sel = selectors.DefaultSelector()
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        sel.register(listener, selectors.EVENT_READ, "listen")
+        sel.register(rfd, selectors.EVENT_READ, "wakeup")
+        for child in self.children.values():
+            self._spawn(child, resume=())
+        try:
+            while True:
+                for key, _ in sel.select(timeout=min(0.1, self.hung_timeout / 6)):
+                    if key.data == "listen":
+                        self._accept(listener, sel)
+                    elif key.data == "wakeup":
+                        _drain(rfd)
+                    else:
+                        self._read_frames(key.fileobj, sel)  # type: ignore[arg-type]
+                while self._signals:
+                    self._dispatch(self._signals.popleft())
+                self._reap()
+                if self._stopping:
+                    break
+                self._watchdog()
+                self._respawn_due()
+        finally:
+            self._stop_children()
+            sel.close()
+            listener.close()
+            for fd in (rfd, wfd):
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(self._heartbeat_path)
+        return int(self.exit_code)
+
+    # --- signals ------------------------------------------------------------------------------------------
+
+    def _dispatch(self, signum: int) -> None:
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self._stopping = True
+        elif signum == signal.SIGHUP:
+            log.warning("SIGHUP: reload is not implemented yet; the running configuration is kept")
+        # SIGCHLD: the loop reaps after every dispatch
+
+    # --- heartbeats ---------------------------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return
+            pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, 12))
+            if uid not in (0, os.geteuid()):
+                log.warning("refused a heartbeat connection from uid %d (pid %d)", uid, pid)
+                conn.close()
+                continue
+            conn.setblocking(False)
+            sel.register(conn, selectors.EVENT_READ, "conn")
+
+    def _read_frames(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
+        for _ in range(64):
+            try:
+                data = conn.recv(wire.MAX_FRAME + 1)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(conn)
+                conn.close()
+                return
+            try:
+                msg = wire.decode(data)
+            except wire.WireError as err:
+                log.warning("dropped a bad heartbeat frame: %s", err)
+                continue
+            if isinstance(msg, wire.Heartbeat):
+                child = self.children.get(msg.child)
+                if child is not None and child.pid == msg.pid:
+                    child.last_beat = time.monotonic()
+                    child.last_beat_wall = time.time()
+                    child.last_state = msg.state
+
+    # --- children -----------------------------------------------------------------------------------------
+
+    def _spawn(self, child: Child, resume: tuple[str, ...]) -> None:
+        argv = list(child.argv)
+        for name in resume:
+            argv += ["--resume-master", name]
+        child.proc = subprocess.Popen(argv, close_fds=True)
+        child.started = time.monotonic()
+        child.last_beat = None
+        child.term_sent = None
+        child.respawn_at = None
+        log.info(
+            "started %s child, pid %d%s",
+            child.kind,
+            child.proc.pid,
+            f" (resuming MASTER: {', '.join(resume)})" if resume else "",
+        )
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = next((c for c in self.children.values() if c.pid == pid), None)
+            if child is None:
+                continue  # an orphan re-parented to us (we are a subreaper)
+            code = os.waitstatus_to_exitcode(status)
+            assert child.proc is not None
+            child.proc.returncode = code
+            child.proc = None
+            now = time.monotonic()
+            child.died = now
+            if self._stopping:
+                continue
+            ran_for = now - child.started
+            log.warning(
+                "%s child (pid %d) exited with %s after %.1f s",
+                child.kind,
+                pid,
+                f"code {code}" if code >= 0 else f"signal {-code}",
+                ran_for,
+            )
+            if code in NO_RESPAWN:
+                log.error("%s child cannot run the configuration: stopping", child.kind)
+                self.exit_code = ExitCode.CONFIG_FATAL
+                self._stopping = True
+                continue
+            child.quick_deaths = child.quick_deaths + 1 if ran_for <= STABLE_AFTER else 0
+            if child.quick_deaths >= MAX_QUICK_RESTARTS:
+                log.error(
+                    "%s child died %d times in a row within a minute of starting: stopping",
+                    child.kind,
+                    child.quick_deaths,
+                )
+                self.exit_code = ExitCode.FAILURE
+                self._stopping = True
+                continue
+            delay = child.backoff.next_delay(ran_for)
+            child.respawn_at = now + delay
+            # A child that stopped gracefully released its addresses: the next one starts afresh.
+            child.abnormal = code < 0
+            child.restarts += 1
+
+    def _respawn_due(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.proc is None and child.respawn_at is not None and now >= child.respawn_at:
+                self._spawn(child, self._resumable(child, now))
+
+    def _resumable(self, child: Child, now: float) -> tuple[str, ...]:
+        """The instances the dead child reported MASTER, if their backups cannot have taken over yet."""
+        if child.kind != "vrrp" or child.last_beat is None or not child.abnormal:
+            return ()
+        silent_for = now - child.last_beat
+        out = []
+        for name, info in child.last_state.get("instances", {}).items():
+            if not isinstance(info, dict) or info.get("state") != "MASTER":
+                continue
+            try:
+                inst = self.config.instance(name)
+            except KeyError:
+                continue
+            version = inst.version or self.config.global_defs.vrrp_version
+            # the quickest possible backup (priority 254) takes over after this long
+            down = master_down_interval(version, 254, inst.advert_int)
+            if silent_for < down:
+                out.append(name)
+        return tuple(out)
+
+    def _watchdog(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.proc is None:
+                continue
+            if child.term_sent is not None:
+                if now - child.term_sent >= self.kill_grace:
+                    log.error("%s child (pid %d) did not stop: SIGKILL", child.kind, child.proc.pid)
+                    _kill(child.proc.pid, signal.SIGKILL)
+                    child.term_sent = now + 3600  # do not repeat; the reaper takes it from here
+                continue
+            since = child.last_beat if child.last_beat is not None else child.started
+            grace = self.hung_timeout if child.last_beat is not None else max(self.hung_timeout, 10.0)
+            if now - since > grace:
+                log.error(
+                    "%s child (pid %d) sent no heartbeat for %.1f s: hung, restarting it",
+                    child.kind,
+                    child.proc.pid,
+                    now - since,
+                )
+                _kill(child.proc.pid, signal.SIGTERM)
+                _kill(child.proc.pid, signal.SIGCONT)  # a stopped child must run to act on SIGTERM
+                child.term_sent = now
+
+    def _stop_children(self) -> None:
+        live = [c for c in self.children.values() if c.proc is not None]
+        for child in live:
+            assert child.proc is not None
+            _kill(child.proc.pid, signal.SIGTERM)
+            _kill(child.proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + self.child_wait_time
+        for child in live:
+            assert child.proc is not None
+            try:
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.error(
+                    "%s child (pid %d) did not stop within child_wait_time: SIGKILL",
+                    child.kind,
+                    child.proc.pid,
+                )
+                _kill(child.proc.pid, signal.SIGKILL)
+                child.proc.wait()
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            kind: {
+                "pid": c.pid,
+                "uptime": now - c.started if c.proc is not None else None,
+                "restarts": c.restarts,
+                "heartbeat_age": now - c.last_beat if c.last_beat is not None else None,
+            }
+            for kind, c in self.children.items()
+        }
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        if err.errno != errno.ESRCH:
+            raise
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass

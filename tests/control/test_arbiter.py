@@ -1,0 +1,210 @@
+"""The control-plane parent with real processes, real signals and real VRRP in network namespaces."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, wait_for
+
+pytestmark = pytest.mark.netns
+
+VIP = "192.0.2.100"
+CONFIG = """
+global_defs {{
+    kpd_child_hung_timeout 1.5
+}}
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int 1
+    version 3
+    virtual_ipaddress {{
+        192.0.2.100/24
+    }}
+}}
+"""
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.fail("the control-plane tests need root and iproute2 (make test runs them as root)")
+    Lab.cleanup_stale()
+    with Lab(("a", "b")) as the_lab:
+        yield the_lab
+
+
+class Node:
+    def __init__(self, lab: Lab, name: str, priority: int):
+        self.lab = lab
+        self.name = name
+        self.dir = Path(lab.workdir) / f"kpd-{name}"
+        self.dir.mkdir()
+        self.config = self.dir / "keepalived.conf"
+        self.config.write_text(CONFIG.format(priority=priority))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Node:
+        self.proc = self.lab.popen(
+            self.name,
+            sys.executable,
+            "-m",
+            "keepalived_py",
+            "start",
+            "--config",
+            str(self.config),
+            "--runtime-dir",
+            str(self.dir / "run"),
+            "--log-console",
+        )
+        return self
+
+    def children(self) -> list[int]:
+        assert self.proc is not None
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid), "-x", "kpd-vrrp"], capture_output=True, text=True
+        )
+        return [int(p) for p in out.stdout.split()]
+
+    def has_vip(self) -> bool:
+        return VIP in self.lab.run(self.name, "ip", "-o", "addr", "show", "eth0").stdout
+
+    def state(self) -> str | None:
+        try:
+            return json.loads((self.dir / "run" / "vrrp-status.json").read_text())[0]["state"]
+        except (OSError, ValueError, IndexError, KeyError):
+            return None
+
+    def log(self) -> str:
+        assert self.proc is not None
+        return Path(self.proc.log_path).read_text()  # type: ignore[attr-defined]
+
+
+def _pair(lab: Lab) -> tuple[Node, Node]:
+    master, backup = Node(lab, "a", 150).start(), Node(lab, "b", 100).start()
+    wait_for(lambda: (master.state() == "MASTER" and backup.state() == "BACKUP") or None, timeout=10)
+    return master, backup
+
+
+def test_children_are_named_and_only_the_parent_is_kpd(lab):
+    master, _ = _pair(lab)
+    (child,) = master.children()
+    assert Path(f"/proc/{child}/comm").read_text().strip() == "kpd-vrrp"
+    assert master.proc is not None
+    assert Path(f"/proc/{master.proc.pid}/comm").read_text().strip() == "kpd"
+
+
+def test_sigkill_of_the_master_vrrp_child_respawns_it_without_a_flap(lab):
+    master, backup = _pair(lab)
+    (old,) = master.children()
+    os.kill(old, signal.SIGKILL)
+    killed = time.monotonic()
+    absent = 0
+    new: list[int] = []
+    while time.monotonic() - killed < 5:  # poll the VIP every 5 ms across the restart
+        if not master.has_vip():
+            absent += 1
+        if not new:
+            new = [p for p in master.children() if p != old]
+            if new:
+                respawned_after = time.monotonic() - killed
+        time.sleep(0.005)
+    assert new, master.log()
+    assert respawned_after < 1.0
+    assert absent == 0, master.log()
+    assert backup.state() == "BACKUP" and "Entering MASTER" not in backup.log()
+    assert "resuming MASTER: VI_1" in master.log()
+
+
+def test_a_stopped_child_is_declared_hung_killed_and_replaced(lab):
+    master, _ = _pair(lab)
+    (old,) = master.children()
+    os.kill(old, signal.SIGSTOP)
+    stopped = time.monotonic()
+    wait_for(lambda: [p for p in master.children() if p != old] or None, timeout=8)
+    assert "hung, restarting it" in master.log()
+    assert time.monotonic() - stopped < 1.5 + 1.0 + 3.0  # timeout + kill grace + respawn
+    wait_for(lambda: master.state() == "MASTER" or None, timeout=10)
+
+
+def test_sigkill_of_the_parent_stops_the_children_and_the_peer_takes_over(lab):
+    master, backup = _pair(lab)
+    (child,) = master.children()
+    assert master.proc is not None
+    os.kill(master.proc.pid, signal.SIGKILL)
+    wait_for(lambda: not Path(f"/proc/{child}").exists() or None, timeout=5)
+    wait_for(lambda: (not master.has_vip()) or None, timeout=5)  # released on the way out
+    wait_for(lambda: backup.state() == "MASTER" or None, timeout=5)
+    assert "master sent priority 0" in backup.log()
+
+
+def test_a_child_that_cannot_run_the_configuration_stops_the_daemon(lab):
+    master, _ = _pair(lab)
+    master.config.unlink()  # the respawned child cannot read its configuration
+    (child,) = master.children()
+    os.kill(child, signal.SIGKILL)
+    assert master.proc is not None
+    assert master.proc.wait(timeout=10) == 4
+    assert "cannot run the configuration" in master.log()
+
+
+def test_a_second_kpd_on_the_same_runtime_dir_refuses_to_start(lab):
+    master, _ = _pair(lab)
+    second = lab.run(
+        "a",
+        sys.executable,
+        "-m",
+        "keepalived_py",
+        "start",
+        "--config",
+        str(master.config),
+        "--runtime-dir",
+        str(master.dir / "run"),
+        check=False,
+    )
+    assert second.returncode == 1 and "already running" in second.stderr
+
+
+def test_a_symlink_planted_at_the_pid_file_is_refused(lab, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    (run / "kpd.pid").symlink_to(tmp_path / "elsewhere")
+    node = Node(lab, "a", 150)
+    out = lab.run(
+        "a",
+        sys.executable,
+        "-m",
+        "keepalived_py",
+        "start",
+        "--config",
+        str(node.config),
+        "--runtime-dir",
+        str(run),
+        check=False,
+    )
+    assert out.returncode == 1 and "symlink" in out.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_crash_loop_backs_off_and_ends_with_a_non_zero_exit(lab):
+    node = Node(lab, "a", 150)
+    # the parent accepts this (a missing interface is an error keepalived runs with); the child cannot
+    node.config.write_text(CONFIG.format(priority=150).replace("interface eth0", "interface eth9"))
+    node.start()
+    assert node.proc is not None
+    started = time.monotonic()
+    assert node.proc.wait(timeout=40) == 1
+    assert time.monotonic() - started >= 0 + 1 + 2 + 4 + 8  # keepalived's backoff between the deaths
+    assert node.log().count("started vrrp child") == 6
+    assert "died 6 times in a row" in node.log()
