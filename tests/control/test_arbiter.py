@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,3 +210,52 @@ def test_a_crash_loop_backs_off_and_ends_with_a_non_zero_exit(lab):
     assert time.monotonic() - started >= 0 + 1 + 2 + 4 + 8  # keepalived's backoff between the deaths
     assert node.log().count("started vrrp child") == 6
     assert "died 6 times in a row" in node.log()
+
+
+def test_systemd_hears_ready_status_watchdog_only_while_healthy_and_stopping(lab, tmp_path):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = tmp_path / "notify.sock"
+    notify.bind(str(path))
+    notify.settimeout(0.2)
+    node = Node(lab, "a", 150)
+    node.proc = lab.popen(
+        "a",
+        "env",
+        f"NOTIFY_SOCKET={path}",
+        "WATCHDOG_USEC=400000",
+        sys.executable,
+        "-m",
+        "keepalived_py",
+        "start",
+        "--config",
+        str(node.config),
+        "--runtime-dir",
+        str(node.dir / "run"),
+        "--log-console",
+    )
+    messages: list[tuple[float, str]] = []
+
+    def collect(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            with contextlib.suppress(TimeoutError):
+                messages.append((time.monotonic(), notify.recv(4096).decode()))
+
+    collect(6)
+    texts = [m for _, m in messages]
+    assert "READY=1" in texts
+    assert any(m.startswith("STATUS=") and "VI_1 MASTER" in m for m in texts)
+    assert texts.count("WATCHDOG=1") >= 5
+    (child,) = node.children()
+    os.kill(child, signal.SIGSTOP)
+    stopped = time.monotonic()
+    messages.clear()
+    collect(1.4)  # within the hung timeout (1.5 s): no watchdog ping once the child misses two beats
+    late = [t for t, m in messages if m == "WATCHDOG=1" and t - stopped > 0.8]
+    assert late == []
+    os.kill(child, signal.SIGCONT)
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGTERM)
+    collect(3)
+    assert "STOPPING=1" in [m for _, m in messages]
+    notify.close()

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sdnotify
+
 from keepalived_py import wire
 from keepalived_py.config.model import Config
 from keepalived_py.control.backoff import STABLE_AFTER, Backoff
@@ -138,6 +140,13 @@ class Arbiter:
         self.hung_timeout = gd.kpd_child_hung_timeout
         self.kill_grace = gd.kpd_child_kill_grace
         self.child_wait_time = gd.child_wait_time
+        self._systemd = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
+        self._ready = False
+        self._last_status = ""
+        watchdog_usec = os.environ.get("WATCHDOG_USEC", "")
+        #: how often WATCHDOG=1 goes out (half systemd's WatchdogSec), while every child heartbeats
+        self._watchdog_every = int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() else 1.0
+        self._watchdog_sent = 0.0
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -187,7 +196,9 @@ class Arbiter:
                     break
                 self._watchdog()
                 self._respawn_due()
+                self._notify_systemd()
         finally:
+            self._sd("STOPPING=1")
             self._stop_children()
             sel.close()
             listener.close()
@@ -382,6 +393,47 @@ class Arbiter:
                 )
                 _kill(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
+
+    # --- systemd ----------------------------------------------------------------------------------------
+
+    def _sd(self, message: str) -> None:
+        if self._systemd is not None:
+            self._systemd.notify(message)
+
+    def _healthy(self, now: float) -> bool:
+        """Every child runs and heartbeats: none has missed two beats (children beat every timeout / 6)."""
+        fresh = self.hung_timeout / 3
+        return all(
+            c.proc is not None and c.last_beat is not None and now - c.last_beat <= fresh
+            for c in self.children.values()
+        )
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS=: each instance's state."""
+        parts = []
+        for child in self.children.values():
+            for name, info in sorted(child.last_state.get("instances", {}).items()):
+                if isinstance(info, dict):
+                    parts.append(f"{name} {info.get('state', '?')}")
+            if child.proc is None:
+                parts.append(f"{child.kind} child restarting")
+        return ", ".join(parts) or "starting"
+
+    def _notify_systemd(self) -> None:
+        if self._systemd is None:
+            return
+        now = time.monotonic()
+        healthy = self._healthy(now)
+        if healthy and not self._ready:
+            self._ready = True
+            self._sd("READY=1")
+        status = self.summary()
+        if status != self._last_status:
+            self._last_status = status
+            self._sd(f"STATUS={status}")
+        if healthy and now - self._watchdog_sent >= self._watchdog_every:
+            self._watchdog_sent = now
+            self._sd("WATCHDOG=1")
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
