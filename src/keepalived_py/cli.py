@@ -88,6 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(check)
     check.add_argument("--json", action="store_true", help="print the normalized model and the diagnostics")
 
+    for name, text in (
+        ("status", "show the running daemon's instances and children"),
+        ("stop", "stop the running daemon gracefully"),
+        ("reload", "reload the configuration (not implemented yet)"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "--runtime-dir",
+            default=DEFAULT_RUNTIME_DIR,
+            metavar="DIR",
+            help=f"the daemon's runtime dir (default: {DEFAULT_RUNTIME_DIR})",
+        )
+        if name == "status":
+            cmd.add_argument("--json", action="store_true", help="print the status as JSON (docs/status.md)")
+
     render = sub.add_parser("render", help="render a Jinja2 configuration template")
     render.add_argument("template", metavar="TEMPLATE")
     render.add_argument("--vars", action="append", default=[], metavar="FILE", help="YAML or JSON variables")
@@ -187,7 +202,33 @@ def cmd_start(args: argparse.Namespace) -> int:
         pid_file.unlink(missing_ok=True)
 
 
-COMMANDS = {"check-config": cmd_check_config, "render": cmd_render, "start": cmd_start}
+def cmd_control(args: argparse.Namespace) -> int:
+    from keepalived_py.control.client import ControlError, format_status, request
+
+    try:
+        body = request(args.runtime_dir, args.command)
+    except ControlError as err:
+        print(f"kpd {args.command}: {err}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
+    if args.command == "status":
+        if args.json:
+            json.dump(body, sys.stdout, indent=2, sort_keys=True)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(format_status(body))
+    else:
+        print(body.get("message", "ok"))
+    return int(ExitCode.OK)
+
+
+COMMANDS = {
+    "check-config": cmd_check_config,
+    "render": cmd_render,
+    "start": cmd_start,
+    "status": cmd_control,
+    "stop": cmd_control,
+    "reload": cmd_control,
+}
 
 
 def run() -> NoReturn:

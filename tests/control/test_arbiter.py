@@ -259,3 +259,83 @@ def test_systemd_hears_ready_status_watchdog_only_while_healthy_and_stopping(lab
     collect(3)
     assert "STOPPING=1" in [m for _, m in messages]
     notify.close()
+
+
+def _kpd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keepalived_py", *args], capture_output=True, text=True, timeout=20
+    )
+
+
+def test_status_reports_instances_and_children_and_never_master_for_a_hung_child(lab):
+    master, _ = _pair(lab)
+    run_dir = str(master.dir / "run")
+    doc = json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout)
+    (inst,) = doc["instances"]
+    assert inst["name"] == "VI_1" and inst["state"] == "MASTER" and inst["vips"] == ["192.0.2.100/24"]
+    vrrp = doc["children"]["vrrp"]
+    assert vrrp["healthy"] and vrrp["pid"] == master.children()[0] and vrrp["rss_bytes"] > 0
+    table = _kpd("status", "--runtime-dir", run_dir).stdout
+    assert "VI_1" in table and "MASTER" in table and "HEARTBEAT AGE" in table
+    (child,) = master.children()
+    os.kill(child, signal.SIGSTOP)
+    time.sleep(1.6)  # past the hung timeout, before the restart has happened
+    doc = json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout)
+    assert doc["instances"][0]["state"] == "UNKNOWN"
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, signal.SIGCONT)
+
+
+def test_control_socket_is_root_only_and_survives_bad_frames(lab):
+    master, _ = _pair(lab)
+    path = master.dir / "run" / "control.sock"
+    assert (path.stat().st_mode & 0o777) == 0o600
+    pid = os.fork()
+    if pid == 0:  # a non-root peer: the socket's mode refuses it
+        code = 2
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                s.connect(str(path))
+            code = 0
+        except PermissionError:
+            code = 13
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 13
+    for garbage in (b"\xff" * 100, b"{", b'{"type":"request","cmd":"rm"}', b"x" * 300_000):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            s.settimeout(3)
+            s.connect(str(path))
+            try:
+                s.send(garbage)
+                answer = s.recv(300_000)
+            except OSError:  # an oversized datagram may be refused by the kernel itself
+                continue
+            assert b'"ok":false' in answer
+    assert master.proc is not None and master.proc.poll() is None
+    assert json.loads(_kpd("status", "--json", "--runtime-dir", str(path.parent)).stdout)["instances"]
+
+
+def test_sigusr1_and_sigusr2_write_state_and_stats_files_safely(lab):
+    master, _ = _pair(lab)
+    run = master.dir / "run"
+    assert master.proc is not None
+    master.proc.send_signal(signal.SIGUSR1)
+    master.proc.send_signal(signal.SIGUSR2)
+    state = wait_for(lambda: (run / "kpd-state.json").exists() or None, timeout=5)
+    assert state
+    wait_for(lambda: (run / "kpd-stats.json").exists() or None, timeout=5)
+    assert (run / "kpd-state.json").stat().st_mode & 0o777 == 0o600
+    assert json.loads((run / "kpd-state.json").read_text())["instances"][0]["name"] == "VI_1"
+    assert "VI_1" in json.loads((run / "kpd-stats.json").read_text())["instances"]
+
+
+def test_kpd_stop_stops_the_daemon_gracefully(lab):
+    master, backup = _pair(lab)
+    out = _kpd("stop", "--runtime-dir", str(master.dir / "run"))
+    assert out.returncode == 0
+    assert master.proc is not None and master.proc.wait(timeout=10) == 0
+    wait_for(lambda: backup.state() == "MASTER" or None, timeout=5)

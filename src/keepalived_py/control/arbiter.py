@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import selectors
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 import sdnotify
 
 from keepalived_py import wire
@@ -34,12 +36,23 @@ from keepalived_py.config.model import Config
 from keepalived_py.control.backoff import STABLE_AFTER, Backoff
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.procname import become_subreaper, set_name
-from keepalived_py.runtime_files import write_file_atomic
+from keepalived_py.runtime_files import write_file_atomic, write_json_atomic
 from keepalived_py.vrrp.fsm import master_down_interval
 
 log = logging.getLogger("kpd.control")
 
+HANDLED_SIGNALS = (
+    signal.SIGCHLD,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
 HEARTBEAT_SOCKET = "heartbeat.sock"
+CONTROL_SOCKET = "control.sock"
+STATE_DUMP = "kpd-state.json"
+STATS_DUMP = "kpd-stats.json"
 PID_FILE = "kpd.pid"
 #: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
 MAX_QUICK_RESTARTS = 6
@@ -130,6 +143,7 @@ class Arbiter:
             common += ["--config-id", config_id]
         common += ["--log-level", log_level] + (["--log-console"] if log_console else [])
         self._heartbeat_path = str(runtime_dir / HEARTBEAT_SOCKET)
+        self._control_path = str(runtime_dir / CONTROL_SOCKET)
         common += ["--heartbeat-socket", self._heartbeat_path]
         if config.has_vrrp:
             argv = [sys.executable, "-m", "keepalived_py.vrrp.child", *common]
@@ -150,15 +164,16 @@ class Arbiter:
 
     # --- set-up -------------------------------------------------------------------------------------------
 
-    def _listen(self) -> socket.socket:
+    def _listen(self, path: str) -> socket.socket:
+        """A root-only (0600) SOCK_SEQPACKET listener at ``path``; peers are also checked by credentials."""
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._heartbeat_path)
+            os.unlink(path)
         sock = socket.socket(
             socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         )
         old = os.umask(0o177)
         try:
-            sock.bind(self._heartbeat_path)
+            sock.bind(path)
         finally:
             os.umask(old)
         sock.listen(16)
@@ -170,13 +185,22 @@ class Arbiter:
     def run(self) -> int:
         set_name("kpd")
         become_subreaper()
-        listener = self._listen()
+        listener = self._listen(self._heartbeat_path)
+        control = self._listen(self._control_path)
         sel = selectors.DefaultSelector()
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
-        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for sig in (
+            signal.SIGCHLD,
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+        ):
             signal.signal(sig, self._on_signal)
         sel.register(listener, selectors.EVENT_READ, "listen")
+        sel.register(control, selectors.EVENT_READ, "control")
         sel.register(rfd, selectors.EVENT_READ, "wakeup")
         for child in self.children.values():
             self._spawn(child, resume=())
@@ -184,7 +208,11 @@ class Arbiter:
             while True:
                 for key, _ in sel.select(timeout=min(0.1, self.hung_timeout / 6)):
                     if key.data == "listen":
-                        self._accept(listener, sel)
+                        self._accept(listener, sel, "conn")
+                    elif key.data == "control":
+                        self._accept(control, sel, "client")
+                    elif key.data == "client":
+                        self._serve_client(key.fileobj, sel)  # type: ignore[arg-type]
                     elif key.data == "wakeup":
                         _drain(rfd)
                     else:
@@ -202,6 +230,9 @@ class Arbiter:
             self._stop_children()
             sel.close()
             listener.close()
+            control.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._control_path)
             for fd in (rfd, wfd):
                 os.close(fd)
             with contextlib.suppress(OSError):
@@ -216,11 +247,20 @@ class Arbiter:
             self._stopping = True
         elif signum == signal.SIGHUP:
             log.warning("SIGHUP: reload is not implemented yet; the running configuration is kept")
+        elif signum in (signal.SIGUSR1, signal.SIGUSR2):
+            name, doc = (
+                (STATE_DUMP, self.status()) if signum == signal.SIGUSR1 else (STATS_DUMP, self.stats())
+            )
+            try:
+                write_json_atomic(self.runtime_dir / name, doc)
+                log.info("wrote %s", self.runtime_dir / name)
+            except OSError as err:
+                log.error("cannot write %s: %s", self.runtime_dir / name, err)
         # SIGCHLD: the loop reaps after every dispatch
 
     # --- heartbeats ---------------------------------------------------------------------------------------
 
-    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector) -> None:
+    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector, kind: str) -> None:
         while True:
             try:
                 conn, _ = listener.accept()
@@ -228,11 +268,49 @@ class Arbiter:
                 return
             pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, 12))
             if uid not in (0, os.geteuid()):
-                log.warning("refused a heartbeat connection from uid %d (pid %d)", uid, pid)
+                log.warning("refused a %s connection from uid %d (pid %d)", listener_name(kind), uid, pid)
                 conn.close()
                 continue
             conn.setblocking(False)
-            sel.register(conn, selectors.EVENT_READ, "conn")
+            sel.register(conn, selectors.EVENT_READ, kind)
+
+    def _serve_client(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
+        """One request per datagram on the control socket; a bad frame gets an error answer."""
+        try:
+            data = conn.recv(wire.MAX_FRAME + 1)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(conn)
+            conn.close()
+            return
+        try:
+            msg = wire.decode(data)
+            if not isinstance(msg, wire.Request):
+                raise wire.WireError(wire.WireReason.TYPE, "the control socket takes requests")
+            response = self._handle(msg)
+        except wire.WireError as err:
+            log.warning("bad control request: %s", err)
+            response = wire.Response(False, {"error": str(err)})
+        try:
+            conn.send(wire.encode(response))
+        except (OSError, ValueError) as err:
+            log.warning("cannot answer a control request: %s", err)
+
+    def _handle(self, req: wire.Request) -> wire.Response:
+        if req.cmd == "status":
+            return wire.Response(True, self.status())
+        if req.cmd == "stats":
+            return wire.Response(True, self.stats())
+        if req.cmd == "stop":
+            self._signals.append(signal.SIGTERM)
+            return wire.Response(True, {"message": "stopping"})
+        if req.cmd == "dump":
+            self._signals.append(signal.SIGUSR1)
+            return wire.Response(True, {"file": str(self.runtime_dir / STATE_DUMP)})
+        return wire.Response(False, {"error": "reload is not implemented yet"})
 
     def _read_frames(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
         for _ in range(64):
@@ -436,16 +514,68 @@ class Arbiter:
             self._sd("WATCHDOG=1")
 
     def status(self) -> dict[str, Any]:
+        """The whole daemon: children (pid, uptime, restarts, heartbeat age, resources) and instances.
+
+        An instance whose child is dead or not heartbeating is reported UNKNOWN, never MASTER.
+        """
         now = time.monotonic()
-        return {
-            kind: {
+        children: dict[str, Any] = {}
+        instances: list[dict[str, Any]] = []
+        for kind, c in self.children.items():
+            healthy = (
+                c.proc is not None and c.last_beat is not None and now - c.last_beat <= self.hung_timeout
+            )
+            children[kind] = {
                 "pid": c.pid,
-                "uptime": now - c.started if c.proc is not None else None,
+                "uptime": round(now - c.started, 3) if c.proc is not None else None,
                 "restarts": c.restarts,
-                "heartbeat_age": now - c.last_beat if c.last_beat is not None else None,
+                "heartbeat_age": round(now - c.last_beat, 3) if c.last_beat is not None else None,
+                "healthy": healthy,
+                **_resources(c.pid),
             }
-            for kind, c in self.children.items()
+            if kind == "vrrp":
+                for inst in self._instance_status():
+                    if not healthy:
+                        inst["state"] = "UNKNOWN"
+                        inst["note"] = "the VRRP child is not running or not heartbeating"
+                    instances.append(inst)
+        return {"pid": os.getpid(), "children": children, "instances": instances}
+
+    def _instance_status(self) -> list[dict[str, Any]]:
+        try:
+            doc = json.loads((self.runtime_dir / "vrrp-status.json").read_text())
+        except (OSError, ValueError):
+            return []
+        return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "instances": {
+                i.get("name"): {"counters": i.get("counters", {}), "drops": i.get("drops", {})}
+                for i in self._instance_status()
+            },
+            "children": {kind: {"restarts": c.restarts} for kind, c in self.children.items()},
         }
+
+
+def listener_name(kind: str) -> str:
+    return "control" if kind == "client" else "heartbeat"
+
+
+def _resources(pid: int | None) -> dict[str, Any]:
+    if pid is None:
+        return {}
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            cpu = proc.cpu_times()
+            return {
+                "rss_bytes": proc.memory_info().rss,
+                "cpu_seconds": round(cpu.user + cpu.system, 3),
+                "open_fds": proc.num_fds(),
+            }
+    except psutil.Error:
+        return {}
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -1,0 +1,97 @@
+"""The control-socket client behind ``kpd status``, ``kpd stop`` and ``kpd reload``."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+from keepalived_py import wire
+from keepalived_py.control.arbiter import CONTROL_SOCKET
+
+TIMEOUT = 5.0
+
+
+class ControlError(RuntimeError):
+    pass
+
+
+def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    path = Path(runtime_dir) / CONTROL_SOCKET
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        sock.settimeout(TIMEOUT)
+        try:
+            sock.connect(str(path))
+            sock.send(wire.encode(wire.Request(cmd, args or {})))
+            data = sock.recv(wire.MAX_FRAME + 1)
+        except FileNotFoundError:
+            raise ControlError(
+                f"no kpd is running with runtime dir {runtime_dir} ({path} is absent)"
+            ) from None
+        except OSError as err:
+            raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
+    try:
+        msg = wire.decode(data)
+    except wire.WireError as err:
+        raise ControlError(f"bad answer from kpd: {err}") from None
+    if not isinstance(msg, wire.Response):
+        raise ControlError("bad answer from kpd: not a response")
+    if not msg.ok:
+        raise ControlError(str(msg.body.get("error", "request refused")))
+    return msg.body
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def _num(value: Any, fmt: str = "{:.1f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def format_status(doc: dict[str, Any]) -> str:
+    """``kpd status`` as aligned tables: instances, then children."""
+    rows = []
+    for inst in doc.get("instances", []):
+        c = inst.get("counters", {})
+        rows.append(
+            [
+                str(inst.get("name")),
+                str(inst.get("state")),
+                f"{inst.get('base_priority')}/{inst.get('effective_priority')}",
+                str(inst.get("master_address") or "-"),
+                " ".join(inst.get("vips", [])) or "-",
+                str(inst.get("last_reason") or "-"),
+                f"{c.get('adverts_sent', 0)}/{c.get('adverts_received', 0)}",
+                str(sum(inst.get("drops", {}).values())),
+            ]
+        )
+    out = [
+        _table(["INSTANCE", "STATE", "PRIO", "MASTER", "VIPS", "LAST TRANSITION", "ADV TX/RX", "DROPS"], rows)
+    ]
+    crow = []
+    for kind, ch in doc.get("children", {}).items():
+        rss = ch.get("rss_bytes")
+        crow.append(
+            [
+                kind,
+                str(ch.get("pid") or "-"),
+                _num(ch.get("uptime")),
+                str(ch.get("restarts", 0)),
+                _num(ch.get("heartbeat_age"), "{:.2f}"),
+                "yes" if ch.get("healthy") else "NO",
+                "-" if rss is None else f"{rss / 2**20:.1f} MiB",
+                _num(ch.get("cpu_seconds"), "{:.2f}"),
+                str(ch.get("open_fds", "-")),
+            ]
+        )
+    out.append("")
+    out.append(
+        _table(
+            ["CHILD", "PID", "UPTIME", "RESTARTS", "HEARTBEAT AGE", "HEALTHY", "RSS", "CPU S", "FDS"], crow
+        )
+    )
+    return "\n".join(out) + "\n"
