@@ -162,6 +162,8 @@ class VrrpEngine:
         self.config = config
         self.release_on_stop = release_on_stop
         self.instances: dict[str, Instance] = {}
+        #: instances that cannot run here (interface missing, no address): reported in FAULT
+        self.unusable: dict[str, InstanceStatus] = {}
         self.groups: dict[str, SyncGroup] = {}
         self._sockets: dict[tuple[str, int, str], VrrpSocket] = {}
         self._by_socket: dict[int, dict[int, Instance]] = {}
@@ -202,7 +204,22 @@ class VrrpEngine:
             up = self._links.state(ifname)
             self.trackers.set_link(ifname, bool(up))
         for inst_cfg in self.config.vrrp_instances:
-            self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
+            try:
+                self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
+            except (OSError, ValueError) as err:
+                # keepalived keeps running and holds such an instance in FAULT (no interface, no address)
+                log.error("(%s) cannot run: %s; the instance stays in FAULT", inst_cfg.name, err)
+                self.unusable[inst_cfg.name] = InstanceStatus(
+                    name=inst_cfg.name,
+                    interface=inst_cfg.interface,
+                    vrid=inst_cfg.virtual_router_id,
+                    version=inst_cfg.version or self.config.global_defs.vrrp_version,
+                    state=State.FAULT.value,
+                    base_priority=inst_cfg.priority,
+                    effective_priority=inst_cfg.priority,
+                    vips=[str(v.address) for v in inst_cfg.virtual_ipaddress],
+                    last_reason=str(err),
+                )
         for group in self.config.vrrp_sync_groups:
             members = [self.instances[m].machine for m in group.group if m in self.instances]
             if members:
@@ -638,4 +655,4 @@ class VrrpEngine:
         st.master_address = str(m.master_address) if m.master_address is not None else None
 
     def status(self) -> list[InstanceStatus]:
-        return [inst.status for inst in self.instances.values()]
+        return [inst.status for inst in self.instances.values()] + list(self.unusable.values())
