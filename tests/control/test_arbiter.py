@@ -349,3 +349,13 @@ def test_kpd_stop_stops_the_daemon_gracefully(lab):
     assert out.returncode == 0
     assert master.proc is not None and master.proc.wait(timeout=10) == 0
     wait_for(lambda: backup.state() == "MASTER" or None, timeout=5)
+
+
+def test_an_instance_on_a_missing_interface_is_held_in_fault_and_the_child_keeps_running(lab):
+    node = Node(lab, "a", 150)
+    node.config.write_text(CONFIG.format(priority=150).replace("interface eth0", "interface eth9"))
+    node.start()
+    wait_for(lambda: node.state() == "FAULT" or None, timeout=10)
+    (child,) = node.children()
+    time.sleep(2)
+    assert node.children() == [child] and "exited" not in node.log()

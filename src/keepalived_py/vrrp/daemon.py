@@ -55,6 +55,7 @@ async def serve(
         changed.set()  # the parent hears of the new state at once, not at the next beat
 
     engine.on_transition = on_transition
+    dump()  # instances that cannot run here are in the status from the start
     if heartbeat_socket is not None:
         interval = config.global_defs.kpd_child_hung_timeout / 6
         beat = loop.create_task(_heartbeat(engine, heartbeat_socket, interval, changed))
