@@ -306,3 +306,17 @@ def test_two_owners_conflict_resolves_to_one_master():
     link.start()
     link.run_for(10)
     assert link.masters() == ["b"]
+
+
+def test_late_ticks_do_not_make_the_advert_schedule_drift():
+    m = Vrrp(Params("x", 3, 0.1, 255, IPv4Address("10.0.0.1")))
+    m.start(0.0)
+    sent = []
+    for _ in range(100):
+        deadline = m.deadline
+        assert deadline is not None
+        late = deadline + 0.0008  # every wake-up 0.8 ms late
+        if any(isinstance(a, SendAdvert) for a in m.tick(late)):
+            sent.append(late)
+    # 100 adverts at 0.1 s take 10 s, not 10 s plus 100 times the lateness
+    assert sent[-1] - sent[0] == pytest.approx(0.1 * (len(sent) - 1), abs=0.002)

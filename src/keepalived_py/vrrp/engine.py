@@ -14,7 +14,7 @@ import concurrent.futures
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
@@ -42,6 +42,7 @@ from keepalived_py.vrrp.packet import (
 from keepalived_py.vrrp.receive import Expect, check, checksum_counter, password_field
 from keepalived_py.vrrp.status import InstanceStatus
 from keepalived_py.vrrp.sync import SyncGroup
+from keepalived_py.vrrp.timer import DeadlineTimer
 from keepalived_py.vrrp.track import FileWatcher, ScriptScheduler, Trackers, unusable_scripts
 
 log = logging.getLogger("kpd.vrrp")
@@ -142,9 +143,10 @@ class Instance:
     excluded: list[AddressSpec]
     status: InstanceStatus
     sync: SyncGroup | None = None
-    timer: asyncio.TimerHandle | None = None
     holds_addresses: bool = False
     drop_logged: dict[str, float] = field(default_factory=dict)
+    #: announcement bursts under way (cancelled when the instance gives its addresses up)
+    announcing: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -176,6 +178,7 @@ class VrrpEngine:
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
         self.trackers: Trackers | None = None
+        self._timer: DeadlineTimer | None = None
         self._scripts: ScriptScheduler | None = None
         self._files: FileWatcher | None = None
         self._links: LinkMonitor | None = None
@@ -294,8 +297,9 @@ class VrrpEngine:
     async def run(self, *, resume_master: Iterable[str] = ()) -> None:
         """Start every instance and serve until :meth:`stop`; instances in ``resume_master`` resume MASTER."""
         self._loop = asyncio.get_running_loop()
-        if not self.instances:
+        if not self.instances and not self.unusable:
             self.open()
+        self._timer = DeadlineTimer(self._loop, self._on_timer)
         resume = set(resume_master)
         for fd in self._by_socket:
             self._loop.add_reader(fd, self._on_readable, fd)
@@ -328,8 +332,6 @@ class VrrpEngine:
         loop = asyncio.get_running_loop()
         now = loop.time()
         for inst in self.instances.values():
-            if inst.timer is not None:
-                inst.timer.cancel()
             actions = inst.machine.stop(now, release=self.release_on_stop)
             self._execute(inst, actions, stop=True)
         for task in list(self._announce_tasks):
@@ -345,6 +347,8 @@ class VrrpEngine:
         await self._notify.close()
         for fd in self._by_socket:
             loop.remove_reader(fd)
+        if self._timer is not None:
+            self._timer.close()
         for sock in self._sockets.values():
             sock.close()
         for fifo in self._fifos:
@@ -372,17 +376,14 @@ class VrrpEngine:
             self._group_notify(inst.sync, results)
 
     def _reschedule(self, inst: Instance) -> None:
-        assert self._loop is not None
-        if inst.timer is not None:
-            inst.timer.cancel()
-            inst.timer = None
-        deadline = inst.machine.deadline
-        if deadline is not None:
-            inst.timer = self._loop.call_at(deadline, self._on_timer, inst)
+        assert self._timer is not None
+        self._timer.set(inst.name, inst.machine.deadline)
 
-    def _on_timer(self, inst: Instance) -> None:
+    def _on_timer(self, name: Hashable) -> None:
         assert self._loop is not None
-        inst.timer = None
+        inst = self.instances.get(str(name))
+        if inst is None:
+            return
         now = self._loop.time()
         self._run_event(inst, lambda: inst.machine.tick(now))
 
@@ -504,6 +505,8 @@ class VrrpEngine:
                 inst.holds_addresses = True
                 self._program(inst, add=True)
             elif isinstance(action, fsm.RemoveAddresses):
+                for task in list(inst.announcing):
+                    task.cancel()  # no announcement of addresses we no longer hold
                 if inst.holds_addresses:
                     inst.holds_addresses = False
                     self._program(inst, add=False)
@@ -578,6 +581,8 @@ class VrrpEngine:
         async def run() -> None:
             # Wait for the address worker so the addresses exist before we announce them.
             await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
+            if inst.machine.state is not State.MASTER or not inst.holds_addresses:
+                return  # it gave the addresses up meanwhile: announcing them would mislead the neighbours
             for dev, specs in by_dev.items():
                 try:
                     await announcer.announce_async(dev, [s.address for s in specs], repeat)
@@ -586,7 +591,9 @@ class VrrpEngine:
 
         task = self._loop.create_task(run())
         self._announce_tasks.add(task)
+        inst.announcing.add(task)
         task.add_done_callback(self._announce_tasks.discard)
+        task.add_done_callback(inst.announcing.discard)
 
     def _transition(self, inst: Instance, t: fsm.Transition, *, stop: bool) -> None:
         st = inst.status

@@ -260,7 +260,9 @@ class Vrrp:
         if self.state is State.MASTER:
             if self._advert_at is not None and now >= self._advert_at:
                 self._send(out, self.priority)
-                self._advert_at = now + self.params.advert_int
+                # From the deadline, not from now: a late wake-up must not push every later advert back.
+                nxt = self._advert_at + self.params.advert_int
+                self._advert_at = nxt if nxt > now else now + self.params.advert_int
             if self._garp_at is not None and now >= self._garp_at:
                 self._garp_at = None
                 out.append(Announce(self.params.garp_master_repeat))

@@ -1,0 +1,97 @@
+"""A precise event-loop timer for VRRP deadlines: one Linux ``timerfd`` and a heap of deadlines.
+
+asyncio's own timers wake up late by up to a millisecond or more (the selector's timeout is rounded up to
+whole milliseconds), which would add straight onto every takeover. A ``timerfd`` armed with an absolute
+CLOCK_MONOTONIC deadline (the clock of ``loop.time()``) fires within microseconds, and its descriptor is
+watched by the loop like any socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+from collections.abc import Callable, Hashable
+
+CLOCK_MONOTONIC = 1
+TFD_NONBLOCK = 0o4000
+TFD_CLOEXEC = 0o2000000
+TFD_TIMER_ABSTIME = 1
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+class DeadlineTimer:
+    """Calls ``fire(key)`` for every key whose deadline has come, each as soon as it comes."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Hashable], None]) -> None:
+        fd = _libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        self._fd = fd
+        self._loop = loop
+        self._fire = fire
+        self._heap: list[tuple[float, int, Hashable]] = []
+        self._current: dict[Hashable, float] = {}
+        self._seq = itertools.count()
+        self._armed: float | None = None
+        loop.add_reader(fd, self._on_ready)
+
+    def set(self, key: Hashable, deadline: float | None) -> None:
+        """Arm ``key`` for ``deadline`` (loop.time() seconds), or disarm it with None."""
+        if deadline is None:
+            self._current.pop(key, None)
+        else:
+            self._current[key] = deadline
+            heapq.heappush(self._heap, (deadline, next(self._seq), key))
+        self._arm()
+
+    def _arm(self) -> None:
+        heap = self._heap
+        while heap and self._current.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)  # superseded entries
+        when = heap[0][0] if heap else None
+        if when == self._armed:
+            return
+        self._armed = when
+        spec = _Itimerspec()
+        if when is not None:
+            when = max(when, 1e-9)
+            spec.it_value.tv_sec = int(when)
+            spec.it_value.tv_nsec = int((when - int(when)) * 1e9) or 1
+        if _libc.timerfd_settime(self._fd, TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+    def _on_ready(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._fd, 8)
+        self._armed = None
+        now = self._loop.time()
+        due: list[Hashable] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            deadline, _, key = heapq.heappop(heap)
+            if self._current.get(key) == deadline:
+                del self._current[key]
+                due.append(key)
+        for key in due:
+            self._fire(key)
+        self._arm()
+
+    def close(self) -> None:
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
