@@ -404,10 +404,21 @@ class VrrpEngine:
                 return
             if received is None:
                 return
-            self._on_packet(demux, received.payload, received.src, received.dst, received.ttl)
+            arrived = None
+            if received.timestamp is not None:
+                # The kernel's arrival time on the loop's clock (never later than now, never older than 1 s)
+                age = min(max(time.time() - received.timestamp, 0.0), 1.0)
+                arrived = self._loop.time() - age if self._loop is not None else None
+            self._on_packet(demux, received.payload, received.src, received.dst, received.ttl, arrived)
 
     def _on_packet(
-        self, demux: dict[int, Instance], payload: bytes, src: IPAddress, dst: IPAddress, ttl: int | None
+        self,
+        demux: dict[int, Instance],
+        payload: bytes,
+        src: IPAddress,
+        dst: IPAddress,
+        ttl: int | None,
+        arrived: float | None = None,
     ) -> None:
         assert self._loop is not None
         vrid = payload[1] if len(payload) > 1 else 0
@@ -430,7 +441,7 @@ class VrrpEngine:
             return
         inst.status.checksums[checksum_counter(decoded)] += 1
         pkt = decoded.packet
-        now = self._loop.time()
+        now = arrived if arrived is not None else self._loop.time()
         self._run_event(inst, lambda: inst.machine.advert(now, src, pkt.priority, pkt.adver_int))
 
     def _drop(self, inst: Instance, reason: str, detail: str, src: IPAddress) -> None:

@@ -61,6 +61,7 @@ VRRP_TOS = 0xC0
 
 # Linux constants CPython does not export.
 IP_PKTINFO = 8
+SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS has the same value
 IP_FREEBIND = 15
 IP_MULTICAST_ALL = 49
 IPV6_MULTICAST_ALL = 29
@@ -83,6 +84,8 @@ class Received:
     #: IPv4 TTL or IPv6 hop limit; None when the kernel did not say (keepalived's -1: not checked).
     ttl: int | None
     ifindex: int
+    #: the kernel's receive time (CLOCK_REALTIME seconds), when it gave one
+    timestamp: float | None = None
 
     @property
     def multicast(self) -> bool:
@@ -157,7 +160,11 @@ def _bind_to_device(sock: socket.socket, ifname: str) -> None:
 
 
 def _raw_socket(family: int) -> socket.socket:
-    return socket.socket(family, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
+    sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, IPPROTO_VRRP)
+    # The kernel's arrival time of each packet: protocol timers start when the advert arrived, not when
+    # the event loop got round to it.
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    return sock
 
 
 def _sockaddr(address: IPAddress, ifindex: int) -> tuple[str, int] | tuple[str, int, int, int]:
@@ -359,12 +366,17 @@ class VrrpSocket:
 
     def _received(self, data: bytes, ancdata: list[tuple[int, int, bytes]], address: tuple) -> Received:
         ifindex = self.ifindex
+        stamp = None
+        for level, kind, value in ancdata:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                sec, nsec = struct.unpack_from("@qq", value)
+                stamp = sec + nsec / 1e9
         if self.family == socket.AF_INET:
             datagram = parse_ipv4(data)
             for level, kind, value in ancdata:
                 if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
                     ifindex = struct.unpack_from("@i", value)[0]
-            return Received(datagram.payload, datagram.src, datagram.dst, datagram.ttl, ifindex)
+            return Received(datagram.payload, datagram.src, datagram.dst, datagram.ttl, ifindex, stamp)
         ttl: int | None = None
         dst: IPAddress | None = None
         for level, kind, value in ancdata:
@@ -377,7 +389,7 @@ class VrrpSocket:
                 ifindex = struct.unpack_from("@I", value, 16)[0]
         if dst is None:  # no pktinfo (cannot happen with IPV6_RECVPKTINFO set): assume the bound address
             dst = self.group if self.group is not None else self.src
-        return Received(bytes(data), ip_address(_strip_scope(address[0])), dst, ttl, ifindex)
+        return Received(bytes(data), ip_address(_strip_scope(address[0])), dst, ttl, ifindex, stamp)
 
     def close(self) -> None:
         """Close both sockets."""
