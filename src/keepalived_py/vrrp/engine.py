@@ -377,7 +377,8 @@ class VrrpEngine:
 
     def _reschedule(self, inst: Instance) -> None:
         assert self._timer is not None
-        self._timer.set(inst.name, inst.machine.deadline)
+        # A BACKUP's only deadline is its Master_Down timer: it fires only on a takeover, precisely.
+        self._timer.set(inst.name, inst.machine.deadline, precise=inst.machine.state is State.BACKUP)
 
     def _on_timer(self, name: Hashable) -> None:
         assert self._loop is not None

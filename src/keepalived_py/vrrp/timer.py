@@ -15,6 +15,7 @@ import ctypes.util
 import heapq
 import itertools
 import os
+import time
 from collections.abc import Callable, Hashable
 
 CLOCK_MONOTONIC = 1
@@ -33,8 +34,18 @@ class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
 
 
+#: How early a precise deadline wakes the loop, which then waits out the rest (the wake-up latency of a
+#: process on a busy or virtualised host is a few hundred microseconds).
+PRECISE_EARLY = 0.0005
+
+
 class DeadlineTimer:
-    """Calls ``fire(key)`` for every key whose deadline has come, each as soon as it comes."""
+    """Calls ``fire(key)`` for every key whose deadline has come, each as soon as it comes.
+
+    A *precise* deadline (a BACKUP's Master_Down timer: it fires only when a master is gone, so this is
+    rare) wakes the loop :data:`PRECISE_EARLY` seconds before it and waits the remainder out, so it fires
+    at the deadline rather than one wake-up latency after it; never before it.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Hashable], None]) -> None:
         fd = _libc.timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
@@ -46,22 +57,36 @@ class DeadlineTimer:
         self._fire = fire
         self._heap: list[tuple[float, int, Hashable]] = []
         self._current: dict[Hashable, float] = {}
+        self._precise: set[Hashable] = set()
         self._seq = itertools.count()
         self._armed: float | None = None
         loop.add_reader(fd, self._on_ready)
 
-    def set(self, key: Hashable, deadline: float | None) -> None:
+    def set(self, key: Hashable, deadline: float | None, *, precise: bool = False) -> None:
         """Arm ``key`` for ``deadline`` (loop.time() seconds), or disarm it with None."""
         if deadline is None:
             self._current.pop(key, None)
+            self._precise.discard(key)
         else:
             self._current[key] = deadline
-            heapq.heappush(self._heap, (deadline, next(self._seq), key))
+            if precise:
+                self._precise.add(key)
+            else:
+                self._precise.discard(key)
+            wake = deadline - PRECISE_EARLY if precise else deadline
+            heapq.heappush(self._heap, (wake, next(self._seq), key))
         self._arm()
+
+    def _valid(self, entry: tuple[float, int, Hashable]) -> bool:
+        wake, _, key = entry
+        deadline = self._current.get(key)
+        if deadline is None:
+            return False
+        return wake == (deadline - PRECISE_EARLY if key in self._precise else deadline)
 
     def _arm(self) -> None:
         heap = self._heap
-        while heap and self._current.get(heap[0][2]) != heap[0][0]:
+        while heap and not self._valid(heap[0]):
             heapq.heappop(heap)  # superseded entries
         when = heap[0][0] if heap else None
         if when == self._armed:
@@ -84,11 +109,15 @@ class DeadlineTimer:
         due: list[Hashable] = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            deadline, _, key = heapq.heappop(heap)
-            if self._current.get(key) == deadline:
-                del self._current[key]
-                due.append(key)
+            entry = heapq.heappop(heap)
+            if self._valid(entry):
+                due.append(entry[2])
         for key in due:
+            deadline = self._current.pop(key)
+            if key in self._precise:
+                self._precise.discard(key)
+                while time.monotonic() < deadline:  # at most PRECISE_EARLY seconds
+                    pass
             self._fire(key)
         self._arm()
 

@@ -1,0 +1,64 @@
+"""The VRRP deadline timer: fires each key at (never before) its deadline; superseded deadlines never fire."""
+
+from __future__ import annotations
+
+import asyncio
+
+from keepalived_py.vrrp.timer import PRECISE_EARLY, DeadlineTimer
+
+
+def _run(schedule, *, wait: float = 0.2) -> list[tuple[str, float, float]]:
+    """Arm the timer as ``schedule(timer, now)`` says; return (key, deadline, fired at) for each firing."""
+
+    async def main() -> list[tuple[str, float, float]]:
+        loop = asyncio.get_running_loop()
+        fired: list[tuple[str, float, float]] = []
+        deadlines: dict[str, float] = {}
+
+        def fire(key):
+            fired.append((key, deadlines[key], loop.time()))
+
+        timer = DeadlineTimer(loop, fire)
+        schedule(timer, loop.time(), deadlines)
+        await asyncio.sleep(wait)
+        timer.close()
+        return fired
+
+    return asyncio.run(main())
+
+
+def test_deadlines_fire_in_order_and_never_early():
+    def schedule(timer, now, deadlines):
+        for key, delay in (("b", 0.03), ("a", 0.01), ("c", 0.05)):
+            deadlines[key] = now + delay
+            timer.set(key, now + delay)
+
+    fired = _run(schedule)
+    assert [k for k, _, _ in fired] == ["a", "b", "c"]
+    assert all(at >= deadline for _, deadline, at in fired)
+
+
+def test_precise_deadlines_fire_at_the_deadline_not_a_wake_up_later():
+    def schedule(timer, now, deadlines):
+        for i in range(20):
+            key = f"k{i}"
+            deadlines[key] = now + 0.005 * (i + 1)
+            timer.set(key, deadlines[key], precise=True)
+
+    fired = _run(schedule)
+    lateness = sorted(at - deadline for _, deadline, at in fired)
+    assert len(fired) == 20 and lateness[0] >= 0
+    assert lateness[len(lateness) // 2] < PRECISE_EARLY  # median: well inside one wake-up latency
+
+
+def test_moved_and_disarmed_deadlines_do_not_fire():
+    def schedule(timer, now, deadlines):
+        deadlines["moved"] = now + 0.08
+        timer.set("moved", now + 0.01)
+        timer.set("moved", now + 0.08)  # reset, as a backup hearing an advert resets its down timer
+        deadlines["gone"] = now + 0.02
+        timer.set("gone", now + 0.02, precise=True)
+        timer.set("gone", None)
+
+    fired = _run(schedule)
+    assert [(k, round(at - d, 2) >= 0) for k, d, at in fired] == [("moved", True)]
