@@ -64,6 +64,7 @@ def lab(lab_ready: None) -> Iterator[Lab]:
 CASES = {
     "v2-multicast": Vrrp(version=2, advert_int=1),
     "v2-pass-multicast": Vrrp(version=2, advert_int=1, auth_pass="s3cret"),
+    "v2-unicast": Vrrp(version=2, advert_int=1, unicast_peers=("peer",)),
     "v2-pass-unicast": Vrrp(version=2, advert_int=1, auth_pass="s3cret", unicast_peers=("peer",)),
     "v3-multicast": Vrrp(version=3, advert_int=0.5),
     "v3-unicast": Vrrp(version=3, advert_int=0.5, unicast_peers=("peer",)),
