@@ -276,15 +276,8 @@ class Arbiter:
 
     def _serve_client(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
         """One request per datagram on the control socket; a bad frame gets an error answer."""
-        try:
-            data = conn.recv(wire.MAX_FRAME + 1)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            sel.unregister(conn)
-            conn.close()
+        data = _recv_frame(conn, sel)
+        if data is None:
             return
         try:
             msg = wire.decode(data)
@@ -314,15 +307,8 @@ class Arbiter:
 
     def _read_frames(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
         for _ in range(64):
-            try:
-                data = conn.recv(wire.MAX_FRAME + 1)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                sel.unregister(conn)
-                conn.close()
+            data = _recv_frame(conn, sel)
+            if data is None:
                 return
             try:
                 msg = wire.decode(data)
@@ -556,6 +542,21 @@ class Arbiter:
             },
             "children": {kind: {"restarts": c.restarts} for kind, c in self.children.items()},
         }
+
+
+def _recv_frame(conn: socket.socket, sel: selectors.BaseSelector) -> bytes | None:
+    """The next frame on a connection; None when there is none yet, or when the peer went (then closed)."""
+    try:
+        data = conn.recv(wire.MAX_FRAME + 1)
+    except BlockingIOError:
+        return None
+    except OSError:
+        data = b""
+    if not data:
+        sel.unregister(conn)
+        conn.close()
+        return None
+    return data
 
 
 def listener_name(kind: str) -> str:
