@@ -464,13 +464,12 @@ class Arbiter:
         if self._systemd is not None:
             self._systemd.notify(message)
 
+    def _child_healthy(self, c: Child, now: float) -> bool:
+        """The child runs and has not missed two heartbeats (children beat every hung timeout / 6)."""
+        return c.proc is not None and c.last_beat is not None and now - c.last_beat <= self.hung_timeout / 3
+
     def _healthy(self, now: float) -> bool:
-        """Every child runs and heartbeats: none has missed two beats (children beat every timeout / 6)."""
-        fresh = self.hung_timeout / 3
-        return all(
-            c.proc is not None and c.last_beat is not None and now - c.last_beat <= fresh
-            for c in self.children.values()
-        )
+        return all(self._child_healthy(c, now) for c in self.children.values())
 
     def summary(self) -> str:
         """One line for systemd's STATUS=: each instance's state."""
@@ -502,15 +501,13 @@ class Arbiter:
     def status(self) -> dict[str, Any]:
         """The whole daemon: children (pid, uptime, restarts, heartbeat age, resources) and instances.
 
-        An instance whose child is dead or not heartbeating is reported UNKNOWN, never MASTER.
+        An instance whose child is dead or has missed two heartbeats is reported UNKNOWN, never MASTER.
         """
         now = time.monotonic()
         children: dict[str, Any] = {}
         instances: list[dict[str, Any]] = []
         for kind, c in self.children.items():
-            healthy = (
-                c.proc is not None and c.last_beat is not None and now - c.last_beat <= self.hung_timeout
-            )
+            healthy = self._child_healthy(c, now)
             children[kind] = {
                 "pid": c.pid,
                 "uptime": round(now - c.started, 3) if c.proc is not None else None,
