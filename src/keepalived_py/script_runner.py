@@ -57,6 +57,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -488,6 +489,19 @@ def script_needs_protection(path: str | os.PathLike[str], uid: int, gid: int) ->
     return (st.st_uid == 0 and bool(mode & stat.S_IXUSR) and bool(mode & stat.S_ISUID)) or (
         st.st_gid == 0 and bool(mode & stat.S_IXGRP) and bool(mode & stat.S_ISGID)
     )
+
+
+def find_script(argv0: str) -> Path | None:
+    """The file a script's first word names, resolved (bare names searched in :data:`DEFAULT_PATH`, the PATH
+    scripts run with); None when there is no such regular file."""
+    found = argv0 if "/" in argv0 else shutil.which(argv0, path=DEFAULT_PATH)
+    if not found:
+        return None
+    try:
+        path = Path(found).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return path if path.is_file() else None
 
 
 def script_is_secure(path: str | os.PathLike[str]) -> str | None:

@@ -9,15 +9,14 @@ others; without ``enable_script_security`` any script found is a security error,
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Callable
-from pathlib import Path
 
 from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
+from keepalived_py.script_runner import find_script, script_is_secure
 
 
 def interface_exists(name: str) -> bool:
@@ -26,18 +25,6 @@ def interface_exists(name: str) -> bool:
     except OSError:
         return False
     return True
-
-
-def find_script(argv0: str) -> Path | None:
-    """The file a script's first word names (PATH searched for bare names), resolved; None when absent."""
-    found = argv0 if "/" in argv0 else shutil.which(argv0)
-    if not found:
-        return None
-    try:
-        path = Path(found).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return path if path.is_file() else None
 
 
 def check_host(
@@ -70,8 +57,6 @@ def check_host(
             continue
         found.append((what, path, loc))
         if gd.enable_script_security:
-            from keepalived_py.script_runner import script_is_secure  # (imports asyncio: only when needed)
-
             reason = script_is_secure(path)
             if reason is not None:
                 sink.error(f"{what}: script '{argv[0]}' is insecure ({reason}); it is disabled", loc)

@@ -64,7 +64,6 @@ import grp
 import logging
 import os
 import pwd
-import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -79,7 +78,12 @@ from keepalived_py.config.model import (
     VrrpScript,
     VrrpSyncGroup,
 )
-from keepalived_py.script_runner import DEFAULT_PATH, run_script, script_is_secure, script_needs_protection
+from keepalived_py.script_runner import (
+    find_script,
+    run_script,
+    script_is_secure,
+    script_needs_protection,
+)
 from keepalived_py.vrrp.fsm import PRIORITY_OWNER, clamp_priority
 
 __all__ = [
@@ -795,8 +799,8 @@ def unusable_scripts(config: Config) -> dict[str, str]:
             out[script.name] = "no script set"
             continue
         program = script.script[0]
-        path = program if "/" in program else shutil.which(program, path=DEFAULT_PATH)
-        if path is None or not os.path.exists(path):
+        path = find_script(program)
+        if path is None:
             out[script.name] = f"{program}: not found"
             continue
         if not gd.enable_script_security:
