@@ -29,11 +29,13 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_interface
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from lab import Capture, Lab, Packet
 
@@ -151,6 +153,24 @@ def render(conf: Vrrp, *, router_id: str, source: str | None = None, ifname: str
     lines += [f"    {x}" for x in conf.instance_extra]
     lines += ["    virtual_ipaddress {", *(f"        {v}" for v in conf.addresses), "    }", "}"]
     return "\n".join(lines) + "\n"
+
+
+_stale_cleaned = False
+
+
+@contextlib.contextmanager
+def open_lab(nodes: Sequence[str], *tools: str) -> Iterator[Lab]:
+    """A lab of ``nodes`` for one test (skipped without root or ``tools``); its daemons' logs are printed."""
+    global _stale_cleaned
+    reason = lab_unavailable(*tools)
+    if reason:
+        pytest.skip(reason)
+    if not _stale_cleaned:
+        Lab.cleanup_stale()
+        _stale_cleaned = True
+    with Lab(tuple(nodes)) as the_lab:
+        yield the_lab
+        print_logs(the_lab)
 
 
 def lab_unavailable(*tools: str) -> str | None:

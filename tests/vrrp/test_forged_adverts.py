@@ -40,10 +40,9 @@ from nodes import (
     assert_never_two_masters,
     garps,
     ipv4_datagram,
-    lab_unavailable,
     mac_bytes,
     next_advert,
-    print_logs,
+    open_lab,
     spacing,
     start_all,
     vrrp_payload,
@@ -60,19 +59,10 @@ PASSWORD = "s3cret"
 SPOOFED = IPv4Address("192.0.2.50")  # nobody's address
 
 
-@pytest.fixture(scope="module")
-def lab_ready() -> None:
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    Lab.cleanup_stale()
-
-
 @pytest.fixture
-def lab(lab_ready: None) -> Iterator[Lab]:
-    with Lab(("a", "b", "c")) as the_lab:
+def lab() -> Iterator[Lab]:
+    with open_lab(("a", "b", "c")) as the_lab:
         yield the_lab
-        print_logs(the_lab)
 
 
 def start_pair(lab: Lab, conf: Vrrp) -> tuple[Daemon, Daemon]:

@@ -29,8 +29,7 @@ from nodes import (
     adverts,
     announced_by,
     assert_never_two_masters,
-    lab_unavailable,
-    print_logs,
+    open_lab,
     start_all,
     wait_until,
 )
@@ -45,19 +44,10 @@ EARLY = 0.005
 KEEPALIVED_LATE = 0.25
 
 
-@pytest.fixture(scope="module")
-def lab_ready() -> None:
-    reason = lab_unavailable("keepalived")
-    if reason:
-        pytest.skip(reason)
-    Lab.cleanup_stale()
-
-
 @pytest.fixture
-def lab(lab_ready: None) -> Iterator[Lab]:
-    with Lab(("a", "b")) as the_lab:
+def lab() -> Iterator[Lab]:
+    with open_lab(("a", "b"), "keepalived") as the_lab:
         yield the_lab
-        print_logs(the_lab)
 
 
 #: unicast_peers=("peer",) marks a unicast case; the test puts the other node's address in.

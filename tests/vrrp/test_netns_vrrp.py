@@ -23,9 +23,8 @@ from nodes import (
     assert_never_two_masters,
     first_after,
     garps,
-    lab_unavailable,
     mac_bytes,
-    print_logs,
+    open_lab,
     spacing,
     start_all,
     wait_until,
@@ -41,19 +40,10 @@ LATE = 0.05
 EARLY = 0.005
 
 
-@pytest.fixture(scope="module")
-def lab_ready() -> None:
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    Lab.cleanup_stale()
-
-
 @pytest.fixture
-def lab(lab_ready: None) -> Iterator[Lab]:
-    with Lab(("a", "b")) as the_lab:
+def lab() -> Iterator[Lab]:
+    with open_lab(("a", "b")) as the_lab:
         yield the_lab
-        print_logs(the_lab)
 
 
 def pair(lab: Lab, conf: Vrrp, *, a: dict | None = None, b: dict | None = None) -> tuple[Daemon, Daemon]:
