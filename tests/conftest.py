@@ -11,6 +11,9 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+#: run_in_vm, vm_cache, vm_harness: for tests/vm and tests/ipvs
+pytest_plugins = ("vm_fixtures",)
+
 
 @pytest.fixture
 def write_conf(tmp_path: Path):

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="on stop, leave the virtual addresses in place (as keepalived's option)",
     )
+    start.add_argument(
+        "--dont-release-ipvs",
+        action="store_true",
+        help="on stop, leave the IPVS virtual and real servers in place (as keepalived's option)",
+    )
 
     check = sub.add_parser(
         "check-config",
@@ -91,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (
         ("status", "show the running daemon's instances and children"),
         ("stop", "stop the running daemon gracefully"),
-        ("reload", "reload the configuration (not implemented yet)"),
+        ("reload", "validate the configuration again and apply the differences without flapping"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument(
@@ -102,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the status as JSON (docs/status.md)")
+
+    genhash = sub.add_parser(
+        "genhash", help="MD5 digest of a URL's body for HTTP_GET/SSL_GET digest (as keepalived's genhash)"
+    )
+    from keepalived_py.check import genhash as genhash_module
+
+    genhash_module.add_arguments(genhash)
 
     render = sub.add_parser("render", help="render a Jinja2 configuration template")
     render.add_argument("template", metavar="TEMPLATE")
@@ -173,11 +185,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         return int(ExitCode.CONFIG_FATAL)
     runtime_dir = ensure_runtime_dir(args.runtime_dir)
     config = result.config
-    if not config.has_vrrp:
-        print(
-            "kpd start: no vrrp_instance configured (the checkers daemon is not available yet)",
-            file=sys.stderr,
-        )
+    if not config.has_vrrp and not config.has_checkers:
+        print("kpd start: neither a vrrp_instance nor a virtual_server is configured", file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
     from keepalived_py.control.arbiter import Arbiter, PidFileError, claim_pid_file
 
@@ -195,6 +204,8 @@ def cmd_start(args: argparse.Namespace) -> int:
         log_console=args.log_console,
         log_level=args.log_level,
         release_vrrp=not args.dont_release_vrrp,
+        release_ipvs=not args.dont_release_ipvs,
+        diagnostics=result.diagnostics,
     )
     try:
         return arbiter.run()
@@ -221,6 +232,12 @@ def cmd_control(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_genhash(args: argparse.Namespace) -> int:
+    from keepalived_py.check import genhash
+
+    return genhash.main(args)
+
+
 COMMANDS = {
     "check-config": cmd_check_config,
     "render": cmd_render,
@@ -228,6 +245,7 @@ COMMANDS = {
     "status": cmd_control,
     "stop": cmd_control,
     "reload": cmd_control,
+    "genhash": cmd_genhash,
 }
 
 

@@ -14,6 +14,7 @@ class ExitCode(enum.IntEnum):
     OK = 0
     FAILURE = 1  # a runtime failure not covered below
     USAGE = 2  # bad command line (argparse's own code)
+    CHILD_FATAL = 3  # a child cannot run on this host at all (e.g. no IPVS in the kernel): the daemon stops
     CONFIG_FATAL = 4  # the configuration cannot run (keepalived's KEEPALIVED_CHK_EXIT_CONFIG)
     CONFIG_ERRORS = 5  # errors, but the configuration would run (KEEPALIVED_CHK_EXIT_CONFIG_TEST)
     CONFIG_SCRIPT_SECURITY = 6  # scripts without enable_script_security (..._CONFIG_TEST_SECURITY)

@@ -34,7 +34,9 @@ def write_file_atomic(path: str | Path, data: bytes) -> None:
         os.unlink(tmp)
     fd = os.open(tmp, flags, FILE_MODE)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -154,7 +155,9 @@ def test_sigkill_of_the_parent_stops_the_children_and_the_peer_takes_over(lab):
 
 def test_a_child_that_cannot_run_the_configuration_stops_the_daemon(lab):
     master, _ = _pair(lab)
-    master.config.unlink()  # the respawned child cannot read its configuration
+    # the respawned child can read neither the parent's snapshot nor the file
+    (master.dir / "run" / "config.pickle").write_bytes(b"not a snapshot")
+    master.config.unlink()
     (child,) = master.children()
     os.kill(child, signal.SIGKILL)
     assert master.proc is not None
@@ -359,3 +362,162 @@ def test_an_instance_on_a_missing_interface_is_held_in_fault_and_the_child_keeps
     (child,) = node.children()
     time.sleep(2)
     assert node.children() == [child] and "exited" not in node.log()
+
+
+def _notify_socket(tmp_path: Path) -> tuple[socket.socket, Path]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = tmp_path / "notify.sock"
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    return sock, path
+
+
+def test_sighup_with_a_broken_config_is_rejected_the_old_one_runs_and_status_shows_why(lab, tmp_path):
+    master, backup = _pair(lab)
+    children = master.children()
+    good = master.config.read_text()
+    master.config.write_text(good.replace("virtual_router_id 51", "virtual_router_id 999"))
+    assert master.proc is not None
+    master.proc.send_signal(signal.SIGHUP)
+    run_dir = str(master.dir / "run")
+    doc = wait_for(lambda: (d := json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout))
+                   .get("reload") and d, timeout=10)
+    assert doc["reload"]["ok"] is False and doc["config_generation"] == 0
+    assert any("virtual_router_id" in e and "keepalived.conf:" in e for e in doc["reload"]["errors"])
+    assert "REJECTED" in _kpd("status", "--runtime-dir", run_dir).stdout
+    answer = _kpd("reload", "--runtime-dir", run_dir)
+    assert answer.returncode != 0 and "rejected" in answer.stderr and "virtual_router_id" in answer.stderr
+    time.sleep(1.0)
+    assert master.children() == children and master.state() == "MASTER" and master.has_vip()
+    assert backup.state() == "BACKUP"
+
+
+def test_sighup_reload_goes_reloading_then_ready_and_an_unchanged_config_does_not_flap(lab, tmp_path):
+    sock, path = _notify_socket(tmp_path)
+    messages: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                messages.append(sock.recv(4096).decode())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    node = Node(lab, "a", 150)
+    node.proc = lab.popen("a", "env", f"NOTIFY_SOCKET={path}", sys.executable, "-m", "keepalived_py",
+                          "start", "--config", str(node.config), "--runtime-dir", str(node.dir / "run"),
+                          "--log-console")
+    wait_for(lambda: (node.state() == "MASTER" and "READY=1" in messages) or None, timeout=10)
+    children = node.children()
+    mark = len(messages)
+    node.proc.send_signal(signal.SIGHUP)
+    gone = []
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        if not node.has_vip():
+            gone.append(time.monotonic())
+        time.sleep(0.005)
+    done.set()
+    listener.join()
+    after = messages[mark:]
+    assert "RELOADING=1" in after and "READY=1" in after[after.index("RELOADING=1"):], after
+    doc = json.loads(_kpd("status", "--json", "--runtime-dir", str(node.dir / "run")).stdout)
+    assert doc["reload"]["ok"] is True and doc["config_generation"] == 1
+    assert gone == [] and node.state() == "MASTER" and node.children() == children
+    assert "Entering" not in node.log().split("received SIGHUP", 1)[1]
+    sock.close()
+
+
+TWO = """
+vrrp_instance VI_1 {{
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    garp_master_delay 1
+    virtual_ipaddress {{
+        192.0.2.100/24
+    }}
+}}
+vrrp_instance VI_2 {{
+    interface eth0
+    virtual_router_id 52
+    priority {prio2}
+    advert_int 1
+    garp_master_delay 1
+    virtual_ipaddress {{
+        192.0.2.101/24
+    }}
+}}
+{extra}
+"""
+VI_3 = """
+vrrp_instance VI_3 {
+    interface eth0
+    virtual_router_id 53
+    priority 150
+    advert_int 1
+    virtual_ipaddress {
+        192.0.2.102/24
+    }
+}
+"""
+
+
+def _states(node: Node) -> dict[str, str]:
+    try:
+        doc = json.loads((node.dir / "run" / "vrrp-status.json").read_text())
+        return {i["name"]: i["state"] for i in doc}
+    except (OSError, ValueError):
+        return {}
+
+
+def _reload_and_watch(node: Node, text: str, seconds: float) -> list[float]:
+    """Write ``text``, SIGHUP the parent, poll VI_1's VIP every 5 ms: the times it was absent."""
+    node.config.write_text(text)
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGHUP)
+    gone = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if "192.0.2.100/" not in node.lab.run(node.name, "ip", "-o", "addr", "show", "eth0").stdout:
+            gone.append(time.monotonic())
+        time.sleep(0.005)
+    return gone
+
+
+def test_reload_applies_a_priority_change_and_added_and_removed_instances_without_disturbing_others(lab):
+    sys.path.append(str(Path(__file__).resolve().parents[1] / "vrrp"))  # the wire parsers of the VRRP tests
+    from nodes import adverts, garps
+
+    node = Node(lab, "a", 150)
+    node.config.write_text(TWO.format(prio2=150, extra=""))
+    node.start()
+    wait_for(lambda: _states(node) == {"VI_1": "MASTER", "VI_2": "MASTER"} or None, timeout=10)
+    time.sleep(2.5)  # past the second GARP burst (garp_master_delay 1)
+    children = node.children()
+    cap = lab.capture()
+    gone = _reload_and_watch(node, TWO.format(prio2=120, extra=VI_3), 4.0)
+    wait_for(lambda: _states(node).get("VI_3") == "MASTER" or None, timeout=10)
+    packets = cap.stop()
+    assert gone == [] and node.children() == children
+    assert _states(node)["VI_1"] == "MASTER" and _states(node)["VI_2"] == "MASTER"
+    ads = adverts(packets)
+    assert {a.priority for a in ads if a.vrid == 52}.issuperset({120}), [(a.vrid, a.priority) for a in ads]
+    assert {a.priority for a in ads if a.vrid == 51} == {150}
+    vi1 = [a.time for a in ads if a.vrid == 51]
+    assert all(0.9 < b - a < 1.1 for a, b in itertools.pairwise(vi1)), vi1
+    assert garps(packets, "192.0.2.100/24") == [], "VI_1 re-announced its address on reload"
+    assert garps(packets, "192.0.2.102/24"), "the added instance announced its address"
+    log = node.log().split("received SIGHUP", 1)[1]
+    assert "(VI_1) Entering" not in log and "(VI_2) Entering" not in log
+    assert "(VI_1) reload: unchanged" in log and "(VI_2) reload: updated" in log
+
+    cap = lab.capture()
+    gone = _reload_and_watch(node, TWO.format(prio2=120, extra=""), 3.0)
+    packets = cap.stop()
+    assert gone == []
+    assert [a.priority for a in adverts(packets) if a.vrid == 53] == [0]
+    assert "192.0.2.102/" not in lab.run("a", "ip", "-o", "addr", "show", "eth0").stdout
+    assert "VI_3" not in _states(node) and _states(node)["VI_1"] == "MASTER"

@@ -424,3 +424,17 @@ class Config:
             if inst.name == name:
                 return inst
         raise KeyError(name)
+
+
+def without_locations(value: object) -> object:
+    """``value`` with every ``location`` dropped, for comparing configurations across a reload (where an
+    unchanged item may have moved to another line)."""
+    if hasattr(value, "__dataclass_fields__"):
+        return (type(value).__name__, tuple(
+            (name, without_locations(getattr(value, name)))
+            for name in value.__dataclass_fields__  # type: ignore[attr-defined]
+            if name != "location"
+        ))
+    if isinstance(value, tuple | list):
+        return tuple(without_locations(v) for v in value)
+    return value

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ import psutil
 import sdnotify
 
 from keepalived_py import wire
+from keepalived_py.config.diagnostics import Diagnostic, Severity
+from keepalived_py.config.load import load_config
 from keepalived_py.config.model import Config
+from keepalived_py.config.snapshot import SNAPSHOT_FILE, write_snapshot
 from keepalived_py.control.backoff import STABLE_AFTER, Backoff
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.procname import become_subreaper, set_name
@@ -57,8 +61,10 @@ PID_FILE = "kpd.pid"
 #: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
 MAX_QUICK_RESTARTS = 6
 #: Exit codes of a child that mean "do not respawn me": the configuration cannot run.
-NO_RESPAWN = {int(ExitCode.CONFIG_FATAL)}
+NO_RESPAWN = {int(ExitCode.CONFIG_FATAL), int(ExitCode.CHILD_FATAL)}
 _SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
+#: diagnostics that make a reload keep the running configuration
+REJECTING = {Severity.FATAL, Severity.ERROR, Severity.SECURITY}
 
 
 @dataclass
@@ -76,6 +82,8 @@ class Child:
     respawn_at: float | None = None
     #: the last death was by a signal (its addresses are still in place)
     abnormal: bool = False
+    #: a reload dropped this child's part of the configuration: it is not respawned
+    retired: bool = False
     term_sent: float | None = None
     died: float | None = None
 
@@ -129,8 +137,20 @@ class Arbiter:
         log_console: bool = False,
         log_level: str = "info",
         release_vrrp: bool = True,
+        release_ipvs: bool = True,
+        diagnostics: Sequence[Diagnostic] = (),
     ) -> None:
         self.config = config
+        self.config_path = config_path
+        self.vars_files = list(vars_files or ())
+        self.config_id = config_id
+        #: the configuration generation the children should run (0 at start, +1 per accepted reload)
+        self.generation = 0
+        #: the last reload: {"generation", "ok", "time", "errors"}; None before the first
+        self.last_reload: dict[str, Any] | None = None
+        self._reloading = False
+        #: the errors the running configuration was accepted with (a reload may not add new ones)
+        self._accepted_errors = _error_keys(diagnostics)
         self.runtime_dir = runtime_dir
         self.children: dict[str, Child] = {}
         self._signals: deque[int] = deque()
@@ -145,11 +165,16 @@ class Arbiter:
         self._heartbeat_path = str(runtime_dir / HEARTBEAT_SOCKET)
         self._control_path = str(runtime_dir / CONTROL_SOCKET)
         common += ["--heartbeat-socket", self._heartbeat_path]
-        if config.has_vrrp:
-            argv = [sys.executable, "-m", "keepalived_py.vrrp.child", *common]
-            if not release_vrrp:
-                argv.append("--dont-release-vrrp")
-            self.children["vrrp"] = Child("vrrp", argv)
+        vrrp_argv = [sys.executable, "-m", "keepalived_py.vrrp.child", *common]
+        if not release_vrrp:
+            vrrp_argv.append("--dont-release-vrrp")
+        checker_argv = [sys.executable, "-m", "keepalived_py.check.child", *common]
+        if not release_ipvs:
+            checker_argv.append("--dont-release-ipvs")
+        #: each child's command line, started when its part of the configuration is present
+        self._argv = {"vrrp": vrrp_argv, "checker": checker_argv}
+        for kind in self._wanted(config):
+            self.children[kind] = Child(kind, self._argv[kind])
         gd = config.global_defs
         self.hung_timeout = gd.kpd_child_hung_timeout
         self.kill_grace = gd.kpd_child_kill_grace
@@ -163,6 +188,12 @@ class Arbiter:
         self._watchdog_sent = 0.0
 
     # --- set-up -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _wanted(config: Config) -> list[str]:
+        """The children a configuration needs, as keepalived starts them: VRRP and/or Checkers."""
+        return [kind for kind, present in (("vrrp", config.has_vrrp), ("checker", config.has_checkers))
+                if present]
 
     def _listen(self, path: str) -> socket.socket:
         """A root-only (0600) SOCK_SEQPACKET listener at ``path``; peers are also checked by credentials."""
@@ -202,6 +233,7 @@ class Arbiter:
         sel.register(listener, selectors.EVENT_READ, "listen")
         sel.register(control, selectors.EVENT_READ, "control")
         sel.register(rfd, selectors.EVENT_READ, "wakeup")
+        write_snapshot(self.runtime_dir, self.generation, self.config)
         for child in self.children.values():
             self._spawn(child, resume=())
         try:
@@ -237,6 +269,8 @@ class Arbiter:
                 os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(self._heartbeat_path)
+            with contextlib.suppress(OSError):
+                os.unlink(self.runtime_dir / SNAPSHOT_FILE)
         return int(self.exit_code)
 
     # --- signals ------------------------------------------------------------------------------------------
@@ -246,7 +280,8 @@ class Arbiter:
             log.info("received %s: stopping", signal.Signals(signum).name)
             self._stopping = True
         elif signum == signal.SIGHUP:
-            log.warning("SIGHUP: reload is not implemented yet; the running configuration is kept")
+            log.info("received SIGHUP: reloading")
+            self.reload()
         elif signum in (signal.SIGUSR1, signal.SIGUSR2):
             name, doc = (
                 (STATE_DUMP, self.status()) if signum == signal.SIGUSR1 else (STATS_DUMP, self.stats())
@@ -303,7 +338,63 @@ class Arbiter:
         if req.cmd == "dump":
             self._signals.append(signal.SIGUSR1)
             return wire.Response(True, {"file": str(self.runtime_dir / STATE_DUMP)})
-        return wire.Response(False, {"error": "reload is not implemented yet"})
+        if req.cmd == "reload":
+            outcome = self.reload()
+            if outcome["ok"]:
+                return wire.Response(True, {"message": f"configuration generation {outcome['generation']} "
+                                                       "accepted; the children are applying it"})
+            return wire.Response(False, {
+                "error": "the new configuration was rejected; the running one is kept",
+                "diagnostics": outcome["errors"]})
+        return wire.Response(False, {"error": f"unknown command {req.cmd!r}"})
+
+    # --- reload -------------------------------------------------------------------------------------------
+
+    def reload(self) -> dict[str, Any]:
+        """Validate the configuration again; if it is sound, hand it to the children, which apply the
+        differences. A configuration with errors is rejected and the running one stays."""
+        self._sd("RELOADING=1")
+        result = load_config(self.config_path, vars_files=self.vars_files, config_id=self.config_id)
+        new = [d for d in result.diagnostics if d.severity in REJECTING
+               and (d.severity, d.message) not in self._accepted_errors]
+        errors = [d.format() for d in new]
+        if not result.runnable or result.config is None or errors:
+            self.last_reload = {"generation": self.generation, "ok": False, "time": time.time(),
+                                "errors": errors or [d.format() for d in result.diagnostics]}
+            for line in self.last_reload["errors"]:
+                log.error("reload rejected: %s", line)
+            log.error("reload rejected: the running configuration (generation %d) is kept", self.generation)
+            self._sd("READY=1")
+            self._sd(f"STATUS=reload rejected ({len(self.last_reload['errors'])} errors); {self.summary()}")
+            return self.last_reload
+        self.generation += 1
+        self.config = result.config
+        self._accepted_errors = _error_keys(result.diagnostics)
+        write_snapshot(self.runtime_dir, self.generation, self.config)
+        self.last_reload = {"generation": self.generation, "ok": True, "time": time.time(), "errors": []}
+        wanted = self._wanted(self.config)
+        for kind, child in list(self.children.items()):
+            if kind not in wanted:
+                log.info("the new configuration has no %s part: stopping the %s child", kind, kind)
+                child.retired = True
+                if child.proc is not None:
+                    _kill(child.proc.pid, signal.SIGTERM)
+                else:
+                    del self.children[kind]
+            elif child.proc is not None:
+                _kill(child.proc.pid, signal.SIGHUP)
+        for kind in wanted:
+            if kind not in self.children:
+                self.children[kind] = Child(kind, self._argv[kind])
+                self._spawn(self.children[kind], resume=())
+        self._reloading = True
+        log.info("configuration generation %d accepted; children are applying it", self.generation)
+        return self.last_reload
+
+    def _reload_done(self) -> bool:
+        """Every running child reports the current generation."""
+        return all(c.last_state.get("generation", 0) >= self.generation
+                   for c in self.children.values() if c.proc is not None and not c.retired)
 
     def _read_frames(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
         for _ in range(64):
@@ -359,6 +450,10 @@ class Arbiter:
             child.died = now
             if self._stopping:
                 continue
+            if child.retired:
+                log.info("%s child (pid %d) stopped: its part of the configuration is gone", child.kind, pid)
+                del self.children[child.kind]
+                continue
             ran_for = now - child.started
             log.warning(
                 "%s child (pid %d) exited with %s after %.1f s",
@@ -368,8 +463,9 @@ class Arbiter:
                 ran_for,
             )
             if code in NO_RESPAWN:
-                log.error("%s child cannot run the configuration: stopping", child.kind)
-                self.exit_code = ExitCode.CONFIG_FATAL
+                log.error("%s child cannot run %s: stopping", child.kind,
+                          "the configuration" if code == ExitCode.CONFIG_FATAL else "on this host")
+                self.exit_code = ExitCode(code)
                 self._stopping = True
                 continue
             child.quick_deaths = child.quick_deaths + 1 if ran_for <= STABLE_AFTER else 0
@@ -391,7 +487,8 @@ class Arbiter:
     def _respawn_due(self) -> None:
         now = time.monotonic()
         for child in self.children.values():
-            if child.proc is None and child.respawn_at is not None and now >= child.respawn_at:
+            if child.proc is None and child.respawn_at is not None and now >= child.respawn_at \
+                    and not child.retired:
                 self._spawn(child, self._resumable(child, now))
 
     def _resumable(self, child: Child, now: float) -> tuple[str, ...]:
@@ -472,23 +569,37 @@ class Arbiter:
         return all(self._child_healthy(c, now) for c in self.children.values())
 
     def summary(self) -> str:
-        """One line for systemd's STATUS=: each instance's state."""
+        """One line for systemd's STATUS=: "VI_1 MASTER, VI_2 BACKUP; 5/6 real servers up"."""
         parts = []
-        for child in self.children.values():
-            for name, info in sorted(child.last_state.get("instances", {}).items()):
+        vrrp = self.children.get("vrrp")
+        if vrrp is not None:
+            for name, info in sorted(vrrp.last_state.get("instances", {}).items()):
                 if isinstance(info, dict):
                     parts.append(f"{name} {info.get('state', '?')}")
-            if child.proc is None:
-                parts.append(f"{child.kind} child restarting")
-        return ", ".join(parts) or "starting"
+        text = ", ".join(parts)
+        checker = self.children.get("checker")
+        if checker is not None and "real_servers" in checker.last_state:
+            st = checker.last_state
+            rs = f"{st.get('real_servers_up', '?')}/{st.get('real_servers', '?')} real servers up"
+            text = f"{text}; {rs}" if text else rs
+        down = [f"{c.kind} child restarting" for c in self.children.values() if c.proc is None]
+        if self.last_reload is not None and not self.last_reload["ok"]:
+            down.append("last reload rejected")
+        if down:
+            text = "; ".join([text, *down]) if text else "; ".join(down)
+        return text or "starting"
 
     def _notify_systemd(self) -> None:
         if self._systemd is None:
             return
         now = time.monotonic()
         healthy = self._healthy(now)
-        if healthy and not self._ready:
+        if healthy and not self._ready and self._children_ready():
             self._ready = True
+            self._sd("READY=1")
+        if self._reloading and self._reload_done():
+            self._reloading = False
+            log.info("configuration generation %d applied by every child", self.generation)
             self._sd("READY=1")
         status = self.summary()
         if status != self._last_status:
@@ -498,6 +609,11 @@ class Arbiter:
             self._watchdog_sent = now
             self._sd("WATCHDOG=1")
 
+    def _children_ready(self) -> bool:
+        """Every child has heartbeated, and the Checkers child has programmed IPVS."""
+        return all(c.last_beat is not None and c.last_state.get("ready", True)
+                   for c in self.children.values())
+
     def status(self) -> dict[str, Any]:
         """The whole daemon: children (pid, uptime, restarts, heartbeat age, resources) and instances.
 
@@ -506,6 +622,7 @@ class Arbiter:
         now = time.monotonic()
         children: dict[str, Any] = {}
         instances: list[dict[str, Any]] = []
+        virtual_servers: list[dict[str, Any]] = []
         for kind, c in self.children.items():
             healthy = self._child_healthy(c, now)
             children[kind] = {
@@ -522,7 +639,26 @@ class Arbiter:
                         inst["state"] = "UNKNOWN"
                         inst["note"] = "the VRRP child is not running or not heartbeating"
                     instances.append(inst)
-        return {"pid": os.getpid(), "children": children, "instances": instances}
+            if kind == "checker":
+                virtual_servers = self._checker_status().get("virtual_servers", [])
+                for vs in virtual_servers:
+                    if not healthy:
+                        vs["note"] = "the Checkers child is not running or not heartbeating: last known state"
+        return {
+            "pid": os.getpid(),
+            "config_generation": self.generation,
+            "reload": self.last_reload,
+            "children": children,
+            "instances": instances,
+            "virtual_servers": virtual_servers,
+        }
+
+    def _checker_status(self) -> dict[str, Any]:
+        try:
+            doc = json.loads((self.runtime_dir / "check-status.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
 
     def _instance_status(self) -> list[dict[str, Any]]:
         try:
@@ -538,7 +674,12 @@ class Arbiter:
                 for i in self._instance_status()
             },
             "children": {kind: {"restarts": c.restarts} for kind, c in self.children.items()},
+            "checkers": self._checker_status().get("stats", {}),
         }
+
+
+def _error_keys(diagnostics: Sequence[Diagnostic]) -> set[tuple[Severity, str]]:
+    return {(d.severity, d.message) for d in diagnostics if d.severity in REJECTING}
 
 
 def _recv_frame(conn: socket.socket, sel: selectors.BaseSelector) -> bytes | None:

@@ -37,7 +37,11 @@ def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = Non
     if not isinstance(msg, wire.Response):
         raise ControlError("bad answer from kpd: not a response")
     if not msg.ok:
-        raise ControlError(str(msg.body.get("error", "request refused")))
+        lines = [str(msg.body.get("error", "request refused"))]
+        diagnostics = msg.body.get("diagnostics")
+        if isinstance(diagnostics, list):
+            lines += [str(d) for d in diagnostics]
+        raise ControlError("\n".join(lines))
     return msg.body
 
 
@@ -52,8 +56,14 @@ def _num(value: Any, fmt: str = "{:.1f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _check_text(check: dict[str, Any]) -> str:
+    if check.get("last_ok") is None:
+        return "not run yet"
+    return "ok" if check["last_ok"] else str(check.get("last_reason") or "failed")
+
+
 def format_status(doc: dict[str, Any]) -> str:
-    """``kpd status`` as aligned tables: instances, then children."""
+    """``kpd status`` as aligned tables: instances, virtual servers, children; then the last reload."""
     rows = []
     for inst in doc.get("instances", []):
         c = inst.get("counters", {})
@@ -72,6 +82,24 @@ def format_status(doc: dict[str, Any]) -> str:
     out = [
         _table(["INSTANCE", "STATE", "PRIO", "MASTER", "VIPS", "LAST TRANSITION", "ADV TX/RX", "DROPS"], rows)
     ]
+    vrows = []
+    for vs in doc.get("virtual_servers", []):
+        for rs in vs.get("real_servers", []) or [{}]:
+            checks = rs.get("checks", [])
+            last = "; ".join(_check_text(c) for c in checks) or "-"
+            vrows.append([
+                str(vs.get("name")),
+                f"{vs.get('quorum')}{' SORRY' if vs.get('sorry_server_active') else ''}"
+                f"{' SUSPENDED' if vs.get('suspended') else ''}",
+                str(rs.get("name", "-")),
+                str(rs.get("state", "-")),
+                _num(rs.get("weight"), "{}"),
+                last,
+            ])
+    if vrows:
+        out.append("")
+        headers = ["VIRTUAL SERVER", "QUORUM", "REAL SERVER", "STATE", "WEIGHT", "LAST CHECK"]
+        out.append(_table(headers, vrows))
     crow = []
     for kind, ch in doc.get("children", {}).items():
         rss = ch.get("rss_bytes")
@@ -94,4 +122,12 @@ def format_status(doc: dict[str, Any]) -> str:
             ["CHILD", "PID", "UPTIME", "RESTARTS", "HEARTBEAT AGE", "HEALTHY", "RSS", "CPU S", "FDS"], crow
         )
     )
+    reload = doc.get("reload")
+    if isinstance(reload, dict):
+        out.append("")
+        if reload.get("ok"):
+            out.append(f"last reload: generation {reload.get('generation')} accepted")
+        else:
+            out.append(f"last reload: REJECTED, still running generation {reload.get('generation')}:")
+            out.extend(f"  {line}" for err in reload.get("errors", []) for line in str(err).splitlines())
     return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from keepalived_py.config import load_config
+from keepalived_py.config.snapshot import load_for_child
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.logs import LEVELS, setup_logging
 from keepalived_py.procname import die_with_parent, set_name
@@ -42,20 +42,22 @@ def main(argv: list[str] | None = None) -> int:
     if os.getppid() == 1:  # the parent died before we asked to be told
         return int(ExitCode.FAILURE)
     setup_logging(console=args.log_console, level=args.log_level, ident=NAME)
-    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id, host_checks=False)
-    if not result.runnable or result.config is None:
-        for diag in result.diagnostics:
-            print(diag.format(), file=sys.stderr)
+    runtime_dir = Path(args.runtime_dir)
+    config, generation, errors = load_for_child(runtime_dir, args.config, vars_files=args.vars,
+                                                config_id=args.config_id)
+    if config is None:
+        print("\n".join(errors), file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
     import asyncio
 
     asyncio.run(
         daemon.serve(
-            result.config,
-            Path(args.runtime_dir),
+            config,
+            runtime_dir,
             release=not args.dont_release_vrrp,
             heartbeat_socket=args.heartbeat_socket,
             resume_master=tuple(args.resume_master),
+            generation=generation,
         )
     )
     return int(ExitCode.OK)

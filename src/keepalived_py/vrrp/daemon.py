@@ -8,15 +8,14 @@ each transition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
+import pickle
 import signal
-import socket
 from pathlib import Path
 
-from keepalived_py import wire
 from keepalived_py.config.model import Config
+from keepalived_py.config.snapshot import read_snapshot
+from keepalived_py.heartbeat import send_heartbeats
 from keepalived_py.runtime_files import write_json_atomic
 from keepalived_py.vrrp.engine import VrrpEngine
 from keepalived_py.vrrp.fsm import State
@@ -32,6 +31,7 @@ async def serve(
     release: bool = True,
     heartbeat_socket: str | None = None,
     resume_master: tuple[str, ...] = (),
+    generation: int = 0,
 ) -> None:
     """Run the engine until SIGTERM/SIGINT; heartbeat to the parent's socket when one is given."""
     engine = VrrpEngine(config, release_on_stop=release)
@@ -49,6 +49,35 @@ async def serve(
 
     beat = None
     changed = asyncio.Event()
+    reloads: dict[str, object] = {"generation": generation, "reload_error": None}
+    reloading: list[asyncio.Task[None]] = []
+
+    async def reload() -> None:
+        try:
+            snap = read_snapshot(runtime_dir)
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError) as err:
+            reloads["reload_error"] = f"cannot read the new configuration: {err}"
+            log.error("reload: %s; the running configuration is kept", reloads["reload_error"])
+        else:
+            await engine.reload(snap.config)
+            reloads.update(generation=snap.generation, reload_error=None)
+        dump()
+        changed.set()
+
+    def on_sighup() -> None:
+        if reloading and not reloading[-1].done():
+            log.warning("SIGHUP while a reload runs: reloading again after it")
+        previous = reloading[-1] if reloading else None
+
+        async def queued() -> None:
+            if previous is not None:
+                await previous
+            await reload()
+
+        reloading.append(loop.create_task(queued()))
+        del reloading[:-1]
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
 
     def on_transition(name: str, state: State) -> None:
         dump(name, state)
@@ -58,7 +87,12 @@ async def serve(
     dump()  # instances that cannot run here are in the status from the start
     if heartbeat_socket is not None:
         interval = config.global_defs.kpd_child_hung_timeout / 6
-        beat = loop.create_task(_heartbeat(engine, heartbeat_socket, interval, changed))
+
+        def state() -> dict[str, object]:
+            return {"instances": {s.name: {"state": s.state, "priority": s.effective_priority}
+                                  for s in engine.status()}, **reloads}
+
+        beat = loop.create_task(send_heartbeats("vrrp", heartbeat_socket, interval, state, changed))
     try:
         await engine.run(resume_master=resume_master)
     finally:
@@ -66,29 +100,6 @@ async def serve(
             beat.cancel()
         await engine.shutdown()
         dump()
-
-
-async def _heartbeat(engine: VrrpEngine, path: str, interval: float, changed: asyncio.Event) -> None:
-    """Tell the parent, from inside the event loop, that the loop turns; with each instance's state."""
-    sock: socket.socket | None = None
-    seq = 0
-    pid = os.getpid()
-    while True:
-        state = {s.name: {"state": s.state, "priority": s.effective_priority} for s in engine.status()}
-        try:
-            if sock is None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
-                sock.connect(path)
-            sock.send(wire.encode(wire.Heartbeat("vrrp", pid, seq, {"instances": state})))
-            seq += 1
-        except OSError as err:
-            log.debug("heartbeat to %s failed: %s", path, err)
-            if sock is not None:
-                sock.close()
-            sock = None
-        changed.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), interval)
 
 
 def run(config: Config, runtime_dir: Path, *, release: bool = True) -> None:

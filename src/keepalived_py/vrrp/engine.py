@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
-from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance
+from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance, without_locations
 from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_line_instance, notify_args
 from keepalived_py.script_runner import script_is_secure
 from keepalived_py.vrrp import fsm
@@ -122,6 +122,14 @@ def not_yet_implemented(config: Config) -> list[str]:
     return out
 
 
+def _identity(inst: VrrpInstance) -> object:
+    """What makes an instance the virtual router it is: a change here restarts it on reload."""
+    return without_locations((
+        inst.interface, inst.virtual_router_id, inst.family, inst.version, inst.unicast_src_ip,
+        inst.unicast_peer, inst.mcast_src_ip, inst.authentication, inst.unicast_ttl, inst.v3_checksum_as_v2,
+    ))
+
+
 def _first(*values):  # type: ignore[no-untyped-def]
     for v in values:
         if v is not None:
@@ -207,26 +215,42 @@ class VrrpEngine:
             up = self._links.state(ifname)
             self.trackers.set_link(ifname, bool(up))
         for inst_cfg in self.config.vrrp_instances:
-            try:
-                self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
-            except (OSError, ValueError) as err:
-                # keepalived keeps running and holds such an instance in FAULT (no interface, no address)
-                log.error("(%s) cannot run: %s; the instance stays in FAULT", inst_cfg.name, err)
-                self.unusable[inst_cfg.name] = InstanceStatus(
-                    name=inst_cfg.name,
-                    interface=inst_cfg.interface,
-                    vrid=inst_cfg.virtual_router_id,
-                    version=inst_cfg.version or self.config.global_defs.vrrp_version,
-                    state=State.FAULT.value,
-                    base_priority=inst_cfg.priority,
-                    effective_priority=inst_cfg.priority,
-                    vips=[str(v.address) for v in inst_cfg.virtual_ipaddress],
-                    last_reason=str(err),
-                )
+            self._open_instance(inst_cfg)
+        self._build_groups()
+
+    def _open_instance(self, inst_cfg: VrrpInstance) -> Instance | None:
+        """Create an instance; one that cannot run here is recorded as unusable (held in FAULT)."""
+        try:
+            inst = self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
+            return inst
+        except (OSError, ValueError) as err:
+            # keepalived keeps running and holds such an instance in FAULT (no interface, no address)
+            log.error("(%s) cannot run: %s; the instance stays in FAULT", inst_cfg.name, err)
+            self.unusable[inst_cfg.name] = InstanceStatus(
+                name=inst_cfg.name,
+                interface=inst_cfg.interface,
+                vrid=inst_cfg.virtual_router_id,
+                version=inst_cfg.version or self.config.global_defs.vrrp_version,
+                state=State.FAULT.value,
+                base_priority=inst_cfg.priority,
+                effective_priority=inst_cfg.priority,
+                vips=[str(v.address) for v in inst_cfg.virtual_ipaddress],
+                last_reason=str(err),
+            )
+            return None
+
+    def _build_groups(self) -> None:
+        """(Re)build the sync groups; a group whose members did not change keeps its object."""
+        old = self.groups
+        self.groups = {}
+        for inst in self.instances.values():
+            inst.sync = None
         for group in self.config.vrrp_sync_groups:
             members = [self.instances[m].machine for m in group.group if m in self.instances]
             if members:
-                sync = SyncGroup(group.name, members)
+                kept = old.get(group.name)
+                same = kept is not None and [id(m) for m in kept.members] == [id(m) for m in members]
+                sync = kept if same and kept is not None else SyncGroup(group.name, members)
                 self.groups[group.name] = sync
                 for m in group.group:
                     if m in self.instances:
@@ -259,22 +283,9 @@ class VrrpEngine:
             machine.priority = tracking.priority()
             machine.faulted = tracking.fault()
         version = params.version
-        auth = inst.authentication
-        use_pass = auth is not None and auth.auth_type == "PASS" and version == 2
         vips = [address_spec(v, ifname) for v in inst.virtual_ipaddress if v.address.version == inst.family]
         excluded = [address_spec(v, ifname) for v in inst.virtual_ipaddress_excluded]
-        expect = Expect(
-            version=version,
-            advert_int=params.advert_int,
-            addresses=frozenset(v.address.ip for v in vips),
-            local_addresses=frozenset({source}),
-            auth_type=AUTH_SIMPLE if use_pass else AUTH_NONE,
-            auth_data=password_field(auth.auth_pass) if use_pass and auth else b"",
-            unicast=unicast,
-            peers=tuple((p.address, p.min_ttl, p.max_ttl) for p in inst.unicast_peer),
-            check_unicast_src=_first(inst.check_unicast_src, gd.vrrp_check_unicast_src),
-            skip_check_adv_addr=_first(inst.skip_check_adv_addr, gd.vrrp_skip_check_adv_addr),
-        )
+        expect = self._expect(inst, params, vips, source, unicast)
         status = InstanceStatus(
             name=inst.name,
             interface=ifname,
@@ -293,6 +304,26 @@ class VrrpEngine:
             )
         demux[inst.virtual_router_id] = instance
         return instance
+
+    def _expect(
+        self, inst: VrrpInstance, params: Params, vips: list[AddressSpec], source: IPAddress, unicast: bool
+    ) -> Expect:
+        """What an advert for this instance must look like (receive checks)."""
+        gd = self.config.global_defs
+        auth = inst.authentication
+        use_pass = auth is not None and auth.auth_type == "PASS" and params.version == 2
+        return Expect(
+            version=params.version,
+            advert_int=params.advert_int,
+            addresses=frozenset(v.address.ip for v in vips),
+            local_addresses=frozenset({source}),
+            auth_type=AUTH_SIMPLE if use_pass else AUTH_NONE,
+            auth_data=password_field(auth.auth_pass) if use_pass and auth else b"",
+            unicast=unicast,
+            peers=tuple((p.address, p.min_ttl, p.max_ttl) for p in inst.unicast_peer),
+            check_unicast_src=_first(inst.check_unicast_src, gd.vrrp_check_unicast_src),
+            skip_check_adv_addr=_first(inst.skip_check_adv_addr, gd.vrrp_skip_check_adv_addr),
+        )
 
     async def run(self, *, resume_master: Iterable[str] = ()) -> None:
         """Start every instance and serve until :meth:`stop`; instances in ``resume_master`` resume MASTER."""
@@ -358,6 +389,123 @@ class VrrpEngine:
         if self._addresses is not None:
             self._addresses.close()
         self._addr_pool.shutdown(wait=True)
+
+    # --- reload -------------------------------------------------------------------------------------------
+
+    async def reload(self, config: Config) -> dict[str, str]:
+        """Switch to ``config`` applying only the differences; what was done to each instance.
+
+        * unchanged instances are not touched (no transition, no address change, no announcement);
+        * "soft" changes (priority, advert_int, preemption, GARP settings, addresses, scripts, tracking)
+          are applied to the running machine: a MASTER stays MASTER, its next adverts carry the new values,
+          only added addresses are programmed and announced and only dropped ones removed;
+        * added instances start as at start-up; removed ones stop as at shutdown (priority 0 from a
+          MASTER, addresses released);
+        * "hard" changes (interface, VRID, address family, version, unicast source or peers,
+          authentication, multicast source) restart the instance: it is a different virtual router.
+        """
+        assert self._loop is not None and self._timer is not None
+        old_config, self.config = self.config, config
+        old = {i.name: without_locations(i) for i in old_config.vrrp_instances}
+        new = {i.name: i for i in config.vrrp_instances}
+        outcome: dict[str, str] = {}
+        now = self._loop.time()
+        for name in list(self.unusable):
+            self.unusable.pop(name)
+            if name in new:
+                outcome[name] = "retried"
+        for name, inst in list(self.instances.items()):
+            cfg = new.get(name)
+            if cfg is None:
+                self._close_instance(inst, now)
+                outcome[name] = "removed"
+            elif _identity(cfg) != _identity(inst.config):
+                self._close_instance(inst, now)
+                outcome[name] = "restarted"
+        # trackers: rebuilt for the new configuration, handing over every script, file and link state
+        if self._scripts is not None:
+            await self._scripts.stop()
+        if self._files is not None:
+            await self._files.stop()
+        self.trackers = Trackers(config, disabled_scripts=unusable_scripts(config), previous=self.trackers)
+        if self._links is not None:
+            for ifname in self.trackers.tracked_interfaces():
+                if ifname not in self.trackers.links:
+                    self.trackers.set_link(ifname, bool(self._links.state(ifname)))
+        started: list[Instance] = []
+        for name, cfg in new.items():
+            inst = self.instances.get(name)
+            if inst is None:
+                created = self._open_instance(cfg)
+                outcome.setdefault(name, "added")
+                if created is not None:
+                    started.append(created)
+                    fd = created.socket.fileno()
+                    if len(self._by_socket[fd]) == 1:
+                        self._loop.add_reader(fd, self._on_readable, fd)
+            elif without_locations(cfg) == old.get(name):
+                outcome[name] = "unchanged"
+            else:
+                self._update_instance(inst, cfg)
+                outcome[name] = "updated"
+        self._build_groups()
+        self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
+        self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
+        self._files.start(reload=True)
+        for name in self.instances:
+            self._apply_tracking_now(name)
+        for inst in started:
+            self._remove_residual(inst)
+            self._run_event(inst, lambda i=inst: i.machine.start(now))
+        self._scripts.start()
+        for name, what in sorted(outcome.items()):
+            log.info("(%s) reload: %s", name, what)
+        return outcome
+
+    def _close_instance(self, inst: Instance, now: float) -> None:
+        """Stop one instance as at shutdown and forget it (its socket is closed when nobody else uses it)."""
+        assert self._loop is not None and self._timer is not None
+        self._execute(inst, inst.machine.stop(now, release=self.release_on_stop), stop=True)
+        for task in list(inst.announcing):
+            task.cancel()
+        self._timer.set(inst.name, None)
+        del self.instances[inst.name]
+        fd = inst.socket.fileno()
+        demux = self._by_socket.get(fd, {})
+        demux.pop(inst.config.virtual_router_id, None)
+        if not demux:
+            self._by_socket.pop(fd, None)
+            self._loop.remove_reader(fd)
+            for key, sock in list(self._sockets.items()):
+                if sock is inst.socket:
+                    del self._sockets[key]
+            inst.socket.close()
+
+    def _update_instance(self, inst: Instance, cfg: VrrpInstance) -> None:
+        """Apply a soft change to a running instance."""
+        gd = self.config.global_defs
+        machine = inst.machine
+        params = instance_params(cfg, gd, inst.source)
+        old_advert_int = machine.params.advert_int
+        machine.params = params
+        if machine.state is not State.BACKUP and params.advert_int != old_advert_int:
+            machine.master_adver_int = params.advert_int
+        ifname = inst.ifname
+        vips = [address_spec(v, ifname) for v in cfg.virtual_ipaddress if v.address.version == cfg.family]
+        excluded = [address_spec(v, ifname) for v in cfg.virtual_ipaddress_excluded]
+        before = {str(v): v for v in (*inst.vips, *inst.excluded)}
+        after = {str(v): v for v in (*vips, *excluded)}
+        added = [v for k, v in after.items() if k not in before]
+        dropped = [v for k, v in before.items() if k not in after]
+        inst.config = cfg
+        inst.vips, inst.excluded = vips, excluded
+        inst.expect = self._expect(cfg, params, vips, inst.source, bool(cfg.unicast_peer))
+        inst.status.base_priority = cfg.priority
+        inst.status.vips = [str(v.address) for v in vips]
+        if inst.holds_addresses and (added or dropped):
+            self._program_specs(inst, added, dropped)
+            if added and machine.state is State.MASTER:
+                self._announce(inst, params.garp_master_repeat, only=added)
 
     # --- events -------------------------------------------------------------------------------------------
 
@@ -558,18 +706,21 @@ class VrrpEngine:
                 inst.status.drops["send_error"] += 1
 
     def _program(self, inst: Instance, *, add: bool) -> None:
-        assert self._loop is not None and self._addresses is not None
         specs = [*inst.vips, *inst.excluded]
+        self._program_specs(inst, specs if add else [], [] if add else specs)
+
+    def _program_specs(self, inst: Instance, add: list[AddressSpec], remove: list[AddressSpec]) -> None:
+        assert self._loop is not None and self._addresses is not None
         manager = self._addresses
 
         def work() -> None:
-            try:
-                if add:
-                    manager.add(specs)
-                else:
-                    manager.remove(specs)
-            except OSError as err:
-                log.error("(%s) cannot %s virtual addresses: %s", inst.name, "add" if add else "remove", err)
+            for specs, verb, do in ((remove, "remove", manager.remove), (add, "add", manager.add)):
+                if not specs:
+                    continue
+                try:
+                    do(specs)
+                except OSError as err:
+                    log.error("(%s) cannot %s virtual addresses: %s", inst.name, verb, err)
 
         self._addr_pool.submit(work)
 
@@ -583,11 +734,11 @@ class VrrpEngine:
         for spec in removed:
             log.info("(%s) removed residual address %s left by a previous run", inst.name, spec)
 
-    def _announce(self, inst: Instance, repeat: int) -> None:
+    def _announce(self, inst: Instance, repeat: int, *, only: list[AddressSpec] | None = None) -> None:
         assert self._announcer is not None and self._loop is not None
         announcer = self._announcer
         by_dev: dict[str, list[AddressSpec]] = {}
-        for spec in (*inst.vips, *inst.excluded):
+        for spec in only if only is not None else (*inst.vips, *inst.excluded):
             by_dev.setdefault(spec.dev, []).append(spec)
 
         async def run() -> None:

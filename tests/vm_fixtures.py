@@ -1,4 +1,4 @@
-"""Fixtures for tests that run in the kpd QEMU VM (stock Debian kernel, real IPVS).
+"""Fixtures for tests in the kpd QEMU VM (stock Debian kernel, real IPVS); loaded by tests/conftest.py.
 
 `run_in_vm(cmd, timeout=..., **kw)` boots the VM, runs cmd (a shell string for /bin/sh -c, or an argv
 list) as root and returns a CompletedProcess-like result (returncode, stdout, stderr, console, seconds,
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("kpdvm", ROOT / "scripts" / "vm" / "kpdvm.py")
 assert _spec is not None and _spec.loader is not None
 kpdvm = importlib.util.module_from_spec(_spec)

@@ -1,0 +1,92 @@
+"""One checker's verdict over time, with keepalived's retry semantics (sans-I/O, injected clock).
+
+A checker starts UP, or DOWN with ``alpha``; its first probe runs ``1 s + random(0, warmup)`` after start.
+After each probe:
+
+* success: the retry count resets; a DOWN (or never-run) checker becomes UP; next probe in ``delay_loop``;
+* failure with retries left (``retry_it < retry``): the retry count grows; next probe in
+  ``delay_before_retry``;
+* failure with no retry left: the count resets; an UP (or never-run) checker becomes DOWN; next probe in
+  ``delay_loop``.
+
+So an UP server is declared DOWN after ``retry + 1`` consecutive failed probes, and a DOWN one is UP again
+after one success, as in keepalived's ``tcp_epilog``/``misc_check_child_thread``. MISC_CHECK with
+``misc_dynamic`` reports the weight the script asked for with each success.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+#: keepalived's BOOTSTRAP_DELAY: the first probe never runs before this
+BOOTSTRAP_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    delay_loop: float
+    retry: int
+    delay_before_retry: float
+    warmup: float
+    #: the probe's own time limit (connect_timeout, misc_timeout)
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A change of a checker's state: ``up`` (and, for misc_dynamic, the weight asked for)."""
+
+    up: bool
+    reason: str = ""
+    weight: int | None = None
+
+
+class Checker:
+    """The state of one (deduplicated) probe: when it runs next, and whether it is up."""
+
+    def __init__(self, timing: Timing, now: float, *, alpha: bool = False, rng: random.Random | None = None):
+        self.timing = timing
+        self.up = not alpha
+        self.has_run = False
+        self.retry_it = 0
+        self.weight: int | None = None
+        self.last_reason = ""
+        self.last_ok: bool | None = None
+        self.probes = 0
+        self.failures = 0
+        warmup = timing.warmup * (rng or random).random() if timing.warmup > 0 else 0.0
+        self.next_due = now + BOOTSTRAP_DELAY + warmup
+
+    def result(self, ok: bool, now: float, *, reason: str = "", weight: int | None = None) -> Verdict | None:
+        """Record a probe's outcome at ``now``; the Verdict when the checker's state (or weight) changed."""
+        t = self.timing
+        self.probes += 1
+        self.last_ok = ok
+        self.last_reason = reason
+        verdict: Verdict | None = None
+        if ok:
+            self.retry_it = 0
+            self.next_due = now + t.delay_loop
+            if not self.up or not self.has_run or weight != self.weight:
+                self.up = True
+                self.weight = weight
+                verdict = Verdict(True, "", weight)
+        else:
+            self.failures += 1
+            if self.retry_it < t.retry:
+                self.retry_it += 1
+                self.next_due = now + t.delay_before_retry
+            else:
+                self.retry_it = 0
+                self.next_due = now + t.delay_loop
+                if self.up or not self.has_run:
+                    self.up = False
+                    self.weight = None
+                    verdict = Verdict(False, reason)
+        self.has_run = True
+        return verdict
+
+    def postpone(self, now: float) -> None:
+        """A round skipped (ha_suspend): try again one delay_loop later."""
+        self.next_due = now + self.timing.delay_loop

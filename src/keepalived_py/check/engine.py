@@ -1,0 +1,424 @@
+"""The check engine: one asyncio loop running every checker and keeping the kernel's IPVS table in line.
+
+Each distinct probe (:class:`~keepalived_py.check.specs.CheckerKey`) has one :class:`Checker` whose next
+run is a timer on the loop; a probe runs as a task (at most ``max_in_flight`` at once), its result moves the
+checker, verdicts move the :class:`Pool`, and changed virtual servers are synced to the kernel through the
+pure reconciler on the next loop turn (one batch for everything that changed in that turn).
+
+The kernel's table is adopted at start (never flushed, unless ``lvs_flush``), fully re-read every
+``resync_interval`` seconds to repair changes made behind kpd's back, and on reload only the differences
+are applied. On stop the services kpd manages are removed (``lvs_flush_on_stop ALL``: everything), unless
+``release`` is False (``--dont-release-ipvs``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from keepalived_py.check.checker import Checker
+from keepalived_py.check.http_probe import probe_http
+from keepalived_py.check.misc_probe import probe_misc
+from keepalived_py.check.pool import Notification, Pool, VirtualServerState
+from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
+from keepalived_py.check.tcp_probe import probe_tcp
+from keepalived_py.config.model import Config
+from keepalived_py.ipvs.reconcile import Op, apply_to, plan
+from keepalived_py.ipvs.state import Entry, ServiceKey
+from keepalived_py.notify import NotifyFifo, NotifyQueue
+from keepalived_py.script_runner import script_is_secure
+
+log = logging.getLogger("kpd.check")
+
+#: how often the whole kernel table is re-read and repaired
+RESYNC_INTERVAL = 5.0
+#: how often ha_suspend looks at whether the virtual addresses are local
+SUSPEND_POLL = 0.5
+NOTIFY_TIMEOUT = 30.0
+
+
+class Driver(Protocol):
+    def dump(self) -> dict[ServiceKey, Entry]: ...
+    def apply(self, op: Op) -> None: ...
+    def flush(self) -> None: ...
+
+
+async def run_probe(spec: ProbeSpec) -> ProbeResult:
+    if isinstance(spec, TcpSpec):
+        return await probe_tcp(spec.host, spec.port, timeout=spec.timeout, bindto=spec.bindto,
+                               bind_port=spec.bind_port)
+    if isinstance(spec, HttpSpec):
+        if not spec.urls:
+            return ProbeResult.down("no url configured")
+        for target in spec.urls:
+            result = await probe_http(target)
+            if not result.ok:
+                return ProbeResult.down(f"{target.path}: {result.reason}") if len(spec.urls) > 1 else result
+        return ProbeResult.up()
+    if isinstance(spec, MiscSpec):
+        return await probe_misc(spec.argv, timeout=spec.timeout, dynamic=spec.dynamic, user=spec.user,
+                                group=spec.group)
+    return ProbeResult.down(f"unknown probe {spec!r}")
+
+
+def address_is_local(address: str) -> bool:
+    """True when ``address`` is configured on this host (a bind to it succeeds)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as err:
+            if err.errno == errno.EADDRNOTAVAIL:
+                return False
+            raise
+    return True
+
+
+class CheckEngine:
+    def __init__(
+        self,
+        config: Config,
+        driver: Driver,
+        *,
+        release_on_stop: bool = True,
+        resync_interval: float = RESYNC_INTERVAL,
+        max_in_flight: int = 4096,
+        probe: Callable[[ProbeSpec], Any] = run_probe,
+        is_local: Callable[[str], bool] = address_is_local,
+    ) -> None:
+        self.config = config
+        self.driver = driver
+        self.release_on_stop = release_on_stop
+        self.resync_interval = resync_interval
+        self.probe = probe
+        self.is_local = is_local
+        self.pool = Pool(build(config))
+        self.checkers: dict[CheckerKey, Checker] = {}
+        #: the kernel's table as kpd last left it (re-read on every full resync)
+        self.kernel: dict[ServiceKey, Entry] = {}
+        #: every service kpd has programmed (a reload that drops one removes it)
+        self.managed: set[ServiceKey] = set()
+        self.on_change: Callable[[], None] | None = None
+        self.stats: dict[str, float] = {
+            "probes": 0, "late_probes": 0, "max_lateness": 0.0, "ipvs_ops": 0, "ipvs_errors": 0,
+            "resyncs": 0, "repairs": 0, "verdicts": 0,
+            # seconds from a checker's verdict to its IPVS operations having been applied
+            "verdict_to_kernel_last": 0.0, "verdict_to_kernel_max": 0.0,
+        }
+        self._first_verdict: float | None = None
+        self._dirty: set[int] = set()
+        self._sync_pending = False
+        self._full_resync_needed = False
+        self._handles: dict[CheckerKey, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._semaphore = asyncio.Semaphore(max_in_flight)
+        self._notify = NotifyQueue(name="checker-notify")
+        self._fifos: list[NotifyFifo] = []
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.ready = False
+
+    # --- life cycle ---------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Adopt the kernel's table and program the initial state. Call with the loop running."""
+        self._loop = asyncio.get_running_loop()
+        gd = self.config.global_defs
+        for path in {f.path for f in (gd.notify_fifo, gd.lvs_notify_fifo) if f is not None}:
+            fifo = NotifyFifo(path)
+            if not fifo.open():
+                log.warning("cannot open notify FIFO %s: %s", path, fifo.error)
+            self._fifos.append(fifo)
+        if gd.lvs_flush:
+            log.info("lvs_flush: flushing every IPVS rule")
+            self.driver.flush()
+        now = self._loop.time()
+        for key in self.pool.checker_keys:
+            self.checkers[key] = Checker(key.timing, now, alpha=key.alpha)
+        self._update_suspended()
+        self._notify_all(self.pool.start())
+        self.resync()
+        for key in self.checkers:
+            self._schedule(key)
+        self.ready = True
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`; then cancel probes (the caller calls :meth:`shutdown`)."""
+        assert self._loop is not None
+        resync = self._loop.create_task(self._resync_loop(), name="ipvs resync")
+        suspend = self._loop.create_task(self._suspend_loop(), name="ha_suspend")
+        try:
+            await self._stop.wait()
+        finally:
+            for task in (resync, suspend):
+                task.cancel()
+            for handle in self._handles.values():
+                handle.cancel()
+            self._handles.clear()
+            for t in list(self._tasks):
+                t.cancel()
+            for t in list(self._tasks):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def shutdown(self) -> None:
+        """Release the IPVS rules (unless told not to), send omega notifications, close the FIFOs."""
+        self._notify_all(self.pool.stop_notifications())
+        if self.release_on_stop:
+            if self.config.global_defs.lvs_flush_on_stop == "ALL":
+                self.driver.flush()
+                log.info("flushed every IPVS rule on stop")
+            else:
+                try:
+                    current = self.driver.dump()
+                except OSError as err:
+                    log.error("cannot read the IPVS table on stop: %s", err)
+                    current = self.kernel
+                self._apply(plan({}, current, managed=self.managed))
+                log.info("removed %d virtual services on stop", len(self.managed & set(current)))
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._notify.close(), 5.0)
+        for fifo in self._fifos:
+            fifo.close()
+
+    # --- reload -------------------------------------------------------------------------------------------
+
+    def reload(self, config: Config) -> None:
+        """Switch to a new configuration, keeping the state of every checker and server that stays."""
+        old_checkers = self.checkers
+        old_vs = {vs.spec.name: vs for vs in self.pool.virtual_servers}
+        self.config = config
+        self.pool = Pool(build(config))
+        assert self._loop is not None
+        now = self._loop.time()
+        self.checkers = {}
+        for key in self.pool.checker_keys:
+            kept = old_checkers.get(key)
+            self.checkers[key] = kept if kept is not None else Checker(key.timing, now, alpha=key.alpha)
+        for key, handle in list(self._handles.items()):
+            if key not in self.checkers:
+                handle.cancel()
+                del self._handles[key]
+        # Carry over what the kept checkers know, without notifications: nothing changed for them.
+        for vs in self.pool.virtual_servers:
+            for rs in vs.real_servers:
+                for i, key in enumerate(rs.spec.checkers):
+                    c = self.checkers[key]
+                    if not c.has_run and key.alpha:
+                        continue
+                    if c.up:
+                        rs.failed.pop(i, None)
+                        if c.weight is not None:
+                            rs.dynamic[i] = c.weight
+                    else:
+                        rs.failed[i] = c.last_reason or "check failed"
+                        rs.last_reason = rs.failed[i]
+                rs.alive = not rs.failed
+            before = old_vs.get(vs.spec.name)
+            if before is not None:
+                vs.quorum_up = before.quorum_up
+                vs.suspended = before.suspended
+                self._notify_all(self.pool.update_quorum(vs))
+            else:
+                self._notify_all(self.pool.start_one(vs))
+        self._update_suspended()
+        self.resync()
+        for key in self.checkers:
+            if key not in self._handles:
+                self._schedule(key)
+        log.info("reloaded: %d virtual servers, %d checkers",
+                 len(self.pool.virtual_servers), len(self.checkers))
+
+    # --- checks -------------------------------------------------------------------------------------------
+
+    def _schedule(self, key: CheckerKey) -> None:
+        assert self._loop is not None
+        c = self.checkers[key]
+        self._handles[key] = self._loop.call_at(c.next_due, self._launch, key)
+
+    def _launch(self, key: CheckerKey) -> None:
+        self._handles.pop(key, None)
+        if self._stop.is_set() or key not in self.checkers:
+            return
+        assert self._loop is not None
+        c = self.checkers[key]
+        now = self._loop.time()
+        if self.pool.suspended(key):
+            c.postpone(now)
+            self._schedule(key)
+            return
+        late = now - c.next_due
+        if late > 0.1:
+            self.stats["late_probes"] += 1
+        if late > self.stats["max_lateness"]:
+            self.stats["max_lateness"] = late
+        task = self._loop.create_task(self._run(key, c))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, key: CheckerKey, c: Checker) -> None:
+        assert self._loop is not None
+        try:
+            async with self._semaphore:
+                result = await self.probe(key.probe)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a probe bug must not take the child down
+            log.exception("probe %s crashed", key.describe())
+            result = ProbeResult.down(f"internal error: {err!r}")
+        self.stats["probes"] += 1
+        if self.checkers.get(key) is not c:
+            return  # removed by a reload while running
+        verdict = c.result(result.ok, self._loop.time(), reason=result.reason, weight=result.weight)
+        if verdict is not None:
+            self.stats["verdicts"] += 1
+            if self._first_verdict is None:
+                self._first_verdict = time.perf_counter()
+            if not verdict.up:
+                log.info("%s failed: %s", key.describe(), verdict.reason)
+            notes = self.pool.verdict(key, verdict)
+            self._notify_all(notes)
+            for vs, _rs, _i in self.pool.references.get(key, ()):
+                self._mark_dirty(vs)
+        if not self._stop.is_set():
+            self._schedule(key)
+
+    # --- the kernel ---------------------------------------------------------------------------------------
+
+    def _mark_dirty(self, vs: VirtualServerState) -> None:
+        self._dirty.add(id(vs))
+        if not self._sync_pending and self._loop is not None:
+            self._sync_pending = True
+            self._loop.call_soon(self._sync_dirty)
+
+    def _sync_dirty(self) -> None:
+        self._sync_pending = False
+        dirty = self._dirty
+        self._dirty = set()
+        desired: dict[ServiceKey, Entry] = {}
+        for vs in self.pool.virtual_servers:
+            if id(vs) in dirty:
+                dests = self.pool.dests(vs)
+                for service in vs.spec.services:
+                    desired[service.key] = Entry(service, dests)
+        current = {k: self.kernel[k] for k in desired if k in self.kernel}
+        self._apply(plan(desired, current))
+        if self._first_verdict is not None:
+            took = time.perf_counter() - self._first_verdict
+            self._first_verdict = None
+            self.stats["verdict_to_kernel_last"] = took
+            self.stats["verdict_to_kernel_max"] = max(self.stats["verdict_to_kernel_max"], took)
+        if self._full_resync_needed:
+            self.resync()
+        if self.on_change is not None:
+            self.on_change()
+
+    def resync(self) -> None:
+        """Re-read the kernel's table and repair every difference from what kpd wants."""
+        self.stats["resyncs"] += 1
+        self._full_resync_needed = False
+        try:
+            current = self.driver.dump()
+        except OSError as err:
+            log.error("cannot read the IPVS table: %s", err)
+            self._full_resync_needed = True
+            return
+        desired = self.pool.desired()
+        ops = plan(desired, current, managed=self.managed)
+        if ops and self.ready:
+            self.stats["repairs"] += 1
+            log.warning("IPVS table differs from kpd's (changed behind kpd's back?): %d operations to repair",
+                        len(ops))
+        self.kernel = dict(current)
+        self._apply(ops)
+        self.managed = set(desired)
+        if self.on_change is not None:
+            self.on_change()
+
+    def _apply(self, ops: list[Op]) -> None:
+        for op in ops:
+            try:
+                self.driver.apply(op)
+            except Exception as err:
+                self.stats["ipvs_errors"] += 1
+                log.error("IPVS %s failed: %s", op, err)
+                self._full_resync_needed = True
+                continue
+            self.stats["ipvs_ops"] += 1
+            log.debug("IPVS %s", op)
+            try:
+                self.kernel = apply_to(self.kernel, [op])
+            except OSError:
+                self._full_resync_needed = True
+            if op.service not in self.managed and op.item is not None:
+                self.managed.add(op.service)
+
+    async def _resync_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_interval)
+            self.resync()
+
+    # --- ha_suspend ---------------------------------------------------------------------------------------
+
+    def _update_suspended(self) -> None:
+        for vs in self.pool.virtual_servers:
+            if not vs.spec.ha_suspend:
+                continue
+            try:
+                suspended = not any(self.is_local(a) for a in vs.spec.suspend_addresses)
+            except OSError as err:
+                log.warning("cannot tell whether %s is local: %s", vs.spec.name, err)
+                continue
+            if suspended != vs.suspended:
+                vs.suspended = suspended
+                log.info("%sctivating healthchecks for VS %s (its address is %s)",
+                         "Dea" if suspended else "A", vs.spec.name, "not local" if suspended else "local")
+
+    async def _suspend_loop(self) -> None:
+        if not any(vs.spec.ha_suspend for vs in self.pool.virtual_servers):
+            return
+        while True:
+            await asyncio.sleep(SUSPEND_POLL)
+            self._update_suspended()
+
+    # --- notifications ------------------------------------------------------------------------------------
+
+    def _notify_all(self, notes: list[Notification]) -> None:
+        for note in notes:
+            log.info("%s", note.message)
+            for argv in note.scripts:
+                self._run_script(argv)
+            for fifo in self._fifos:
+                fifo.write_line(note.fifo_line)
+
+    def _run_script(self, argv: tuple[str, ...]) -> None:
+        gd = self.config.global_defs
+        if gd.enable_script_security and argv and argv[0].startswith("/"):
+            reason = script_is_secure(argv[0])
+            if reason is not None:
+                log.warning("not running insecure script %s: %s", argv[0], reason)
+                return
+        user = gd.script_user
+        self._notify.submit(list(argv), timeout=NOTIFY_TIMEOUT, user=user.user if user else None,
+                            group=user.group if user else None)
+
+    # --- reporting ----------------------------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        return self.pool.status(self.checkers)  # type: ignore[arg-type]
+
+    def summary(self) -> dict[str, Any]:
+        up, total = self.pool.counts()
+        return {"real_servers_up": up, "real_servers": total,
+                "virtual_servers": len(self.pool.virtual_servers), "ready": self.ready}
+

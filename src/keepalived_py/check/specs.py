@@ -1,0 +1,277 @@
+"""From the configuration to what the checkers child runs: effective options, probe identities, IPVS settings.
+
+Options are inherited as keepalived inherits them: checker, then real server, then virtual server, then
+the checker type's default (retry 1, or 0 for MISC_CHECK; delay_before_retry 1 s, or 3 s for HTTP_GET and
+SSL_GET; connect_timeout 5 s; warmup the checker's delay_loop; misc_timeout the virtual server's delay_loop).
+
+Probes are values (:class:`TcpSpec`, :class:`HttpSpec`, :class:`MiscSpec`), so identical probes referenced by
+several virtual servers compare equal and run once per round (:class:`CheckerKey`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from keepalived_py.check.checker import Timing
+from keepalived_py.check.http_probe import HttpTarget
+from keepalived_py.config.model import (
+    Check,
+    Config,
+    HttpCheck,
+    MiscCheck,
+    RealServer,
+    VirtualServer,
+)
+from keepalived_py.ipvs.state import Dest, Forward, Service, ServiceKey
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class TcpSpec:
+    host: str
+    port: int
+    bindto: str | None = None
+    bind_port: int | None = None
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def describe(self) -> str:
+        return f"TCP_CHECK {_hostport(self.host, self.port)}"
+
+
+@dataclass(frozen=True)
+class HttpSpec:
+    """HTTP_GET / SSL_GET: every url must pass, in order."""
+
+    urls: tuple[HttpTarget, ...]
+    ssl: bool = False
+
+    def describe(self) -> str:
+        first = self.urls[0] if self.urls else None
+        where = _hostport(first.host, first.port) if first else "?"
+        return f"{'SSL_GET' if self.ssl else 'HTTP_GET'} {where}"
+
+
+@dataclass(frozen=True)
+class MiscSpec:
+    argv: tuple[str, ...]
+    timeout: float
+    dynamic: bool = False
+    user: str | None = None
+    group: str | None = None
+
+    def describe(self) -> str:
+        return f"MISC_CHECK {' '.join(self.argv)}"
+
+
+ProbeSpec = TcpSpec | HttpSpec | MiscSpec
+
+
+@dataclass(frozen=True)
+class CheckerKey:
+    """A probe with its schedule: the unit that runs once per round however often it is referenced."""
+
+    probe: ProbeSpec
+    timing: Timing
+    alpha: bool
+
+    def describe(self) -> str:
+        return self.probe.describe()
+
+
+@dataclass(frozen=True)
+class RealServerSpec:
+    name: str  # keepalived's format: [10.0.0.2]:tcp:80
+    dest: Dest  # as programmed while alive
+    inhibit: bool
+    alpha: bool
+    checkers: tuple[CheckerKey, ...]
+    notify_up: tuple[str, ...] = ()
+    notify_down: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VirtualServerSpec:
+    name: str  # keepalived's format: [192.0.2.1]:tcp:80, FWM 7, [group]:0
+    services: tuple[Service, ...]  # one per ServiceKey (several for a virtual_server_group)
+    real_servers: tuple[RealServerSpec, ...]
+    quorum: int = 1
+    hysteresis: int = 0
+    quorum_up: tuple[str, ...] = ()
+    quorum_down: tuple[str, ...] = ()
+    sorry_server: Dest | None = None
+    sorry_server_inhibit: bool = False
+    ha_suspend: bool = False
+    #: the addresses that must be local for the checks to run when ha_suspend is set
+    suspend_addresses: tuple[str, ...] = ()
+    omega: bool = False
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
+    """The IPVS services a virtual server stands for (a group expands to its members)."""
+    if vs.group is not None:
+        keys: list[ServiceKey] = []
+        group = next((g for g in config.virtual_server_groups if g.name == vs.group), None)
+        if group is None:
+            return []
+        family = _family(vs)
+        for member in group.members:
+            if member.fwmark is not None:
+                keys.append(ServiceKey.for_fwmark(member.fwmark, family))
+            else:
+                keys.extend(
+                    ServiceKey.for_address(vs.protocol, addr, member.port or 0) for addr in member.addresses()
+                )
+        return keys
+    if vs.fwmark is not None:
+        return [ServiceKey.for_fwmark(vs.fwmark, _family(vs))]
+    assert vs.address is not None
+    return [ServiceKey.for_address(vs.protocol, vs.address, vs.port or 0)]
+
+
+def _family(vs: VirtualServer) -> int:
+    if vs.address is not None:
+        return vs.address.version
+    return vs.real_servers[0].address.version if vs.real_servers else 4
+
+
+def service_settings(vs: VirtualServer, key: ServiceKey) -> Service:
+    netmask = vs.persistence_granularity
+    # an IPv4 netmask; IPv6 services keep the kernel's default (/128)
+    mask = netmask if isinstance(netmask, IPv4Address) and key.family == 4 else None
+    return Service(
+        key=key,
+        scheduler=vs.lb_algo,
+        persistence_timeout=vs.persistence_timeout,
+        persistence_netmask=mask,
+        persistence_engine=vs.persistence_engine,
+        one_packet=vs.ops,
+    )
+
+
+def real_server_name(address: object, port: int | None, protocol: str) -> str:
+    from keepalived_py.notify import format_real_server
+
+    return format_real_server(str(address), port or 0, protocol)
+
+
+def virtual_server_name(vs: VirtualServer) -> str:
+    from keepalived_py.notify import format_virtual_server
+
+    if vs.group is not None:
+        return format_virtual_server(group=vs.group, port=vs.port or 0)
+    if vs.fwmark is not None:
+        return format_virtual_server(fwmark=vs.fwmark)
+    return format_virtual_server(address=str(vs.address), port=vs.port or 0, protocol=vs.protocol)
+
+
+def build(config: Config) -> list[VirtualServerSpec]:
+    """Every virtual server of the configuration, resolved."""
+    gd = config.global_defs
+    out: list[VirtualServerSpec] = []
+    for vs in config.virtual_servers:
+        keys = service_keys(vs, config)
+        if not keys:
+            continue
+        services = tuple(service_settings(vs, k) for k in keys)
+        rss = tuple(_real_server(vs, rs, gd.script_user) for rs in vs.real_servers)
+        sorry = None
+        if vs.sorry_server is not None:
+            addr, port = vs.sorry_server
+            method = vs.sorry_server_lvs_method or vs.lb_kind
+            sorry = Dest(addr, port if port is not None else (vs.port or 0), Forward.from_lb_kind(method), 1)
+        suspend = tuple(str(k.address) for k in keys if k.address is not None)
+        out.append(
+            VirtualServerSpec(
+                name=virtual_server_name(vs),
+                services=services,
+                real_servers=rss,
+                quorum=vs.quorum,
+                hysteresis=vs.hysteresis,
+                quorum_up=vs.quorum_up,
+                quorum_down=vs.quorum_down,
+                sorry_server=sorry,
+                sorry_server_inhibit=vs.sorry_server_inhibit,
+                ha_suspend=vs.ha_suspend,
+                suspend_addresses=suspend,
+                omega=vs.omega,
+            )
+        )
+    return out
+
+
+def _real_server(vs: VirtualServer, rs: RealServer, script_user: object) -> RealServerSpec:
+    forward = Forward.from_lb_kind(rs.lvs_method or vs.lb_kind)
+    dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
+                rs.uthreshold, rs.lthreshold)
+    alpha_rs = rs.alpha if rs.alpha is not None else vs.alpha
+    checkers = tuple(_checker(vs, rs, c, alpha_rs, script_user) for c in rs.checks)
+    inhibit = rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
+    return RealServerSpec(
+        name=real_server_name(rs.address, dest.port, vs.protocol),
+        dest=dest,
+        inhibit=inhibit,
+        alpha=alpha_rs,
+        checkers=checkers,
+        notify_up=rs.notify_up,
+        notify_down=rs.notify_down,
+    )
+
+
+def _first(*values: float | int | None) -> float | int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def _checker(vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, script_user: object) -> CheckerKey:
+    is_misc = isinstance(c, MiscCheck)
+    is_http = isinstance(c, HttpCheck)
+    delay_loop = float(_first(c.delay_loop, rs.delay_loop, vs.delay_loop) or vs.delay_loop)
+    retry = int(_first(c.retry, rs.retry, vs.retry, 0 if is_misc else 1) or 0)
+    dbr = float(_first(c.delay_before_retry, rs.delay_before_retry, vs.delay_before_retry,
+                       3.0 if is_http else 1.0) or 0.0)
+    warmup = float(_first(c.warmup, rs.warmup, vs.warmup, delay_loop) or 0.0)
+    timeout = float(_first(c.connect_timeout, rs.connect_timeout, vs.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
+                    or DEFAULT_CONNECT_TIMEOUT)
+    alpha = c.alpha if c.alpha is not None else alpha_rs
+    host = str(c.connect_ip if c.connect_ip is not None else rs.address)
+    port = c.connect_port if c.connect_port is not None else (rs.port or 0)
+    bindto = str(c.bindto) if c.bindto is not None else None
+    probe: ProbeSpec
+    if isinstance(c, MiscCheck):
+        timeout = float(c.misc_timeout if c.misc_timeout else vs.delay_loop)
+        user = c.user or script_user
+        probe = MiscSpec(
+            argv=c.misc_path,
+            timeout=timeout,
+            dynamic=c.misc_dynamic,
+            user=getattr(user, "user", None),
+            group=getattr(user, "group", None),
+        )
+    elif isinstance(c, HttpCheck):
+        vhost_default = c.virtualhost or rs.virtualhost or vs.virtualhost
+        targets = tuple(
+            HttpTarget(
+                host=host,
+                port=port,
+                path=u.path,
+                virtualhost=u.virtualhost or vhost_default,
+                ssl=c.ssl,
+                sni=(u.virtualhost or vhost_default) if (c.ssl and c.enable_sni) else None,
+                http_protocol=c.http_protocol,
+                bindto=bindto,
+                bind_port=c.bind_port,
+                timeout=timeout,
+                status_codes=u.status_code,
+                digest=u.digest,
+            )
+            for u in c.url
+        )
+        probe = HttpSpec(targets, ssl=c.ssl)
+    else:
+        probe = TcpSpec(host, port, bindto, c.bind_port, timeout)
+    return CheckerKey(probe, Timing(delay_loop, retry, dbr, warmup, timeout), alpha)

@@ -1,0 +1,208 @@
+"""The check engine on a fake IPVS table and scripted probes: adoption, resync, reload diff, stop."""
+
+from __future__ import annotations
+
+import asyncio
+from ipaddress import ip_address
+
+from fake_ipvs import FakeIpvs
+
+from keepalived_py.check.engine import CheckEngine
+from keepalived_py.check.probe import ProbeResult
+from keepalived_py.config import load_config
+from keepalived_py.ipvs.reconcile import OpKind
+from keepalived_py.ipvs.state import Dest, Entry, Forward, Service, ServiceKey
+
+VS = ServiceKey.for_address("TCP", ip_address("192.0.2.10"), 80)
+FOREIGN = ServiceKey.for_address("UDP", ip_address("198.51.100.1"), 53)
+
+
+def config(write_conf, weights=(1, 1), extra_vs: str = "", name: str = "keepalived.conf"):
+    rss = "".join(f"""
+    real_server 10.0.0.{i} 8080 {{
+        weight {w}
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }}
+    }}""" for i, w in enumerate(weights, 1))
+    text = f"""
+virtual_server 192.0.2.10 80 {{
+    protocol TCP
+    lb_algo rr
+    delay_loop 0.2
+{rss}
+}}
+{extra_vs}
+"""
+    result = load_config(write_conf(text, name), host_checks=False)
+    assert result.config is not None
+    return result.config
+
+
+class Probes:
+    """Scripted probe results by host; counts calls."""
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.calls: dict[str, int] = {}
+
+    async def __call__(self, spec) -> ProbeResult:
+        self.calls[spec.host] = self.calls.get(spec.host, 0) + 1
+        return ProbeResult.down("refused") if spec.host in self.down else ProbeResult.up()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_start_adopts_existing_rules_and_leaves_foreign_ones(write_conf):
+    foreign = Entry.of(Service(FOREIGN, "rr"), [Dest(ip_address("10.1.1.1"), 53, Forward.MASQ, 1)])
+    existing = Entry.of(Service(VS, "rr"), [Dest(ip_address("10.0.0.1"), 8080, Forward.MASQ, 1)])
+    ipvs = FakeIpvs({FOREIGN: foreign, VS: existing})
+
+    async def main():
+        engine = CheckEngine(config(write_conf), ipvs, probe=Probes())
+        engine.open()
+        return engine
+
+    run(main())
+    assert ipvs.flushes == 0
+    assert [(o.kind, str(o.item.key)) for o in ipvs.ops] == [(OpKind.ADD_DEST, "10.0.0.2:8080")]
+    assert FOREIGN in ipvs.table
+
+
+def test_failed_server_leaves_and_external_flush_is_repaired(write_conf):
+    ipvs = FakeIpvs()
+    probes = Probes()
+    probes.down.add("10.0.0.2")
+
+    async def main():
+        engine = CheckEngine(config(write_conf), ipvs, probe=probes, resync_interval=0.5)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(1.3)
+        assert ipvs.weights() == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
+        ipvs.table.clear()  # `ipvsadm -C` behind kpd's back
+        await asyncio.sleep(0.8)
+        assert ipvs.weights() == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
+        assert engine.stats["repairs"] >= 1
+        engine.stop()
+        await task
+        await engine.shutdown()
+
+    run(main())
+    assert ipvs.table == {}  # released on stop
+
+
+def test_reload_changing_one_weight_changes_only_that_weight(write_conf):
+    ipvs = FakeIpvs()
+
+    async def main():
+        engine = CheckEngine(config(write_conf, (1, 1)), ipvs, probe=Probes())
+        engine.open()
+        before = len(ipvs.ops)
+        engine.reload(config(write_conf, (1, 5), name="new.conf"))
+        return ipvs.ops[before:]
+
+    ops = run(main())
+    assert [str(o) for o in ops] == ["set-dest TCP 192.0.2.10:80 -> 10.0.0.2:8080 Masq weight 5"]
+
+
+def test_reload_removing_a_virtual_server_deletes_it_and_keeps_check_state(write_conf):
+    ipvs = FakeIpvs()
+    probes = Probes()
+    probes.down.add("10.0.0.1")
+    other = """
+virtual_server 192.0.2.11 80 {
+    protocol TCP
+    delay_loop 0.2
+    real_server 10.0.0.9 80 {
+    }
+}"""
+
+    async def main():
+        engine = CheckEngine(config(write_conf, extra_vs=other), ipvs, probe=probes)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(1.4)
+        assert "10.0.0.1:8080" not in ipvs.weights()["TCP 192.0.2.10:80"]
+        before = len(ipvs.ops)
+        engine.reload(config(write_conf, name="new.conf"))
+        ops = ipvs.ops[before:]
+        engine.stop()
+        await task
+        return ops
+
+    ops = run(main())
+    # the dead server stays out (its checker state carried over); only the dropped service goes
+    assert [str(o) for o in ops] == ["del-service TCP 192.0.2.11:80"]
+
+
+def test_identical_probe_referenced_twice_runs_once_per_round(write_conf):
+    twin = """
+virtual_server 192.0.2.11 80 {
+    protocol TCP
+    lb_algo rr
+    delay_loop 0.2
+    real_server 10.0.0.1 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }
+    }
+}"""
+    probes = Probes()
+
+    async def main():
+        engine = CheckEngine(config(write_conf, (1,), extra_vs=twin), FakeIpvs(), probe=probes)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(2.0)
+        engine.stop()
+        await task
+
+    run(main())
+    # first run at 1 s (bootstrap delay), then every 0.2 s: about 5 rounds, not 10
+    assert 3 <= probes.calls["10.0.0.1"] <= 7, probes.calls
+
+
+def test_dont_release_ipvs_keeps_the_rules_on_stop(write_conf):
+    ipvs = FakeIpvs()
+
+    async def main():
+        engine = CheckEngine(config(write_conf), ipvs, probe=Probes(), release_on_stop=False)
+        engine.open()
+        engine.stop()
+        await engine.shutdown()
+
+    run(main())
+    assert ipvs.weights() == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1, "10.0.0.2:8080": 1}}
+
+
+def test_ha_suspend_skips_checks_while_the_address_is_not_local(write_conf):
+    probes = Probes()
+    local = {"now": False}
+    cfg = config(write_conf).__class__
+    text = config(write_conf)
+    vs = text.virtual_servers[0]
+    from dataclasses import replace
+
+    conf = replace(text, virtual_servers=(replace(vs, ha_suspend=True),))
+
+    async def main():
+        engine = CheckEngine(conf, FakeIpvs(), probe=probes, is_local=lambda a: local["now"])
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(1.5)
+        assert probes.calls == {}
+        local["now"] = True
+        await asyncio.sleep(1.2)
+        engine.stop()
+        await task
+
+    assert cfg is not None
+    run(main())
+    assert probes.calls.get("10.0.0.1", 0) >= 1

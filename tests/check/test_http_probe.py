@@ -1,0 +1,185 @@
+"""HTTP_GET / SSL_GET probes and `kpd genhash` against real local servers, well- and badly-behaved."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+import subprocess
+import time
+from argparse import Namespace
+
+import pytest
+
+from keepalived_py.check import genhash
+from keepalived_py.check.http_probe import HttpTarget, probe_http
+
+BODY = b"<html>healthy</html>\n"
+OK = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY
+
+
+class Server:
+    """An asyncio server on 127.0.0.1 whose behaviour is a coroutine; it records requests and peers."""
+
+    def __init__(self, behaviour, tls: ssl.SSLContext | None = None) -> None:
+        self.behaviour = behaviour
+        self.tls = tls
+        self.requests: list[bytes] = []
+        self.peers: list[str] = []
+
+    async def __aenter__(self) -> Server:
+        async def handle(reader, writer):
+            self.peers.append(writer.get_extra_info("peername")[0])
+            try:
+                self.requests.append(await reader.readuntil(b"\r\n\r\n"))
+                await self.behaviour(writer)
+            except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+                pass
+            finally:
+                writer.transport.abort()
+
+        self.server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=self.tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+
+
+def target(port: int, **kw) -> HttpTarget:
+    return HttpTarget(**{"host": "127.0.0.1", "port": port, "path": "/health", "timeout": 1.0, **kw})
+
+
+def reply(data: bytes):
+    async def send(writer):
+        writer.write(data)
+        await writer.drain()
+    return send
+
+
+def check(behaviour, tls=None, **kw):
+    async def main():
+        async with Server(behaviour, tls) as srv:
+            start = time.monotonic()
+            result = await probe_http(target(srv.port, **kw))
+            return result, srv, time.monotonic() - start
+    return asyncio.run(main())
+
+
+def test_200_is_up_and_the_request_is_keepalived_s():
+    r, srv, _ = check(reply(OK), virtualhost="www.example.com")
+    assert r.ok, r
+    req = srv.requests[0]
+    assert req.startswith(b"GET /health HTTP/1.0\r\n")
+    assert b"Host: www.example.com\r\n" in req and b"User-Agent: KeepAliveClient\r\n" in req
+
+
+def test_http_protocol_1_1_and_default_host_header():
+    r, srv, _ = check(reply(OK), http_protocol="1.1")
+    assert r.ok and srv.requests[0].startswith(b"GET /health HTTP/1.1\r\n")
+    assert f"Host: 127.0.0.1:{srv.port}\r\n".encode() in srv.requests[0]
+
+
+def test_500_is_down_with_the_status_in_the_reason():
+    r, _, _ = check(reply(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"))
+    assert not r.ok and r.reason == "HTTP status 500 not in 200-299"
+
+
+def test_status_code_ranges():
+    r, _, _ = check(reply(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n"), status_codes=((300, 399),))
+    assert r.ok
+
+
+def test_digest_match_and_mismatch():
+    good = hashlib.md5(BODY).hexdigest()
+    assert check(reply(OK), digest=good.upper())[0].ok
+    r, _, _ = check(reply(OK), digest="0" * 32)
+    assert not r.ok and r.reason == f"digest mismatch: got {good}, expected {'0' * 32}"
+
+
+def test_malformed_status_line_is_down():
+    r, _, _ = check(reply(b"HTTP/1.1 20x\r\n\r\n"))
+    assert not r.ok and r.reason.startswith("malformed status line")
+
+
+def test_refused_is_down():
+    async def main():
+        async with Server(reply(OK)) as srv:
+            port = srv.port
+        return await probe_http(target(port))
+    r = asyncio.run(main())
+    assert not r.ok and r.reason == "connect: Connection refused"
+
+
+@pytest.mark.parametrize("name", ["silent", "endless_headers", "slow_drip"])
+def test_servers_that_never_finish_fail_within_the_timeout(name):
+    async def silent(writer):
+        await asyncio.sleep(30)
+
+    async def endless_headers(writer):
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for _ in range(100000):
+            writer.write(b"X-More: yes\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+    async def slow_drip(writer):
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        for _ in range(10000):
+            writer.write(b"x")
+            await writer.drain()
+            await asyncio.sleep(0.05)
+
+    r, _, took = check({"silent": silent, "endless_headers": endless_headers, "slow_drip": slow_drip}[name])
+    assert not r.ok and ("timeout" in r.reason or "headers too large" in r.reason or "too many" in r.reason)
+    assert took < 1.0 + 1.5
+
+
+def test_reset_mid_response_is_down():
+    async def reset(writer):
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        writer.transport.abort()
+    r, _, _ = check(reset)
+    assert not r.ok and ("reset" in r.reason or "closed before" in r.reason), r.reason
+
+
+@pytest.fixture(scope="module")
+def tls_server_context(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kpd-test",
+                    "-days", "1", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, capture_output=True)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
+    return ctx
+
+
+def test_ssl_get_with_sni(tls_server_context):
+    names = []
+    tls_server_context.sni_callback = lambda sock, name, ctx: names.append(name)
+    r, _, _ = check(reply(OK), tls=tls_server_context, ssl=True, sni="www.example.com")
+    assert r.ok, r
+    assert names == ["www.example.com"]
+
+
+def test_ssl_get_against_a_plain_server_is_down():
+    r, _, took = check(reply(OK), ssl=True)
+    # the plain server waits for a request that never comes: the handshake fails or times out, in time
+    assert not r.ok and (r.reason.startswith(("TLS:", "connection reset")) or "(TLS)" in r.reason), r.reason
+    assert took < 2.5
+
+
+def test_bindto_is_the_source_address():
+    r, srv, _ = check(reply(OK), bindto="127.0.0.2")
+    assert r.ok and srv.peers == ["127.0.0.2"]
+
+
+def test_genhash_prints_keepalived_s_md5sum_line(capsys):
+    async def main():
+        async with Server(reply(OK)) as srv:
+            args = Namespace(server="127.0.0.1", port=srv.port, url="/x", use_ssl=False, sni=None,
+                             use_virtualhost=None, protocol="1.0", timeout=2.0, verbose=False)
+            return await asyncio.get_running_loop().run_in_executor(None, genhash.main, args)
+    assert asyncio.run(main()) == 0
+    assert capsys.readouterr().out == f"MD5SUM = {hashlib.md5(BODY).hexdigest()}\n"

@@ -1,0 +1,111 @@
+"""TCP_CHECK and MISC_CHECK probes against real sockets and real scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+
+import pytest
+
+from keepalived_py.check.misc_probe import probe_misc
+from keepalived_py.check.tcp_probe import probe_tcp
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s
+    s.close()
+
+
+def test_tcp_check_is_up_when_the_connection_completes(listener):
+    assert run(probe_tcp("127.0.0.1", listener.getsockname()[1], timeout=1.0)).ok
+
+
+def test_tcp_check_is_down_with_the_reason_when_refused():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    r = run(probe_tcp("127.0.0.1", port, timeout=1.0))
+    assert not r.ok and r.reason == "connect: Connection refused"
+
+
+def test_tcp_check_times_out_within_connect_timeout():
+    # a full accept backlog on a listener that never accepts leaves SYNs unanswered
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(0)
+    port = s.getsockname()[1]
+    fillers = []
+    for _ in range(8):
+        f = socket.socket()
+        f.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            f.connect(("127.0.0.1", port))
+        fillers.append(f)
+    start = time.monotonic()
+    r = run(probe_tcp("127.0.0.1", port, timeout=0.5))
+    took = time.monotonic() - start
+    for f in fillers:
+        f.close()
+    s.close()
+    assert not r.ok and "timeout" in r.reason
+    assert took < 2.0
+
+
+def test_tcp_check_binds_to_bindto(listener):
+    port = listener.getsockname()[1]
+    result = {}
+
+    async def main():
+        r = await probe_tcp("127.0.0.1", port, timeout=1.0, bindto="127.0.0.2")
+        conn, peer = listener.accept()
+        conn.close()
+        result["peer"] = peer[0]
+        return r
+
+    assert run(main()).ok
+    assert result["peer"] == "127.0.0.2"
+
+
+def test_tcp_check_without_a_port_says_so():
+    r = run(probe_tcp("127.0.0.1", 0, timeout=1.0))
+    assert not r.ok and "connect_port" in r.reason
+
+
+@pytest.mark.parametrize(
+    ("code", "dynamic", "ok", "weight"),
+    [(0, False, True, None), (1, False, False, None), (7, False, False, None),
+     (0, True, True, None), (1, True, False, None), (2, True, True, 0), (12, True, True, 10),
+     (255, True, True, 253)],
+)
+def test_misc_check_exit_codes(code, dynamic, ok, weight):
+    r = run(probe_misc(("/bin/sh", "-c", f"exit {code}"), timeout=5.0, dynamic=dynamic))
+    assert (r.ok, r.weight) == (ok, weight), r
+
+
+def test_misc_check_that_hangs_is_killed_and_down_within_its_timeout():
+    start = time.monotonic()
+    r = run(probe_misc(("/bin/sh", "-c", "sleep 30"), timeout=0.5, kill_grace=0.5))
+    assert not r.ok and "timed out" in r.reason
+    assert time.monotonic() - start < 3.0
+
+
+def test_misc_check_that_floods_output_is_bounded():
+    r = run(probe_misc(("/bin/sh", "-c", "head -c 50000000 /dev/zero; exit 0"), timeout=10.0))
+    assert r.ok
+
+
+def test_misc_check_that_cannot_start_is_down_with_the_reason():
+    r = run(probe_misc(("/nonexistent/check",), timeout=1.0))
+    assert not r.ok
+    assert "not found" in r.reason.lower() or "no such file" in r.reason.lower(), r.reason

@@ -1,0 +1,378 @@
+"""The Checkers end to end on a real IPVS: run inside the kpd test VM by test_checkers_vm.py.
+
+Builds a namespace lab (director = the VM's root namespace; real servers rs1..rs4 behind a bridge; a client
+namespace in front), runs `kpd start` on one configuration, drives real failures (HTTP servers stopped and
+restarted, a MISC_CHECK script's exit code, `ipvsadm -C` behind kpd's back, a reload, a SIGSTOPped checker
+child), sends client traffic through the VIP, then runs real keepalived's checker on the same
+configuration. `ipvsadm -Ln` is the oracle throughout. Writes a JSON report to $KPD_VM_OUT/report.json;
+the pytest side asserts on it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(os.environ.get("KPD_VM_OUT", "/tmp"))
+WORK = Path("/tmp/kpd-ck")
+RUNTIME = Path("/run/kpd-ck")
+PY = sys.executable
+REPO = Path(__file__).resolve().parents[2]
+report: dict[str, object] = {"steps": {}, "errors": []}
+T0 = time.monotonic()
+
+DELAY_LOOP = 1.0
+CONNECT_TIMEOUT = 1.0
+RETRY = 1
+DELAY_BEFORE_RETRY = 1.0
+
+
+def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
+    return p.stdout
+
+
+def ipvs() -> dict[str, dict[str, list]]:
+    """`ipvsadm -Ln` as {"TCP 10.0.2.100:80 rr": {"10.0.1.11:8080": ["Masq", 1]}}."""
+    table: dict[str, dict[str, list]] = {}
+    current = None
+    for line in sh("ipvsadm -Ln").splitlines()[3:]:
+        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)(.*)$", line)
+        if m:
+            current = f"{m[1]} {m[2]} {m[3]}{m[4].rstrip()}"
+            table[current] = {}
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", line)
+        if m and current is not None:
+            table[current][m[1]] = [m[2], int(m[3])]
+    return table
+
+
+def wait_for(pred, timeout: float, poll: float = 0.05) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if pred():
+            return time.monotonic() - start
+        time.sleep(poll)
+    return None
+
+
+def step(name: str, **data: object) -> None:
+    data["at"] = round(time.monotonic() - T0, 2)
+    report["steps"][name] = data  # type: ignore[index]
+    print(f"[{data['at']:7.2f}] {name}: {json.dumps(data, default=str)[:400]}", flush=True)
+
+
+def httpd(i: int, up: bool) -> None:
+    pidfile = WORK / f"httpd{i}.pid"
+    if up:
+        proc = subprocess.Popen(["ip", "netns", "exec", f"rs{i}", "busybox", "httpd", "-f", "-p",
+                                 f"10.0.1.1{i}:8080", "-h", str(WORK / f"www{i}")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pidfile.write_text(str(proc.pid))
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", f"rs{i}", "busybox", "nc", "-z", "-w", "1",
+                                         f"10.0.1.1{i}", "8080"]).returncode == 0, 10)
+    else:
+        pid = int(pidfile.read_text())
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+
+def fetch(n: int, vip: str = "10.0.2.100") -> list[str]:
+    out = []
+    for _ in range(n):
+        p = subprocess.run(["ip", "netns", "exec", "client", "busybox", "wget", "-q", "-T", "3", "-O", "-",
+                            f"http://{vip}/"], capture_output=True, text=True, timeout=10)
+        out.append(p.stdout.strip() if p.returncode == 0 else f"error {p.returncode}")
+    return out
+
+
+def lab() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    sh("sysctl -qw net.ipv4.ip_forward=1")
+    sh("ip link add br0 type bridge && ip addr add 10.0.1.1/24 dev br0 && ip link set br0 up")
+    for i in range(1, 5):
+        ns = f"rs{i}"
+        sh(f"ip netns add {ns} && ip link add v{i} type veth peer name eth0 netns {ns}")
+        sh(f"ip link set v{i} master br0 up")
+        sh(f"ip -n {ns} addr add 10.0.1.1{i}/24 dev eth0 && ip -n {ns} link set eth0 up && "
+           f"ip -n {ns} link set lo up && ip -n {ns} route add default via 10.0.1.1")
+        www = WORK / f"www{i}"
+        www.mkdir(exist_ok=True)
+        (www / "index.html").write_text(f"rs{i}\n")
+        (www / "health").write_text("ok\n")
+    sh("ip netns add client && ip link add cl0 type veth peer name eth0 netns client")
+    sh("ip addr add 10.0.2.1/24 dev cl0 && ip link set cl0 up && "
+       "ip addr add 10.0.2.100/32 dev cl0 && ip addr add 10.0.2.101/32 dev cl0")
+    sh("ip -n client addr add 10.0.2.2/24 dev eth0 && ip -n client link set eth0 up && "
+       "ip -n client link set lo up && ip -n client route add default via 10.0.2.1")
+    for i in range(1, 5):
+        httpd(i, True)
+
+
+def config(rs3_weight: int = 1) -> str:
+    check = (f"connect_timeout {CONNECT_TIMEOUT:g}\n            retry {RETRY}\n"
+             f"            delay_before_retry {DELAY_BEFORE_RETRY:g}\n            warmup 0")
+    return f"""
+global_defs {{
+    router_id kpd-vm
+}}
+virtual_server 10.0.2.100 80 {{
+    delay_loop {DELAY_LOOP:g}
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    sorry_server 10.0.1.14 8080
+    quorum_up "{WORK}/mark quorum_up"
+    quorum_down "{WORK}/mark quorum_down"
+    real_server 10.0.1.11 8080 {{
+        weight 1
+        HTTP_GET {{
+            url {{
+                path /health
+                status_code 200
+            }}
+            {check}
+        }}
+    }}
+    real_server 10.0.1.12 8080 {{
+        weight 1
+        HTTP_GET {{
+            url {{
+                path /health
+            }}
+            {check}
+        }}
+    }}
+    real_server 10.0.1.13 8080 {{
+        weight {rs3_weight}
+        TCP_CHECK {{
+            {check}
+        }}
+    }}
+}}
+virtual_server 10.0.2.101 80 {{
+    delay_loop {DELAY_LOOP:g}
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    inhibit_on_failure
+    real_server 10.0.1.11 8080 {{
+        weight 3
+        MISC_CHECK {{
+            misc_path "{WORK}/misc"
+            misc_timeout 2
+            misc_dynamic
+            warmup 0
+        }}
+    }}
+    real_server 10.0.1.12 8080 {{
+        weight 2
+        TCP_CHECK {{
+            {check}
+        }}
+    }}
+}}
+virtual_server fwmark 5 {{
+    delay_loop {DELAY_LOOP:g}
+    lb_algo wlc
+    lb_kind DR
+    real_server 10.0.1.13 80 {{
+        weight 2
+    }}
+}}
+virtual_server 10.0.2.102 53 {{
+    delay_loop {DELAY_LOOP:g}
+    lb_algo sh
+    lb_kind TUN
+    protocol UDP
+    persistence_timeout 300
+    real_server 10.0.1.14 53 {{
+        weight 1
+    }}
+}}
+"""
+
+
+EXPECTED = {
+    "TCP 10.0.2.100:80 rr": {"10.0.1.11:8080": ["Masq", 1], "10.0.1.12:8080": ["Masq", 1],
+                             "10.0.1.13:8080": ["Masq", 1]},
+    "TCP 10.0.2.101:80 wrr": {"10.0.1.11:8080": ["Masq", 3], "10.0.1.12:8080": ["Masq", 2]},
+    "FWM 5 wlc": {"10.0.1.13:80": ["Route", 2]},
+    "UDP 10.0.2.102:53 sh persistent 300": {"10.0.1.14:53": ["Tunnel", 1]},
+}
+
+
+def checker_pid() -> int | None:
+    out = sh("pgrep -x kpd-checker", check=False).split()
+    return int(out[0]) if out else None
+
+
+def check_stats() -> dict:
+    try:
+        return json.loads((RUNTIME / "check-status.json").read_text()).get("stats", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def kpd_scenario() -> None:
+    conf = WORK / "keepalived.conf"
+    conf.write_text(config())
+    (WORK / "mark").write_text(f"#!/bin/sh\necho \"$1\" >> {WORK}/marks\n")
+    (WORK / "misc").write_text(f"#!/bin/sh\nexit $(cat {WORK}/misc_code)\n")
+    (WORK / "misc_code").write_text("0\n")
+    os.chmod(WORK / "mark", 0o755)
+    os.chmod(WORK / "misc", 0o755)
+    log = open(OUT / "kpd.log", "w")  # noqa: SIM115 - open for the daemon's whole life
+    started = time.monotonic()
+    kpd = subprocess.Popen([PY, "-m", "keepalived_py", "start", "--config", str(conf), "--runtime-dir",
+                            str(RUNTIME), "--log-console", "--log-level", "debug"],
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        took = wait_for(lambda: ipvs() == EXPECTED, 90, 0.2)
+        step("start", seconds=round(time.monotonic() - started, 2) if took is not None else None,
+             table=ipvs(), expected=EXPECTED, marks=_marks())
+        first = ipvs()
+        report["kpd_table"] = first
+
+        bodies = fetch(6)
+        step("traffic", bodies=bodies)
+
+        bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY
+        httpd(2, False)
+        took = wait_for(lambda: "10.0.1.12:8080" not in ipvs().get("TCP 10.0.2.100:80 rr", {}), bound + 15)
+        t101 = ipvs().get("TCP 10.0.2.101:80 wrr", {})
+        step("rs_down", seconds=took, bound=bound, table=ipvs(), inhibited=t101.get("10.0.1.12:8080"))
+        step("traffic_after_removal", bodies=fetch(12))
+
+        httpd(2, True)
+        took = wait_for(lambda: ipvs() == EXPECTED, bound + 15)
+        step("rs_up", seconds=took, table=ipvs())
+
+        weights = []
+        for code, want in ((12, 10), (1, 0), (0, 3)):
+            (WORK / "misc_code").write_text(f"{code}\n")
+            took = wait_for(lambda w=want: ipvs().get("TCP 10.0.2.101:80 wrr", {}).get("10.0.1.11:8080",
+                                                                                       [0, -1])[1] == w, 20)
+            weights.append({"exit": code, "want": want, "seconds": took,
+                            "got": ipvs().get("TCP 10.0.2.101:80 wrr", {}).get("10.0.1.11:8080")})
+        step("misc_dynamic", results=weights)
+
+        for i in (1, 2, 3):
+            httpd(i, False)
+        sorry = {"10.0.1.14:8080": ["Masq", 1]}
+        took = wait_for(lambda: ipvs().get("TCP 10.0.2.100:80 rr") == sorry, bound + 20)
+        time.sleep(0.5)
+        step("sorry_server", seconds=took, table=ipvs().get("TCP 10.0.2.100:80 rr"), marks=_marks(),
+             bodies=fetch(2))
+        for i in (1, 2, 3):
+            httpd(i, True)
+        took = wait_for(lambda: ipvs() == EXPECTED, bound + 20)
+        time.sleep(0.5)
+        step("quorum_back", seconds=took, table=ipvs(), marks=_marks())
+
+        sh("ipvsadm -C")
+        took = wait_for(lambda: ipvs() == EXPECTED, 20)
+        step("external_flush", seconds=took, table=ipvs())
+
+        before = ipvs()
+        ops_before = check_stats().get("ipvs_ops")
+        conf.write_text(config(rs3_weight=4))
+        reload = subprocess.run([PY, "-m", "keepalived_py", "reload", "--runtime-dir", str(RUNTIME)],
+                                capture_output=True, text=True, timeout=60)
+        want = json.loads(json.dumps(EXPECTED))
+        want["TCP 10.0.2.100:80 rr"]["10.0.1.13:8080"] = ["Masq", 4]
+        took = wait_for(lambda: ipvs() == want, 30)
+        time.sleep(1.0)
+        step("reload_weight", seconds=took, exit=reload.returncode, output=reload.stdout + reload.stderr,
+             before=before, after=ipvs(), ops=(check_stats().get("ipvs_ops") or 0) - (ops_before or 0))
+
+        broken = config(rs3_weight=4).replace("virtual_server 10.0.2.101", "virtual_server 10.0.2.101 {")
+        conf.write_text(broken)
+        bad = subprocess.run([PY, "-m", "keepalived_py", "reload", "--runtime-dir", str(RUNTIME)],
+                             capture_output=True, text=True, timeout=60)
+        time.sleep(2.0)
+        status = subprocess.run([PY, "-m", "keepalived_py", "status", "--json", "--runtime-dir",
+                                 str(RUNTIME)], capture_output=True, text=True, timeout=60)
+        step("reload_broken", exit=bad.returncode, output=bad.stdout + bad.stderr, table=ipvs(),
+             reload=json.loads(status.stdout).get("reload") if status.returncode == 0 else status.stderr)
+        conf.write_text(config(rs3_weight=4))
+
+        old = checker_pid()
+        os.kill(old, signal.SIGSTOP)  # type: ignore[arg-type]
+        stopped = time.monotonic()
+        short: list[float] = []
+        new = None
+        while time.monotonic() - stopped < 60:
+            if ipvs() != want:
+                short.append(round(time.monotonic() - stopped, 2))
+            new = checker_pid()
+            if new is not None and new != old:
+                break
+            time.sleep(0.05)
+        respawned = time.monotonic() - stopped
+        settled = wait_for(lambda: check_stats().get("resyncs", 0) >= 1, 60)
+        time.sleep(3.0)
+        step("checker_hung", old=old, new=new, respawn_seconds=round(respawned, 2), table_disturbed_at=short,
+             table=ipvs(), new_child_ops=check_stats().get("ipvs_ops"), settled=settled)
+        status = subprocess.run([PY, "-m", "keepalived_py", "status", "--runtime-dir", str(RUNTIME)],
+                                capture_output=True, text=True, timeout=60)
+        step("status", exit=status.returncode, text=status.stdout + status.stderr)
+    finally:
+        kpd.send_signal(signal.SIGTERM)
+        try:
+            kpd.wait(60)
+        except subprocess.TimeoutExpired:
+            kpd.kill()
+        step("stop", exit=kpd.returncode, table=ipvs())
+
+
+def _marks() -> list[str]:
+    try:
+        return (WORK / "marks").read_text().split()
+    except OSError:
+        return []
+
+
+def keepalived_scenario() -> None:
+    """Real keepalived's checker on the same configuration: the same kernel table."""
+    conf = WORK / "keepalived.conf"
+    conf.write_text(config())
+    sh("ipvsadm -C")
+    proc = subprocess.Popen(["keepalived", "-n", "-l", "-C", "-f", str(conf), "-p", str(WORK / "ka.pid"),
+                             "-c", str(WORK / "ka-check.pid")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        took = wait_for(lambda: ipvs() == EXPECTED, 60, 0.2)
+        time.sleep(2 * DELAY_LOOP)
+        step("keepalived", seconds=took, table=ipvs())
+        report["keepalived_table"] = ipvs()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def main() -> int:
+    try:
+        lab()
+        kpd_scenario()
+        keepalived_scenario()
+    except Exception as err:
+        import traceback
+
+        report["errors"].append(traceback.format_exc())  # type: ignore[union-attr]
+        print(f"scenario failed: {err!r}", file=sys.stderr)
+    (OUT / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
