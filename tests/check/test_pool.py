@@ -207,6 +207,6 @@ virtual_server group WEB {
     assert ipvs.weights() == {
         "TCP 192.0.2.20:80": {"10.0.0.1:80": 2},
         "TCP 192.0.2.21:80": {"10.0.0.1:80": 2},
-        "FWM 7": {"10.0.0.1:80": 2},
+        "FWM 7": {"10.0.0.1:0": 2},  # DR to a fwmark service: port 0, as keepalived programs it
     }
     assert all(d.forward is Forward.DROUTE for e in ipvs.table.values() for d in e.dests.values())

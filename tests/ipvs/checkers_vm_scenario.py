@@ -78,8 +78,8 @@ def httpd(i: int, up: bool) -> None:
                                  f"10.0.1.1{i}:8080", "-h", str(WORK / f"www{i}")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pidfile.write_text(str(proc.pid))
-        wait_for(lambda: subprocess.run(["ip", "netns", "exec", f"rs{i}", "busybox", "nc", "-z", "-w", "1",
-                                         f"10.0.1.1{i}", "8080"]).returncode == 0, 10)
+        wait_for(lambda: subprocess.run(["ip", "netns", "exec", f"rs{i}", "curl", "-s", "-o", "/dev/null",
+                                         "-m", "1", f"http://10.0.1.1{i}:8080/health"]).returncode == 0, 10)
     else:
         pid = int(pidfile.read_text())
         os.kill(pid, signal.SIGKILL)
@@ -89,8 +89,8 @@ def httpd(i: int, up: bool) -> None:
 def fetch(n: int, vip: str = "10.0.2.100") -> list[str]:
     out = []
     for _ in range(n):
-        p = subprocess.run(["ip", "netns", "exec", "client", "busybox", "wget", "-q", "-T", "3", "-O", "-",
-                            f"http://{vip}/"], capture_output=True, text=True, timeout=10)
+        p = subprocess.run(["ip", "netns", "exec", "client", "curl", "-sS", "-m", "3", f"http://{vip}/"],
+                           capture_output=True, text=True, timeout=10)
         out.append(p.stdout.strip() if p.returncode == 0 else f"error {p.returncode}")
     return out
 
@@ -206,7 +206,7 @@ EXPECTED = {
     "TCP 10.0.2.100:80 rr": {"10.0.1.11:8080": ["Masq", 1], "10.0.1.12:8080": ["Masq", 1],
                              "10.0.1.13:8080": ["Masq", 1]},
     "TCP 10.0.2.101:80 wrr": {"10.0.1.11:8080": ["Masq", 3], "10.0.1.12:8080": ["Masq", 2]},
-    "FWM 5 wlc": {"10.0.1.13:80": ["Route", 2]},
+    "FWM 5 wlc": {"10.0.1.13:0": ["Route", 2]},  # DR to a fwmark service: port 0 (as keepalived does)
     "UDP 10.0.2.102:53 sh persistent 300": {"10.0.1.14:53": ["Tunnel", 1]},
 }
 
@@ -371,6 +371,7 @@ def main() -> int:
         report["errors"].append(traceback.format_exc())  # type: ignore[union-attr]
         print(f"scenario failed: {err!r}", file=sys.stderr)
     (OUT / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    print(json.dumps({k: report["steps"].get(k) for k in ("start", "keepalived")}, default=str))  # type: ignore[union-attr]
     return 0
 
 

@@ -21,6 +21,8 @@ from keepalived_py.runtime_files import write_json_atomic
 
 log = logging.getLogger("kpd.check")
 STATUS_FILE = "check-status.json"
+#: the parent's restart mark for this child (control.arbiter.RESTART_MARK)
+RESTART_MARK = "checker.restart"
 #: status file writes are coalesced to at most one per this many seconds
 STATUS_EVERY = 0.5
 
@@ -40,8 +42,18 @@ async def serve(
         driver = IpvsDriver()
     engine = CheckEngine(config, driver, release_on_stop=release)
     loop = asyncio.get_running_loop()
+    restart_mark = runtime_dir / RESTART_MARK
+    restart_mark.unlink(missing_ok=True)
+
+    def stop() -> None:
+        if restart_mark.exists():  # the parent restarts us (we were hung): the successor adopts the table
+            restart_mark.unlink(missing_ok=True)
+            log.warning("restarted by the parent: leaving the IPVS table to the next Checkers child")
+            engine.release_on_stop = False
+        engine.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, engine.stop)
+        loop.add_signal_handler(sig, stop)
     status_path = runtime_dir / STATUS_FILE
     changed = asyncio.Event()
     state: dict[str, Any] = {"generation": generation, "reload_error": None}

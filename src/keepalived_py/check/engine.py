@@ -308,9 +308,7 @@ class CheckEngine:
         desired: dict[ServiceKey, Entry] = {}
         for vs in self.pool.virtual_servers:
             if id(vs) in dirty:
-                dests = self.pool.dests(vs)
-                for service in vs.spec.services:
-                    desired[service.key] = Entry(service, dests)
+                desired.update(self.pool.entries(vs))
         current = {k: self.kernel[k] for k in desired if k in self.kernel}
         self._apply(plan(desired, current))
         if self._first_verdict is not None:

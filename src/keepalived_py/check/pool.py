@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from keepalived_py.check.checker import Verdict
 from keepalived_py.check.specs import CheckerKey, RealServerSpec, VirtualServerSpec
-from keepalived_py.ipvs.state import Dest, DestKey, Entry, ServiceKey
+from keepalived_py.ipvs.state import Dest, DestKey, Entry, Forward, ServiceKey
 from keepalived_py.notify import fifo_line_real_server, fifo_line_virtual_server
 
 
@@ -178,10 +178,24 @@ class Pool:
     def desired(self) -> dict[ServiceKey, Entry]:
         table: dict[ServiceKey, Entry] = {}
         for vs in self.virtual_servers:
-            dests = self.dests(vs)
-            for service in vs.spec.services:
-                table[service.key] = Entry(service, dests)
+            table.update(self.entries(vs))
         return table
+
+    def entries(self, vs: VirtualServerState) -> dict[ServiceKey, Entry]:
+        """The IPVS entries of one virtual server (one per service of a group).
+
+        As keepalived programs them, a DR or TUN real server's port is the service's (0 for a fwmark
+        service): the kernel forwards to the port the client asked for.
+        """
+        dests = self.dests(vs)
+        out: dict[ServiceKey, Entry] = {}
+        for service in vs.spec.services:
+            port = service.key.port
+            out[service.key] = Entry.of(service, [
+                d if d.forward is Forward.MASQ or d.port == port else replace(d, port=port)
+                for d in dests.values()
+            ])
+        return out
 
     def dests(self, vs: VirtualServerState) -> dict[DestKey, Dest]:
         out: dict[DestKey, Dest] = {}

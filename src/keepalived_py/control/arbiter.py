@@ -58,6 +58,8 @@ CONTROL_SOCKET = "control.sock"
 STATE_DUMP = "kpd-state.json"
 STATS_DUMP = "kpd-stats.json"
 PID_FILE = "kpd.pid"
+#: written before a hung child's SIGTERM: "you are being restarted, keep your kernel state"
+RESTART_MARK = "{kind}.restart"
 #: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
 MAX_QUICK_RESTARTS = 6
 #: Exit codes of a child that mean "do not respawn me": the configuration cannot run.
@@ -531,6 +533,9 @@ class Arbiter:
                     child.proc.pid,
                     now - since,
                 )
+                # A restart, not a stop: what the child programmed (IPVS rules) stays for its successor.
+                with contextlib.suppress(OSError):
+                    write_file_atomic(self.runtime_dir / RESTART_MARK.format(kind=child.kind), b"")
                 _kill(child.proc.pid, signal.SIGTERM)
                 _kill(child.proc.pid, signal.SIGCONT)  # a stopped child must run to act on SIGTERM
                 child.term_sent = now
