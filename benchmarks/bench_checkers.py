@@ -37,7 +37,7 @@ def responder(kind: str) -> None:
                 await reader.readuntil(b"\r\n\r\n")
                 writer.write(RESPONSE)
                 await writer.drain()
-        except Exception:  # noqa: BLE001 - the checker resets connections; that is fine
+        except Exception:  # the checker resets connections; that is fine
             pass
         finally:
             writer.close()
@@ -54,15 +54,16 @@ def config_text(kind: str, n: int) -> str:
     per_vs = 100
     out = []
     for v in range((n + per_vs - 1) // per_vs):
-        out.append(f"virtual_server 192.0.2.{v % 250 + 1} {8000 + v // 250} {{\n  delay_loop 1\n  lb_algo rr\n"
-                   "  protocol TCP\n")
+        out.append(f"virtual_server 192.0.2.{v % 250 + 1} {8000 + v // 250} {{\n"
+                   "  delay_loop 1\n  lb_algo rr\n  protocol TCP\n")
         for r in range(min(per_vs, n - v * per_vs)):
             i = v * per_vs + r
             addr = f"127.1.{i // 250}.{i % 250 + 1}"
             if kind == "tcp":
                 check = "    TCP_CHECK {\n      connect_timeout 2\n    }\n"
             else:
-                check = "    HTTP_GET {\n      url {\n        path /\n      }\n      connect_timeout 2\n    }\n"
+                check = ("    HTTP_GET {\n      url {\n        path /\n      }\n"
+                         "      connect_timeout 2\n    }\n")
             out.append(f"  real_server {addr} {PORT} {{\n{check}  }}\n")
         out.append("}\n")
     return "".join(out)
@@ -88,7 +89,7 @@ def engine(kind: str, n: int, seconds: float, conf: str) -> None:
         def flush(self) -> None:
             self.table = {}
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     result = load_config(conf, host_checks=False)
     assert result.config is not None
@@ -123,11 +124,13 @@ def engine(kind: str, n: int, seconds: float, conf: str) -> None:
         lateness.sort()
 
         def pct(p: float) -> float:
-            return round(lateness[min(len(lateness) - 1, int(p * len(lateness)))] * 1000, 1) if lateness else 0
+            if not lateness:
+                return 0.0
+            return round(lateness[min(len(lateness) - 1, int(p * len(lateness)))] * 1000, 1)
 
         return {"kind": kind, "real_servers": n, "checks_per_s": round(probes / elapsed),
                 "expected_per_s": n, "cpu_fraction": round(cpu / elapsed, 2),
-                "late_p50_ms": pct(0.5), "late_p99_ms": pct(0.99), "late_max_ms": pct(1.0) if lateness else 0,
+                "late_p50_ms": pct(0.5), "late_p99_ms": pct(0.99), "late_max_ms": pct(1.0),
                 "down_at_start": down0, "down_at_end": down}
 
     print(json.dumps(asyncio.run(main())))

@@ -60,6 +60,8 @@ STATS_DUMP = "kpd-stats.json"
 PID_FILE = "kpd.pid"
 #: written before a hung child's SIGTERM: "you are being restarted, keep your kernel state"
 RESTART_MARK = "{kind}.restart"
+#: A child's first heartbeat may take this long (imports, reading the kernel's state on a slow machine)
+STARTUP_GRACE = 30.0
 #: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
 MAX_QUICK_RESTARTS = 6
 #: Exit codes of a child that mean "do not respawn me": the configuration cannot run.
@@ -525,7 +527,8 @@ class Arbiter:
                     child.term_sent = now + 3600  # do not repeat; the reaper takes it from here
                 continue
             since = child.last_beat if child.last_beat is not None else child.started
-            grace = self.hung_timeout if child.last_beat is not None else max(self.hung_timeout, 10.0)
+            first = child.last_beat is None
+            grace = max(self.hung_timeout, STARTUP_GRACE) if first else self.hung_timeout
             if now - since > grace:
                 log.error(
                     "%s child (pid %d) sent no heartbeat for %.1f s: hung, restarting it",
