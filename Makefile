@@ -38,9 +38,12 @@ lint: venv ## ruff on everything, mypy on the config package
 docs: venv ## regenerate docs/keywords.md from the keyword schema
 	$(PY) -m keepalived_py.config.reference > docs/keywords.md
 
-bench: venv ## run the benchmarks, kpd beside real keepalived (results: docs/benchmarks.md)
+bench: venv vm ## run the benchmarks, kpd beside real keepalived (results: docs/benchmarks.md)
 	$(PY) benchmarks/bench_config.py
 	$(PY) benchmarks/bench_vrrp.py
+	$(PY) benchmarks/bench_control.py
+	$(PY) benchmarks/bench_checkers.py
+	$(PY) benchmarks/bench_ipvs.py
 
 clean: ## remove the venv, caches and build output
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import ssl
 import subprocess
+import sys
 import time
 from argparse import Namespace
 
@@ -70,14 +71,14 @@ def test_200_is_up_and_the_request_is_keepalived_s():
     r, srv, _ = check(reply(OK), virtualhost="www.example.com")
     assert r.ok, r
     req = srv.requests[0]
-    assert req.startswith(b"GET /health HTTP/1.0\r\n")
-    assert b"Host: www.example.com\r\n" in req and b"User-Agent: KeepAliveClient\r\n" in req
+    assert req == b"GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: www.example.com\r\n\r\n"
 
 
 def test_http_protocol_1_1_and_default_host_header():
     r, srv, _ = check(reply(OK), http_protocol="1.1")
-    assert r.ok and srv.requests[0].startswith(b"GET /health HTTP/1.1\r\n")
-    assert f"Host: 127.0.0.1:{srv.port}\r\n".encode() in srv.requests[0]
+    assert r.ok
+    assert srv.requests[0] == (b"GET /health HTTP/1.1\r\nUser-Agent: KeepAliveClient\r\nConnection: close\r\n"
+                               b"Host: 127.0.0.1:%d\r\n\r\n" % srv.port)
 
 
 def test_500_is_down_with_the_status_in_the_reason():
@@ -175,11 +176,39 @@ def test_bindto_is_the_source_address():
     assert r.ok and srv.peers == ["127.0.0.2"]
 
 
-def test_genhash_prints_keepalived_s_md5sum_line(capsys):
+def test_genhash_prints_the_digest(capsys):
     async def main():
         async with Server(reply(OK)) as srv:
-            args = Namespace(server="127.0.0.1", port=srv.port, url="/x", use_ssl=False, sni=None,
+            args = Namespace(server="127.0.0.1", port=srv.port, url="/x", use_ssl=False, use_sni=False,
                              use_virtualhost=None, protocol="1.0", timeout=2.0, verbose=False)
             return await asyncio.get_running_loop().run_in_executor(None, genhash.main, args)
     assert asyncio.run(main()) == 0
-    assert capsys.readouterr().out == f"MD5SUM = {hashlib.md5(BODY).hexdigest()}\n"
+    assert capsys.readouterr().out == f"{hashlib.md5(BODY).hexdigest()}\n"
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_kpd_genhash_agrees_with_keepalived_s_genhash(chunked, tmp_path):
+    """The same url through keepalived's genhash and `kpd genhash`: the same MD5SUM line."""
+    body = b"".join(b"line %d of the health page\n" % i for i in range(500))
+    if chunked:
+        raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i:i + 700]), body[i:i + 700]) for i in range(0, len(body), 700)
+        ) + b"0\r\n\r\n"
+    else:
+        raw = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+    async def main():
+        async with Server(reply(raw)) as srv:
+            argv = ["-s", "127.0.0.1", "-p", str(srv.port), "-u", "/health"]
+            loop = asyncio.get_running_loop()
+            theirs = await loop.run_in_executor(None, lambda: subprocess.run(
+                ["genhash", *argv], capture_output=True, text=True, timeout=20))
+            ours = await loop.run_in_executor(None, lambda: subprocess.run(
+                [sys.executable, "-m", "keepalived_py", "genhash", *argv], capture_output=True, text=True,
+                timeout=20))
+            return theirs, ours
+
+    theirs, ours = asyncio.run(main())
+    digest = hashlib.md5(raw.split(b"\r\n\r\n", 1)[1]).hexdigest()  # every byte after the headers
+    assert theirs.stdout.split() == [digest], theirs.stdout + theirs.stderr
+    assert ours.stdout.split() == [digest], ours.stdout + ours.stderr

@@ -1,7 +1,8 @@
 """HTTP_GET and SSL_GET: fetch one url of a real server and judge its status code and body digest.
 
-The request is keepalived's: ``GET path HTTP/1.0`` (``HTTP/1.1`` with ``http_protocol 1.1``), ``Host`` the
-virtualhost (else the connect address), ``User-Agent: KeepAliveClient``, ``Connection: close``. TLS is not
+The request is keepalived's: ``GET path HTTP/1.0`` (``HTTP/1.1`` with ``http_protocol 1.1``),
+``User-Agent: KeepAliveClient``, ``Connection: close`` with 1.0C and 1.1, ``Host`` the virtualhost (else
+the connect address and port). TLS is not
 verified (keepalived does not verify either); SNI is sent when asked. The whole fetch - connect, TLS,
 request, response - is bounded by the target's ``timeout`` (keepalived's connect_timeout), so a server
 that never answers, drips its response or sends endless headers fails in time, and the parser bounds
@@ -49,15 +50,14 @@ class HttpOutcome:
 
 
 def request_bytes(t: HttpTarget) -> bytes:
-    version = "1.1" if t.http_protocol.startswith("1.1") else "1.0"
-    if t.virtualhost:
-        host = t.virtualhost
-    else:
-        host = f"[{t.host}]" if ":" in t.host else t.host
-        if t.port not in ((443,) if t.ssl else (80,)):
-            host += f":{t.port}"
-    return (f"GET {t.path} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\n"
-            "Connection: close\r\n\r\n").encode("latin-1", "replace")
+    """keepalived's request, byte for byte: ``Connection: close`` only for http_protocol 1.0C and 1.1,
+    ``Host`` the virtualhost, else the address and port."""
+    protocol = t.http_protocol.upper()
+    version = "1.1" if protocol == "1.1" else "1.0"
+    close = "Connection: close\r\n" if protocol in ("1.0C", "1.1") else ""
+    host = t.virtualhost or (f"[{t.host}]" if ":" in t.host else t.host) + f":{t.port}"
+    return (f"GET {t.path} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\n{close}Host: {host}\r\n\r\n"
+            ).encode("latin-1", "replace")
 
 
 def _tls_context() -> ssl.SSLContext:

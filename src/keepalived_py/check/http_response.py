@@ -4,8 +4,10 @@ Bytes go in with :meth:`ResponseParser.feed` (in any split) and :meth:`ResponseP
 headers and the MD5 digest of the body come out. Nothing a server sends can make it raise or grow without
 bound: the status line is parsed strictly (``HTTP/d.d NNN reason``, keepalived's CVE-2018-19115 was a
 crash on a malformed one), the header block and the number of headers are capped, chunk-size lines are
-capped, and the body is hashed as it streams, never buffered. The digest is taken over the body as
-delivered to the client, de-chunked, which is what keepalived's checker and genhash hash.
+capped, and the body is hashed as it streams, never buffered. The digest is taken, as keepalived's checker
+and genhash take it, over every byte after the header block: a chunked body is hashed with its chunk
+framing (so digests made with keepalived's genhash keep matching); chunked framing is still parsed, to
+know where the response ends and to reject a malformed one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class ResponseParser:
         self._state = "status"
         self._header_bytes = 0
         self._remaining = 0
+        self._raw = b""  # the last line as received, terminator included
 
     @property
     def digest(self) -> str | None:
@@ -87,6 +90,8 @@ class ResponseParser:
                 if line is None:
                     return
                 self._header_bytes += len(line) + 2
+                if state == "trailer":
+                    self._hash(self._raw)
                 if line == b"":
                     if state == "trailer":
                         self._finish()
@@ -115,6 +120,7 @@ class ResponseParser:
                 line = self._line(2, "chunk not followed by CRLF")
                 if line is None:
                     return
+                self._hash(self._raw)
                 if line != b"":
                     raise _Fail("chunk not followed by CRLF")
                 self._state = "chunk-size"
@@ -122,6 +128,7 @@ class ResponseParser:
                 line = self._line(MAX_CHUNK_LINE, "chunk size line too long")
                 if line is None:
                     return
+                self._hash(self._raw)
                 m = _CHUNK.match(line.strip(b" \t"))
                 if m is None:
                     raise _Fail(f"malformed chunk size: {_show(line)}")
@@ -140,6 +147,7 @@ class ResponseParser:
                 raise _Fail(too_long)
             return None
         line = bytes(self._buf[:end])
+        self._raw = bytes(self._buf[: end + 1])
         del self._buf[: end + 1]
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -183,6 +191,9 @@ class ResponseParser:
 
     def _body(self, data: bytes | bytearray) -> None:
         self.body_bytes += len(data)
+        self._hash(data)
+
+    def _hash(self, data: bytes | bytearray) -> None:
         if self._md5 is not None:
             self._md5.update(data)
 

@@ -1,0 +1,191 @@
+"""IPVS in the test VM: kpd's driver against `ipvsadm --restore`, and kpd's checker against keepalived's.
+
+    .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
+
+Everything runs inside the QEMU VM (TCG software emulation, so absolute times are several times slower
+than on hardware; compare the columns, not the numbers with other sections):
+
+* programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
+  operation by operation over netlink) vs `ipvsadm -R` of the same rules; a full dump through the driver;
+* the same checker configuration (TCP_CHECK, delay_loop 1, 200 real servers answering on the VM's
+  loopback) under kpd and under keepalived's checker: CPU of the whole daemon over 20 s, and the time from
+  a real server's port closing to its removal from the kernel table (retry 0; polled with ipvsadm).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from ipaddress import ip_address
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_SERVERS = 200
+
+
+def inside() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    import psutil
+
+    from keepalived_py.ipvs.driver import IpvsDriver
+    from keepalived_py.ipvs.reconcile import plan
+    from keepalived_py.ipvs.state import Dest, Entry, Forward, Service, ServiceKey
+
+    out: dict[str, object] = {}
+    driver = IpvsDriver()
+    for n in (100, 1000):
+        desired = {}
+        lines = []
+        for s in range(n):
+            key = ServiceKey.for_address("TCP", ip_address(f"10.{s // 250}.{s % 250}.1"), 80)
+            dests = [Dest(ip_address(f"192.168.{s % 250}.{r + 1}"), 8080, Forward.MASQ, 1)
+                     for r in range(10)]
+            desired[key] = Entry.of(Service(key, "wlc"), dests)
+            lines.append(f"-A -t 10.{s // 250}.{s % 250}.1:80 -s wlc")
+            lines += [f"-a -t 10.{s // 250}.{s % 250}.1:80 -r 192.168.{s % 250}.{r + 1}:8080 -m -w 1"
+                      for r in range(10)]
+        driver.flush()
+        t0 = time.perf_counter()
+        ops = plan(desired, driver.dump())
+        failures = driver.apply_all(ops)
+        t_driver = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        dumped = driver.dump()
+        t_dump = time.perf_counter() - t0
+        assert dumped == desired and not failures
+        driver.flush()
+        t0 = time.perf_counter()
+        subprocess.run(["ipvsadm", "-R"], input="\n".join(lines) + "\n", text=True, check=True)
+        t_restore = time.perf_counter() - t0
+        driver.flush()
+        out[f"program_{n}"] = {"ops": len(ops), "driver_s": t_driver, "dump_s": t_dump,
+                               "restore_s": t_restore}
+
+    # a responder for every real server (one listener on the VM's loopback) and a victim on its own port
+    work = Path("/tmp/kpd-bench")
+    work.mkdir(exist_ok=True)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", 8080))
+    listener.listen(4096)
+    accept_loop = "while True:\n c,_=l.accept();c.close()\n"
+    responder = subprocess.Popen(
+        [sys.executable, "-c", f"import socket\nl=socket.socket(fileno={listener.fileno()})\n{accept_loop}"],
+        pass_fds=(listener.fileno(),))
+    rs = "".join(f"""    real_server 127.1.{i // 250}.{i % 250 + 1} 8080 {{
+        TCP_CHECK {{
+            connect_timeout 2
+            retry 0
+        }}
+    }}
+""" for i in range(REAL_SERVERS))
+    conf = work / "bench.conf"
+    conf.write_text(f"""virtual_server 10.9.0.1 80 {{
+    delay_loop 1
+    lb_algo rr
+    protocol TCP
+{rs}}}
+virtual_server 10.9.0.2 80 {{
+    delay_loop 1
+    lb_algo rr
+    protocol TCP
+    real_server 127.2.0.1 8081 {{
+        TCP_CHECK {{
+            connect_timeout 2
+            retry 0
+            warmup 0
+        }}
+    }}
+    real_server 127.2.0.2 8081 {{
+    }}
+}}
+""")
+
+    def ipvsadm() -> str:
+        return subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True).stdout
+
+    def tree_cpu(pid: int) -> float:
+        total = 0.0
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            t = p.cpu_times()
+            total += t.user + t.system
+        return total
+
+    for impl in ("kpd", "keepalived"):
+        driver.flush()
+        victim = subprocess.Popen([sys.executable, "-c", (
+            "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+            "l.bind(('127.2.0.1',8081))\nl.listen(64)\nwhile True:\n c,_=l.accept();c.close()\n")])
+        if impl == "kpd":
+            argv = [sys.executable, "-m", "keepalived_py", "start", "--config", str(conf), "--runtime-dir",
+                    "/run/kpd-bench", "--log-level", "warning"]
+        else:
+            argv = ["keepalived", "-n", "-C", "-f", str(conf), "-p", str(work / "ka.pid"), "-c",
+                    str(work / "ka-check.pid")]
+        daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        deadline = time.monotonic() + 120
+        while "127.2.0.1:8081" not in ipvsadm() or ipvsadm().count("127.1.") < REAL_SERVERS:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{impl}: the table never filled")
+            time.sleep(0.2)
+        time.sleep(5.0)
+        c0, t0 = tree_cpu(daemon.pid), time.monotonic()
+        time.sleep(20.0)
+        cpu = (tree_cpu(daemon.pid) - c0) / (time.monotonic() - t0)
+        victim.kill()
+        victim.wait()
+        t_kill = time.monotonic()
+        while "127.2.0.1:8081" in ipvsadm():
+            if time.monotonic() - t_kill > 30:
+                raise RuntimeError(f"{impl}: the dead real server was never removed")
+            time.sleep(0.02)
+        removed = time.monotonic() - t_kill
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(60)
+        out[f"checker_{impl}"] = {"cpu": cpu, "removed_s": removed}
+    responder.kill()
+    print("BENCH " + json.dumps(out))
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--inside":
+        inside()
+        return 0
+    spec = importlib.util.spec_from_file_location("kpdvm", ROOT / "scripts" / "vm" / "kpdvm.py")
+    assert spec is not None and spec.loader is not None
+    kpdvm = importlib.util.module_from_spec(spec)
+    sys.modules["kpdvm"] = kpdvm
+    spec.loader.exec_module(kpdvm)
+    r = kpdvm.run_vm([sys.executable, str(Path(__file__).resolve()), "--inside"], timeout=900, cwd=ROOT)
+    line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if r.returncode != 0 or line is None:
+        print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
+        return 1
+    res = json.loads(line[6:])
+    print("# IPVS in the test VM (QEMU TCG: compare columns, not absolute numbers)\n")
+    print("| programming from empty | operations | kpd driver | ipvsadm -R | kpd dump |")
+    print("| --- | --- | --- | --- | --- |")
+    for n in (100, 1000):
+        p = res[f"program_{n}"]
+        print(f"| {n} services x 10 real servers | {p['ops']} | {p['driver_s']:.2f} s "
+              f"({p['ops'] / p['driver_s']:.0f} ops/s) | {p['restore_s']:.2f} s | {p['dump_s']:.2f} s |")
+    print()
+    print(f"| checkers, {REAL_SERVERS + 2} real servers, TCP_CHECK, delay_loop 1 | kpd | keepalived |")
+    print("| --- | --- | --- |")
+    k, ka = res["checker_kpd"], res["checker_keepalived"]
+    print(f"| CPU of the whole daemon | {k['cpu']:.1%} | {ka['cpu']:.1%} |")
+    print(f"| port closed to real server removed from IPVS | {k['removed_s']:.2f} s "
+          f"| {ka['removed_s']:.2f} s |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
