@@ -197,7 +197,10 @@ def status(run: Path) -> dict:
         if p.returncode == 0:
             return json.loads(p.stdout)
         time.sleep(0.1)
-    raise RuntimeError(f"kpd status: {p.stderr}")
+    pid = (run / "kpd.pid").read_text().strip() if (run / "kpd.pid").exists() else "?"
+    stack = subprocess.run(["cat", f"/proc/{pid}/stack", f"/proc/{pid}/wchan"], capture_output=True,
+                           text=True).stdout
+    raise RuntimeError(f"kpd status: {p.stderr}; parent {pid} blocked in: {stack}")
 
 
 def bench_respawn(tmp: Path, trials: int) -> list[float]:
@@ -263,6 +266,7 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--idle-seconds", type=float, default=20.0)
     p.add_argument("--reload-instances", type=int, default=1000)
+    p.add_argument("--stack-on-error", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces)", file=sys.stderr)

@@ -521,3 +521,19 @@ def test_reload_applies_a_priority_change_and_added_and_removed_instances_withou
     assert [a.priority for a in adverts(packets) if a.vrid == 53] == [0]
     assert "192.0.2.102/" not in lab.run("a", "ip", "-o", "addr", "show", "eth0").stdout
     assert "VI_3" not in _states(node) and _states(node)["VI_1"] == "MASTER"
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_the_parent(lab, tmp_path):
+    sock, path = _notify_socket(tmp_path)  # bound, never read: its queue fills after a few messages
+    node = Node(lab, "a", 150)
+    node.proc = lab.popen("a", "env", f"NOTIFY_SOCKET={path}", "WATCHDOG_USEC=100000", sys.executable, "-m",
+                          "keepalived_py", "start", "--config", str(node.config), "--runtime-dir",
+                          str(node.dir / "run"), "--log-console")
+    wait_for(lambda: node.state() == "MASTER" or None, timeout=10)
+    time.sleep(3.0)  # 60 watchdog pings, far more than the socket queues
+    status = _kpd("status", "--json", "--runtime-dir", str(node.dir / "run"))
+    assert status.returncode == 0, status.stderr
+    (child,) = node.children()
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: (node.children() and node.children() != [child]) or None, timeout=5)
+    sock.close()

@@ -6,7 +6,8 @@ checker, verdicts move the :class:`Pool`, and changed virtual servers are synced
 pure reconciler on the next loop turn (one batch for everything that changed in that turn).
 
 The kernel's table is adopted at start (never flushed, unless ``lvs_flush``), fully re-read every
-``resync_interval`` seconds to repair changes made behind kpd's back, and on reload only the differences
+``resync_interval`` seconds (less often for a table so large that reading it is costly) to repair
+changes made behind kpd's back, and on reload only the differences
 are applied. On stop the services kpd manages are removed (``lvs_flush_on_stop ALL``: everything), unless
 ``release`` is False (``--dont-release-ipvs``).
 """
@@ -362,9 +363,14 @@ class CheckEngine:
                 self.managed.add(op.service)
 
     async def _resync_loop(self) -> None:
+        """Re-read the table every ``resync_interval`` seconds; a large table (whose dump is costly) less
+        often, so that resyncs never take more than about 5 % of the loop."""
+        pause = self.resync_interval
         while True:
-            await asyncio.sleep(self.resync_interval)
+            await asyncio.sleep(pause)
+            started = time.perf_counter()
             self.resync()
+            pause = max(self.resync_interval, 20 * (time.perf_counter() - started))
 
     # --- ha_suspend ---------------------------------------------------------------------------------------
 

@@ -184,11 +184,14 @@ class Arbiter:
         self.kill_grace = gd.kpd_child_kill_grace
         self.child_wait_time = gd.child_wait_time
         self._systemd = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
+        if self._systemd is not None and self._systemd.socket is not None:
+            # Never block the parent on a notify socket nobody reads: the message is dropped instead.
+            self._systemd.socket.setblocking(False)
         self._ready = False
         self._last_status = ""
         watchdog_usec = os.environ.get("WATCHDOG_USEC", "")
         #: how often WATCHDOG=1 goes out (half systemd's WatchdogSec), while every child heartbeats
-        self._watchdog_every = int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() else 1.0
+        self._watchdog_every = int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() else None
         self._watchdog_sent = 0.0
 
     # --- set-up -------------------------------------------------------------------------------------------
@@ -613,7 +616,8 @@ class Arbiter:
         if status != self._last_status:
             self._last_status = status
             self._sd(f"STATUS={status}")
-        if healthy and now - self._watchdog_sent >= self._watchdog_every:
+        every = self._watchdog_every
+        if healthy and every is not None and now - self._watchdog_sent >= every:
             self._watchdog_sent = now
             self._sd("WATCHDOG=1")
 

@@ -11,53 +11,33 @@ heartbeating to the parent from inside its event loop. Exit codes are :class:`Ex
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from pathlib import Path
 
-from keepalived_py.config.snapshot import load_for_child
+from keepalived_py.child_process import child_parser, start_child
 from keepalived_py.exitcodes import ExitCode
-from keepalived_py.logs import LEVELS, setup_logging
-from keepalived_py.procname import die_with_parent, set_name
 from keepalived_py.vrrp import daemon
 
 NAME = "kpd-vrrp"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog=NAME)
-    p.add_argument("--config", required=True)
-    p.add_argument("--vars", action="append", default=[])
-    p.add_argument("--config-id")
-    p.add_argument("--runtime-dir", required=True)
-    p.add_argument("--heartbeat-socket")
+    p = child_parser(NAME)
     p.add_argument("--resume-master", action="append", default=[])
     p.add_argument("--dont-release-vrrp", action="store_true")
-    p.add_argument("--log-console", action="store_true")
-    p.add_argument("--log-level", choices=tuple(LEVELS), default="info")
-    args = p.parse_args(argv)
-    set_name(NAME)
-    die_with_parent()
-    if os.getppid() == 1:  # the parent died before we asked to be told
-        return int(ExitCode.FAILURE)
-    setup_logging(console=args.log_console, level=args.log_level, ident=NAME)
-    runtime_dir = Path(args.runtime_dir)
-    config, generation, errors = load_for_child(runtime_dir, args.config, vars_files=args.vars,
-                                                config_id=args.config_id)
-    if config is None:
-        print("\n".join(errors), file=sys.stderr)
-        return int(ExitCode.CONFIG_FATAL)
+    start = start_child(NAME, p, argv)
+    if isinstance(start, int):
+        return start
+    args = start.args
     import asyncio
 
     asyncio.run(
         daemon.serve(
-            config,
-            runtime_dir,
+            start.config,
+            start.runtime_dir,
             release=not args.dont_release_vrrp,
             heartbeat_socket=args.heartbeat_socket,
             resume_master=tuple(args.resume_master),
-            generation=generation,
+            generation=start.generation,
         )
     )
     return int(ExitCode.OK)
