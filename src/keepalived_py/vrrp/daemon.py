@@ -41,11 +41,22 @@ async def serve(
         loop.add_signal_handler(sig, engine.stop)
     status_path = runtime_dir / STATUS_FILE
 
+    dump_pending = False
+
     def dump(_name: str = "", _state: State | None = None) -> None:
+        nonlocal dump_pending
+        dump_pending = False
         try:
             write_json_atomic(status_path, [s.to_json() for s in engine.status()])
         except OSError as err:
             log.warning("cannot write %s: %s", status_path, err)
+
+    def dump_soon() -> None:
+        """One status file write per loop turn, however many instances changed state in it."""
+        nonlocal dump_pending
+        if not dump_pending:
+            dump_pending = True
+            loop.call_soon(dump)
 
     beat = None
     changed = asyncio.Event()
@@ -80,7 +91,7 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
 
     def on_transition(name: str, state: State) -> None:
-        dump(name, state)
+        dump_soon()
         changed.set()  # the parent hears of the new state at once, not at the next beat
 
     engine.on_transition = on_transition
