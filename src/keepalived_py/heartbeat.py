@@ -27,7 +27,12 @@ async def send_heartbeats(
     pid = os.getpid()
     while True:
         try:
-            frame = wire.encode(wire.Heartbeat(kind, pid, seq, state()))
+            doc = state()
+            try:
+                frame = wire.encode(wire.Heartbeat(kind, pid, seq, doc))
+            except ValueError:  # too many instances for one frame: the beat itself matters most
+                small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
+                frame = wire.encode(wire.Heartbeat(kind, pid, seq, {**small, "truncated": True}))
             if sock is None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
                 sock.connect(path)

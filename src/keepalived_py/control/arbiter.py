@@ -56,6 +56,9 @@ HANDLED_SIGNALS = (
 HEARTBEAT_SOCKET = "heartbeat.sock"
 CONTROL_SOCKET = "control.sock"
 STATE_DUMP = "kpd-state.json"
+#: answers larger than REPLY_INLINE_MAX bytes are written here and the reply names the file
+CONTROL_REPLY = "control-reply.json"
+REPLY_INLINE_MAX = 64 * 1024
 STATS_DUMP = "kpd-stats.json"
 PID_FILE = "kpd.pid"
 #: written before a hung child's SIGTERM: "you are being restarted, keep your kernel state"
@@ -330,8 +333,21 @@ class Arbiter:
             log.warning("bad control request: %s", err)
             response = wire.Response(False, {"error": str(err)})
         try:
-            conn.send(wire.encode(response))
-        except (OSError, ValueError) as err:
+            data = wire.encode(response)
+            if len(data) > REPLY_INLINE_MAX:
+                raise ValueError("large")
+        except ValueError:
+            # A large answer (status of thousands of instances) goes through a root-only file.
+            path = self.runtime_dir / CONTROL_REPLY
+            try:
+                write_json_atomic(path, response.body)
+                data = wire.encode(wire.Response(response.ok, {"reply_file": str(path)}))
+            except OSError as err:
+                log.warning("cannot write %s: %s", path, err)
+                data = wire.encode(wire.Response(False, {"error": f"answer too large, and {err}"}))
+        try:
+            conn.send(data)
+        except OSError as err:
             log.warning("cannot answer a control request: %s", err)
 
     def _handle(self, req: wire.Request) -> wire.Response:

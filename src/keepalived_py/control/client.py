@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,8 @@ def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = Non
         raise ControlError(f"bad answer from kpd: {err}") from None
     if not isinstance(msg, wire.Response):
         raise ControlError("bad answer from kpd: not a response")
+    if msg.ok and set(msg.body) == {"reply_file"}:
+        return _read_reply_file(Path(str(msg.body["reply_file"])), Path(runtime_dir))
     if not msg.ok:
         lines = [str(msg.body.get("error", "request refused"))]
         diagnostics = msg.body.get("diagnostics")
@@ -43,6 +47,21 @@ def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = Non
             lines += [str(d) for d in diagnostics]
         raise ControlError("\n".join(lines))
     return msg.body
+
+
+def _read_reply_file(path: Path, runtime_dir: Path) -> dict[str, Any]:
+    """A large answer the daemon wrote to a file in its runtime dir (never followed through a symlink)."""
+    if path.parent.resolve() != runtime_dir.resolve():
+        raise ControlError(f"bad answer from kpd: reply file {path} outside {runtime_dir}")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            doc = json.loads(f.read(64 * 1024 * 1024))
+    except (OSError, ValueError) as err:
+        raise ControlError(f"cannot read kpd's answer {path}: {err}") from None
+    if not isinstance(doc, dict):
+        raise ControlError(f"bad answer from kpd in {path}")
+    return doc
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

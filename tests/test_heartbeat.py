@@ -1,0 +1,38 @@
+"""The children's heartbeat sender: a frame per interval, at once on a change, and never too large."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from keepalived_py import wire
+from keepalived_py.heartbeat import send_heartbeats
+
+
+def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path):
+    path = str(tmp_path / "hb.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    huge = {"instances": {f"VI_{i}": {"state": "MASTER", "priority": 100} for i in range(20000)},
+            "generation": 3}
+
+    async def main() -> list[wire.Heartbeat]:
+        changed = asyncio.Event()
+        task = asyncio.create_task(send_heartbeats("vrrp", path, 0.05, lambda: huge, changed))
+        loop = asyncio.get_running_loop()
+        conn, _ = await loop.run_in_executor(None, listener.accept)
+        beats = []
+        for _ in range(2):
+            data = await loop.run_in_executor(None, conn.recv, wire.MAX_FRAME + 1)
+            msg = wire.decode(data)
+            assert isinstance(msg, wire.Heartbeat)
+            beats.append(msg)
+        task.cancel()
+        conn.close()
+        return beats
+
+    beats = asyncio.run(main())
+    assert [b.seq for b in beats] == [0, 1]
+    assert beats[0].state == {"generation": 3, "truncated": True}
+    listener.close()
