@@ -186,6 +186,7 @@ def test_genhash_prints_the_digest(capsys):
     assert capsys.readouterr().out == f"{hashlib.md5(BODY).hexdigest()}\n"
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("chunked", [False, True])
 def test_kpd_genhash_agrees_with_keepalived_s_genhash(chunked, tmp_path):
     """The same url through keepalived's genhash and `kpd genhash`: the same MD5SUM line."""
