@@ -206,3 +206,50 @@ def test_ha_suspend_skips_checks_while_the_address_is_not_local(write_conf):
     assert cfg is not None
     run(main())
     assert probes.calls.get("10.0.0.1", 0) >= 1
+
+
+def test_lvs_notify_fifo_gets_keepalived_s_lines_and_notify_scripts_run(write_conf, tmp_path):
+    import os
+
+    fifo = tmp_path / "lvs.fifo"
+    marks = tmp_path / "marks"
+    text = f"""
+global_defs {{
+    lvs_notify_fifo {fifo}
+}}
+virtual_server 192.0.2.10 80 {{
+    protocol TCP
+    lb_algo rr
+    delay_loop 0.2
+    real_server 10.0.0.1 8080 {{
+        notify_down "/bin/sh -c 'echo down >> {marks}'"
+        TCP_CHECK {{
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }}
+    }}
+}}
+"""
+    result = load_config(write_conf(text), host_checks=False)
+    assert result.config is not None
+    probes = Probes()
+    probes.down.add("10.0.0.1")
+
+    async def main() -> bytes:
+        engine = CheckEngine(result.config, FakeIpvs(), probe=probes)
+        engine.open()
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(1.5)
+        engine.stop()
+        await task
+        await engine.shutdown()
+        data = os.read(reader, 65536)
+        os.close(reader)
+        return data
+
+    lines = run(main()).decode().splitlines()
+    assert "RS [10.0.0.1]:tcp:8080 [192.0.2.10]:tcp:80 DOWN" in lines
+    assert "VS [192.0.2.10]:tcp:80 DOWN" in lines  # quorum lost: the only real server is down
+    assert marks.read_text() == "down\n"
