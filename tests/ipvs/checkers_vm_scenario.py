@@ -248,9 +248,15 @@ def kpd_scenario() -> None:
 
         bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY
         httpd(2, False)
+        t0 = time.monotonic()
         took = wait_for(lambda: "10.0.1.12:8080" not in ipvs().get("TCP 10.0.2.100:80 rr", {}), bound + 15)
+        # the same server's TCP_CHECK in the inhibit_on_failure service runs on its own schedule
+        wait_for(lambda: ipvs().get("TCP 10.0.2.101:80 wrr", {}).get("10.0.1.12:8080") == ["Masq", 0],
+                 t0 + bound + 15 - time.monotonic())
+        inhibited_after = round(time.monotonic() - t0, 2)
         t101 = ipvs().get("TCP 10.0.2.101:80 wrr", {})
-        step("rs_down", seconds=took, bound=bound, table=ipvs(), inhibited=t101.get("10.0.1.12:8080"))
+        step("rs_down", seconds=took, bound=bound, table=ipvs(), inhibited=t101.get("10.0.1.12:8080"),
+             inhibited_after=inhibited_after)
         step("traffic_after_removal", bodies=fetch(12))
 
         httpd(2, True)
