@@ -44,3 +44,13 @@ def large_config(instances: int = 1000, virtual_servers: int = 1000, real_server
             ]
         out.append("}")
     return "\n".join(out) + "\n"
+
+
+def many_items_config(items: int = 100_000) -> str:
+    """``items`` vrrp_script blocks and a vrrp_instance with ``items`` virtual_ipaddress entries."""
+    out = [f"vrrp_script chk_{i} {{\n    script /bin/true\n}}" for i in range(items)]
+    out += ["vrrp_instance VI_1 {", "    interface lo", "    virtual_router_id 1", "    priority 100"]
+    out.append("    virtual_ipaddress {")
+    out += [f"        10.{i // 65536}.{i // 256 % 256}.{i % 256}/32" for i in range(items)]
+    out += ["    }", "}"]
+    return "\n".join(out) + "\n"

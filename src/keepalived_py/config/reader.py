@@ -30,6 +30,14 @@ class Block:
     where: dict[str, Token] = field(default_factory=dict)
     #: attribute -> the token of each collected item, parallel to the tuple in ``values``
     item_where: dict[str, list[Token]] = field(default_factory=dict)
+    #: attributes whose items are being collected into a list (a tuple once the block is read)
+    collecting: set[str] = field(default_factory=set, repr=False, compare=False)
+
+    def freeze(self) -> None:
+        """Turn the lists collected while reading into the tuples the model builder expects."""
+        for attr in self.collecting:
+            self.values[attr] = tuple(self.values[attr])
+        self.collecting.clear()
 
     def get(self, attr: str, default: Any = None) -> Any:
         return self.values.get(attr, default)
@@ -50,6 +58,7 @@ class Reader:
     def read(self, nodes: list[Node], root_loc: Location) -> Block:
         root = Block(ROOT, root_loc)
         self._read_into(root, self.schema[ROOT], nodes)
+        root.freeze()
         return root
 
     def _read_into(self, block: Block, section: Section, nodes: list[Node]) -> None:
@@ -99,7 +108,11 @@ class Reader:
         attr = kw.attr
         block.where[attr] = loc
         if kw.collects:
-            block.values[attr] = (*block.values.get(attr, ()), value)
+            # Appended to a list (a tuple rebuilt per item made reading quadratic in the number of items).
+            if attr not in block.collecting:
+                block.values[attr] = list(block.values.get(attr, ()))
+                block.collecting.add(attr)
+            block.values[attr].append(value)
             block.item_where.setdefault(attr, []).append(loc)
         else:
             block.values[attr] = value
@@ -149,7 +162,8 @@ class Reader:
         usable, header = self._header(kw, node)
         if not usable or not self._needs_block(kw, node):
             return
-        if kw.header is not None:
+        named = kw.header is not None
+        if named:
             # A named list (virtual_server_group NAME { ... }): a block of its own holding the items.
             target = Block(kw.name, node.loc, header, kw.name)
             self._store(block, kw, target, node.keyword)
@@ -170,6 +184,8 @@ class Reader:
                 self._bad(kw, err, child)
                 continue
             self._store(block, kw, item, child.keyword)
+        if named:
+            block.freeze()  # the enclosing block is frozen when its own reading ends
 
     def _words(self, block: Block, kw: Keyword, node: Node) -> None:
         words: list[Token] = list(node.args)
@@ -203,6 +219,7 @@ class Reader:
             child = existing if isinstance(existing, Block) else Block(kw.child, node.loc, header, kw.name)
             self._store(block, kw, child, node.keyword)
         self._read_into(child, self.schema[kw.child], node.children)
+        child.freeze()
 
     def _extra_args(self, kw: Keyword, args: list[Token]) -> None:
         self.sink.error(
