@@ -792,7 +792,7 @@ def test_top_special_file_is_fatal_without_reading_it(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     sink = DiagnosticSink()
     assert read_config(fifo, config_id="x", sink=sink) == []
-    assert diags(sink) == [(FATAL, f"configuration file '{fifo}' is not a regular file", None, None)]
+    assert diags(sink) == [(FATAL, f"configuration file '{fifo}' is a FIFO", None, None)]
 
 
 def test_executable_top_file_is_fatal(tmp_path: Path) -> None:

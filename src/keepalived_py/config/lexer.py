@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Location, Severity
+from keepalived_py.config.source_file import SourceFileError, file_kind, read_source_file
 
 # ---------------------------------------------------------------------------------------------------------
 # Caps. Every limit that protects time or memory is here, with the diagnostic it produces when hit.
@@ -613,7 +614,7 @@ class _Reader:
                 self.fatal(f"cannot read {what} '{path}': {reason}", at)
             return None
         if not stat.S_ISREG(st.st_mode):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            kind = file_kind(st.st_mode)
             if top or literal or flags & _INC_R:
                 self.fatal(f"{what} '{path}' is {kind}", at)
             else:
@@ -631,18 +632,13 @@ class _Reader:
             self.stop(f"configuration input exceeds {MAX_TOTAL_INPUT_BYTES} bytes; '{path}' is not read", at)
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-                    self.fatal(f"{what} '{path}' is not a regular file", at)
-                    return None
-                data = fh.read(remaining + 1)
-        except (OSError, ValueError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.fatal(f"cannot read {what} '{path}': {reason}", at)
-            return None
-        if len(data) > remaining:
-            self.stop(f"configuration input exceeds {MAX_TOTAL_INPUT_BYTES} bytes; '{path}' is not read", at)
+            data = read_source_file(path, remaining)
+        except SourceFileError as exc:
+            if exc.too_large:
+                too_much = f"configuration input exceeds {MAX_TOTAL_INPUT_BYTES} bytes; '{path}' is not read"
+                self.stop(too_much, at)
+            else:
+                self.fatal(f"cannot read {what} '{path}': {exc}", at)
             return None
         self.input_bytes += len(data)
         self.files_read += 1

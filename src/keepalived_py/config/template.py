@@ -1,16 +1,19 @@
 """Jinja2 front end: configs rendered from templates before they are parsed.
 
 Rendering is sandboxed (no attribute access to Python internals, bounded ``range``), undefined variables are
-errors (StrictUndefined), and output is capped. To report later parse errors at the template line that
-produced them, the config loader renders a copy of the template whose every line starts with an invisible
-marker naming its line; the markers are stripped from the output and become the line map handed to the lexer.
+errors (StrictUndefined), and output is capped. It runs in a forked child process under hard CPU, memory
+and wall-clock limits (:class:`RenderLimits`), so no template can hang or exhaust the caller; every file
+it reads (the template, what it includes or imports, variables files) is a regular file of bounded size.
+
+To report later parse errors at the template line that produced them, the config loader renders a copy of
+the template whose every line starts with an invisible marker naming its line; the markers are stripped from the output and become the line map handed to the lexer.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +23,58 @@ from typing import Any
 import jinja2
 import yaml
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import internalcode
 
-from keepalived_py.config.diagnostics import DiagnosticSink, Location
+from keepalived_py.config.bounded_yaml import YAMLExpansionError, safe_load_bounded
+from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Location, Severity
+from keepalived_py.config.limited_process import LimitExceeded, Limits, run_limited
+from keepalived_py.config.source_file import SourceFileError, read_source_file
 
-#: Largest rendered configuration accepted.
+#: Largest rendered configuration accepted (characters).
 MAX_OUTPUT_BYTES = 32 * 1024 * 1024
-#: Longest a render may take.
+#: Longest a render may take, wall clock (environment: KPD_TEMPLATE_WALL_SECONDS).
 MAX_RENDER_SECONDS = 30.0
+#: CPU time a render may use (environment: KPD_TEMPLATE_CPU_SECONDS).
+MAX_RENDER_CPU_SECONDS = 30.0
+#: Memory a render may use on top of what the process already holds (environment: KPD_TEMPLATE_MEMORY_MIB).
+MAX_RENDER_MEMORY_BYTES = 512 * 1024 * 1024
 #: Largest variables file accepted.
 MAX_VARS_BYTES = 8 * 1024 * 1024
+#: Largest template file accepted (the top template and each one it includes or imports).
+MAX_TEMPLATE_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """Hard limits on one render; the defaults can be lowered (or raised) through the environment."""
+
+    cpu_seconds: float = MAX_RENDER_CPU_SECONDS
+    memory_bytes: int = MAX_RENDER_MEMORY_BYTES
+    wall_seconds: float = MAX_RENDER_SECONDS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> RenderLimits:
+        def number(name: str, default: float) -> float:
+            try:
+                value = float(environ.get(name, ""))
+            except ValueError:
+                return default
+            return value if 0 < value < 1e9 else default
+
+        return cls(
+            cpu_seconds=number("KPD_TEMPLATE_CPU_SECONDS", MAX_RENDER_CPU_SECONDS),
+            memory_bytes=int(number("KPD_TEMPLATE_MEMORY_MIB", MAX_RENDER_MEMORY_BYTES / 2**20) * 2**20),
+            wall_seconds=number("KPD_TEMPLATE_WALL_SECONDS", MAX_RENDER_SECONDS),
+        )
+
+    def exceeded(self, kind: str) -> str:
+        """The diagnostic for a render that crossed the *kind* ("cpu", "wall", "memory") limit."""
+        if kind == "cpu":
+            return f"template render exceeded {self.cpu_seconds:g} s of CPU time"
+        if kind == "memory":
+            return f"template render exceeded {self.memory_bytes / 2**20:g} MiB of memory"
+        return f"template render exceeded {self.wall_seconds:g} s"
+
 
 # Private-use characters: not whitespace (Jinja's "-" whitespace control keeps them); never in a config.
 _MARK = "\ue000"
@@ -94,18 +140,47 @@ def _mark_lines(source: str, index: int = 0) -> str:
     return "".join(out)
 
 
-class _MarkingLoader(jinja2.FileSystemLoader):
-    """Loads every template with line markers naming the template (by index in :attr:`files`) and line."""
+class TemplateFileError(jinja2.TemplateError):
+    """A template file that exists but cannot be used (not a regular file, too large, not UTF-8)."""
 
-    def __init__(self, top: Path):
-        super().__init__(str(top.parent))
-        self.files: list[str] = [str(top)]
 
+class _SourceLoader(jinja2.BaseLoader):
+    """Loads templates from the top template's directory, each a bounded regular file.
+
+    With *mark*, every template is loaded with line markers naming it (by index in :attr:`files`) and
+    its line.
+    """
+
+    def __init__(self, top: Path, mark: bool):
+        self.directory = str(top.parent)
+        self.mark = mark
+        self.files: list[str] = [os.path.normpath(str(top))]
+
+    @internalcode
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
-        source, filename, uptodate = super().get_source(environment, template)
+        filename = os.path.normpath(
+            os.path.join(self.directory, *jinja2.loaders.split_template_path(template))
+        )
+        source = read_template(filename, template)
+        if not self.mark:
+            return source, filename, lambda: True
         if filename not in self.files:
             self.files.append(filename)
-        return _mark_lines(source, self.files.index(filename)), filename, uptodate
+        return _mark_lines(source, self.files.index(filename)), filename, lambda: True
+
+
+def read_template(filename: str, name: str | None = None) -> str:
+    """The text of a template file; TemplateNotFound when missing, TemplateFileError when unusable."""
+    try:
+        data = read_source_file(filename, MAX_TEMPLATE_BYTES)
+    except SourceFileError as err:
+        if err.missing:
+            raise jinja2.TemplateNotFound(name or filename) from None
+        raise TemplateFileError(f"cannot read template {filename}: {err}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TemplateFileError(f"template {filename} is not valid UTF-8 (byte {err.start})") from None
 
 
 def make_environment(loader: jinja2.BaseLoader) -> SandboxedEnvironment:
@@ -125,16 +200,13 @@ def load_variables(
     for name in files:
         path = Path(name)
         try:
-            data = path.read_bytes()
-        except OSError as err:
-            sink.fatal(f"cannot read variables file {path}: {err.strerror or err}")
-            continue
-        if len(data) > MAX_VARS_BYTES:
-            sink.fatal(f"variables file {path} is larger than {MAX_VARS_BYTES} bytes")
+            data = read_source_file(path, MAX_VARS_BYTES)
+        except SourceFileError as err:
+            sink.fatal(f"cannot read variables file {path}: {err}")
             continue
         try:
             text = data.decode("utf-8")
-            loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+            loaded = json.loads(text) if path.suffix == ".json" else safe_load_bounded(text)
         except UnicodeDecodeError as err:
             sink.fatal(f"variables file is not valid UTF-8 (byte {err.start})", Location(str(path), 1, 1))
             continue
@@ -164,8 +236,11 @@ def load_variables(
             sink.fatal(f"--set expects KEY=VALUE with KEY a variable name, got '{item[:60]}'")
             continue
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+            value = safe_load_bounded(raw) if raw else ""
+        except YAMLExpansionError as err:
+            sink.fatal(f"--set {key}: {err.problem}")
+            continue
+        except (yaml.YAMLError, RecursionError):
             value = raw
         target = variables
         *parents, leaf = key.split(".")
@@ -185,35 +260,112 @@ def _line_loc(path: Path, text: str, line: int, col: int) -> Location:
 
 
 def render(
-    path: str | Path, variables: Mapping[str, Any], sink: DiagnosticSink, *, mark_lines: bool = False
+    path: str | Path,
+    variables: Mapping[str, Any],
+    sink: DiagnosticSink,
+    *,
+    mark_lines: bool = False,
+    limits: RenderLimits | None = None,
 ) -> Rendered | None:
-    """Render a template; on failure report a located FATAL diagnostic and return None."""
+    """Render a template in a child process under *limits* (default: :meth:`RenderLimits.from_environment`).
+
+    On failure report a located FATAL diagnostic and return None.
+    """
     path = Path(path)
-    loader: jinja2.BaseLoader = (
-        _MarkingLoader(path) if mark_lines else jinja2.FileSystemLoader(str(path.parent))
+    limits = limits or RenderLimits.from_environment()
+    outcome = run_limited(
+        lambda: _render_result(path, variables, mark_lines, limits),
+        Limits(limits.cpu_seconds, limits.memory_bytes, limits.wall_seconds),
     )
+    if outcome.failure is not None:
+        if outcome.failure == "crashed":
+            sink.fatal(f"template render failed ({outcome.detail})", Location(str(path), 1, 1))
+        else:
+            sink.fatal(limits.exceeded(outcome.failure), Location(str(path), 1, 1))
+        return None
+    result = outcome.result
+    for encoded in result["diagnostics"]:
+        sink.add(_decode_diagnostic(encoded))
+    if result["text"] is None:
+        return None
+    files = result["files"]
+    numbers = tuple(n if isinstance(n, int) else (files[n[0]], n[1]) for n in result["lines"])
+    return Rendered(result["text"], numbers)
+
+
+def _render_result(
+    path: Path, variables: Mapping[str, Any], mark_lines: bool, limits: RenderLimits
+) -> dict[str, Any]:
+    """In the render process: render, then the result as JSON values (files listed once, by index)."""
+    sink = DiagnosticSink()
+    rendered = render_here(path, variables, sink, mark_lines=mark_lines, limits=limits)
+    files: dict[str, int] = {}
+    lines: list[int | list[Any]] = []
+    if rendered is not None:
+        for n in rendered.line_numbers:
+            lines.append(n if isinstance(n, int) else [files.setdefault(n[0], len(files)), n[1]])
+    return {
+        "diagnostics": [_encode_diagnostic(d) for d in sink.diagnostics],
+        "text": rendered.text if rendered is not None else None,
+        "files": list(files),
+        "lines": lines,
+    }
+
+
+def _encode_diagnostic(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "severity": d.severity.value,
+        "message": d.message,
+        "location": list(d.location) if d.location is not None else None,
+        "notes": list(d.notes),
+        "keyword": d.keyword,
+    }
+
+
+def _decode_diagnostic(d: dict[str, Any]) -> Diagnostic:
+    loc = d["location"]
+    return Diagnostic(
+        Severity(d["severity"]),
+        d["message"],
+        Location(*loc) if loc is not None else None,
+        tuple(d["notes"]),
+        d["keyword"],
+    )
+
+
+def render_here(
+    path: str | Path,
+    variables: Mapping[str, Any],
+    sink: DiagnosticSink,
+    *,
+    mark_lines: bool = False,
+    limits: RenderLimits | None = None,
+) -> Rendered | None:
+    """Render a template in this process (the render process's side of :func:`render`).
+
+    *limits* only words the diagnostics of a :class:`LimitExceeded` or ``MemoryError`` met while rendering.
+    """
+    path = Path(path)
+    limits = limits or RenderLimits()
+    loader = _SourceLoader(path, mark_lines)
     env = make_environment(loader)
     try:
-        source_text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        sink.fatal(f"cannot read template {path}: {getattr(err, 'strerror', None) or err}")
+        source_text = read_template(str(path))
+    except jinja2.TemplateNotFound:
+        sink.fatal(f"cannot read template {path}: No such file or directory")
+        return None
+    except TemplateFileError as err:
+        sink.fatal(str(err))
         return None
     try:
         template = env.get_template(path.name)
         chunks: list[str] = []
         size = 0
-        deadline = time.monotonic() + MAX_RENDER_SECONDS
         for chunk in template.generate(**variables):
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_OUTPUT_BYTES:
                 sink.fatal(f"template output exceeds {MAX_OUTPUT_BYTES} bytes", Location(str(path), 1, 1))
-                return None
-            if time.monotonic() > deadline:
-                sink.fatal(
-                    f"template rendering took longer than {MAX_RENDER_SECONDS:.0f} s",
-                    Location(str(path), 1, 1),
-                )
                 return None
     except jinja2.TemplateSyntaxError as err:
         name = err.filename or str(path)
@@ -222,21 +374,35 @@ def render(
         )
         return None
     except jinja2.TemplateNotFound as err:
-        sink.fatal(f"template not found: {err.name}", Location(str(path), 1, 1))
+        line = _template_line(err.__traceback__, path)
+        sink.fatal(f"template not found: {err.name}", _template_loc(str(path), line, path, source_text))
+        return None
+    except TemplateFileError as err:
+        line = _template_line(err.__traceback__, path)
+        sink.fatal(str(err), _template_loc(str(path), line, path, source_text))
+        return None
+    except LimitExceeded as err:
+        line = _template_line(err.__traceback__, path)
+        sink.fatal(limits.exceeded(err.kind), _template_loc(str(path), line, path, source_text))
+        return None
+    except MemoryError as err:
+        line = _template_line(err.__traceback__, path)
+        del chunks
+        sink.fatal(limits.exceeded("memory"), _template_loc(str(path), line, path, source_text))
         return None
     except (jinja2.TemplateError, jinja2.sandbox.SecurityError) as err:
         line = _template_line(err.__traceback__, path)
         kind = "undefined variable" if isinstance(err, jinja2.UndefinedError) else "template error"
         sink.fatal(f"{kind}: {err}", _template_loc(str(path), line, path, source_text))
         return None
-    except (ArithmeticError, TypeError, ValueError, RecursionError, MemoryError, LookupError) as err:
+    except (ArithmeticError, TypeError, ValueError, RecursionError, LookupError) as err:
         line = _template_line(err.__traceback__, path)
         sink.fatal(
             f"template error: {type(err).__name__}: {err}", _template_loc(str(path), line, path, source_text)
         )
         return None
     text = "".join(chunks)
-    if not isinstance(loader, _MarkingLoader):
+    if not mark_lines:
         return Rendered(text, tuple(range(1, text.count("\n") + 2)))
     return _unmark(text, loader.files)
 
