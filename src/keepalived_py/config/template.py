@@ -6,7 +6,8 @@ and wall-clock limits (:class:`RenderLimits`), so no template can hang or exhaus
 it reads (the template, what it includes or imports, variables files) is a regular file of bounded size.
 
 To report later parse errors at the template line that produced them, the config loader renders a copy of
-the template whose every line starts with an invisible marker naming its line; the markers are stripped from the output and become the line map handed to the lexer.
+the template whose every line starts with an invisible marker naming its line; the markers are stripped from
+the output and become the line map handed to the lexer.
 """
 
 from __future__ import annotations
