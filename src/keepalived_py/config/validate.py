@@ -16,6 +16,7 @@ from keepalived_py.config.model import (
     Config,
     HttpCheck,
     MiscCheck,
+    ScriptUser,
     VirtualServer,
     VrrpInstance,
     VrrpSyncGroup,
@@ -405,16 +406,17 @@ class Validator:
 
     # --- scripts ----------------------------------------------------------------------------------------
 
-    def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location]]:
-        """Every script the configuration would run: (what it is, its argv, where it is configured)."""
+    def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location, ScriptUser | None]]:
+        """Every script the configuration would run: (what it is, its argv, where it is configured, the
+        user its own ``user`` keyword names, if any)."""
         cfg = self.config
         gd = cfg.global_defs
         for attr in ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"):
             if getattr(gd, attr):
-                yield attr, getattr(gd, attr), self.loc(gd, attr)
+                yield attr, getattr(gd, attr), self.loc(gd, attr), None
         for script in cfg.vrrp_scripts:
             if script.script:
-                yield f"vrrp_script {script.name}", script.script, self.loc(script, "script")
+                yield f"vrrp_script {script.name}", script.script, self.loc(script, "script"), script.user
         notify_attrs = (
             "notify_master",
             "notify_backup",
@@ -427,21 +429,23 @@ class Validator:
         for rec in records:
             for attr in notify_attrs:
                 if getattr(rec, attr, ()):
-                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr)
+                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr), None
         for vs in cfg.virtual_servers:
             for attr in ("quorum_up", "quorum_down"):
                 if getattr(vs, attr):
-                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr)
+                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr), None
             for rs in vs.real_servers:
                 for attr in ("notify_up", "notify_down"):
                     if getattr(rs, attr):
-                        yield f"{attr} of real_server {rs.address}", getattr(rs, attr), self.loc(rs, attr)
+                        what = f"{attr} of real_server {rs.address}"
+                        yield what, getattr(rs, attr), self.loc(rs, attr), None
                 for check in rs.checks:
                     if isinstance(check, MiscCheck) and check.misc_path:
                         yield (
                             f"MISC_CHECK of real_server {rs.address}",
                             check.misc_path,
                             self.loc(check, "misc_path"),
+                            check.user,
                         )
 
 
