@@ -52,6 +52,12 @@ class Validator:
         self.sink.error(f"{message}; this vrrp_instance is ignored", loc)
         self.dropped.add(id(inst))
 
+    def _refuse(self, inst: VrrpInstance, message: str, loc: Location) -> None:
+        """Like :meth:`_drop`, but the configuration cannot run as written (exit 4): running without the
+        instance would not be what the configuration asks for either."""
+        self.sink.fatal(f"{message}; this vrrp_instance will not run", loc)
+        self.dropped.add(id(inst))
+
     def _drop_instances(self) -> None:
         if not self.dropped:
             return
@@ -163,7 +169,9 @@ class Validator:
                     f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where
                 )
             elif auth.auth_type == "AH":
-                self.sink.unsupported("auth_type AH", where, what="authentication")
+                # Never run it unauthenticated: that would silently downgrade its security.
+                type_loc = auth_block.loc_of("auth_type") if auth_block is not None else where
+                self._refuse(inst, f"vrrp_instance {name}: auth_type AH is not implemented by kpd", type_loc)
             elif len(auth.auth_pass) > AUTH_PASS_MAX:
                 self.sink.error(
                     f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "

@@ -260,6 +260,10 @@ class VrrpEngine:
 
     def _make_instance(self, inst: VrrpInstance) -> Instance:
         gd = self.config.global_defs
+        version = 3 if inst.family == 6 and inst.version is None else (inst.version or gd.vrrp_version)
+        if inst.authentication is not None and inst.authentication.auth_type == "AH" and version == 2:
+            # check-config refuses it too; never fall back to running it without authentication
+            raise ValueError(f"vrrp_instance {inst.name}: auth_type AH is not implemented by kpd")
         ifname = inst.interface or gd.default_interface or ""
         family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
         unicast = bool(inst.unicast_peer)
