@@ -40,7 +40,32 @@ fi
 echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+
+# keepalived's Debian package enables and starts a keepalived service; the tests run their own instances.
+# Only when this run installs keepalived: keep the new service from starting (a temporary policy-rc.d that
+# answers 101 "action forbidden", only if the host has none of its own), then disable that unit. A
+# keepalived already running on this host (a production director) is never stopped, and nothing is ever
+# killed by name.
+installs_keepalived=false
+for pkg in "${missing[@]}"; do [[ $pkg == keepalived ]] && installs_keepalived=true; done
+policy=/usr/sbin/policy-rc.d
+own_policy=false
+if $installs_keepalived && [[ ! -e $policy && ! -L $policy ]]; then
+  printf '#!/bin/sh\n# temporary, from kpd scripts/install-system-deps.sh: start no service\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  own_policy=true
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# keepalived's Debian package starts a service; the tests run their own instances.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now keepalived >/dev/null 2>&1 || true; fi
-pkill -x keepalived 2>/dev/null || true
+if $own_policy; then
+  rm -f "$policy"
+  trap - EXIT
+fi
+if $installs_keepalived; then
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable keepalived >/dev/null 2>&1 || true; fi
+  if $own_policy; then
+    echo "keepalived was installed by this run: its service was not started and is now disabled; no running keepalived was touched"
+  else
+    echo "keepalived was installed by this run: its service is now disabled; this host has its own $policy, so the package may have started it (stop it with 'systemctl stop keepalived' if unwanted); no running keepalived was touched"
+  fi
+fi

@@ -14,14 +14,13 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
+from keepalived_py.command_line import split_command_line
 from keepalived_py.script_runner import (
     DEFAULT_PATH,
     ScriptResult,
     run_script,
-    script_is_secure,
-    script_needs_protection,
-    split_command_line,
 )
+from keepalived_py.script_security import script_is_secure, script_needs_protection
 
 T = TypeVar("T")
 

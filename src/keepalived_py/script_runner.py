@@ -1,6 +1,7 @@
 """Running external scripts safely, the way keepalived runs its notify and check scripts.
 
-This is a small shared base: it imports nothing from the rest of ``keepalived_py``.
+This is a small shared base: its only project import is :mod:`keepalived_py.script_security` (the ``PATH``
+scripts run with).  Whether a script may run, and as whom, is decided there, not here.
 
 What :func:`run_script` does, and the keepalived rule behind each part (``lib/notify.c``):
 
@@ -35,9 +36,8 @@ every signal disposition and the signal mask in the child.  Both need code runni
 ``exec`` (``preexec_fn``), which is unsafe in a threaded process; Python already restores ``SIGPIPE`` and
 ``SIGXFSZ`` to their defaults, exec resets every handled signal, and the daemons do not block signals.
 
-:func:`split_command_line` implements keepalived's quoting/escaping rules for a script string
-(``alloc_strvec_quoted_escaped()`` in ``lib/parser.c``) and :func:`script_is_secure` its script security
-rule (``check_security()`` in ``lib/notify.c``).
+keepalived's quoting/escaping rules for a script string are in :mod:`keepalived_py.command_line`, its script
+security rule in :mod:`keepalived_py.script_security`.
 """
 
 from __future__ import annotations
@@ -52,27 +52,24 @@ import pwd
 import shlex
 import shutil
 import signal as _signal
-import stat
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from keepalived_py.script_security import SCRIPT_PATH
 
 __all__ = [
     "DEFAULT_PATH",
     "ScriptResult",
     "run_script",
-    "script_is_secure",
-    "script_needs_protection",
-    "split_command_line",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: ``PATH`` given to every script unless the caller's ``env`` overrides it.
-DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = SCRIPT_PATH
 
 #: How long to wait for a leader that survived ``SIGKILL`` (uninterruptible sleep) before giving up.
 _REAP_WAIT = 5.0
@@ -363,209 +360,3 @@ async def run_script(
         pid=pid,
         orphans_killed=orphans_killed,
     )
-
-
-# --- keepalived's script-string splitting -----------------------------------------------------------------
-
-_WHITE_SPACE = frozenset(b" \t\f\n\r\v")
-_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-_OCTAL_DIGITS = frozenset(b"01234567")
-_SIMPLE_ESCAPES = {
-    ord("a"): 0x07,
-    ord("b"): 0x08,
-    ord("E"): 0x1B,
-    ord("f"): 0x0C,
-    ord("n"): 0x0A,
-    ord("r"): 0x0D,
-    ord("t"): 0x09,
-    ord("v"): 0x0B,
-}
-_BACKSLASH, _SQUOTE, _DQUOTE = ord("\\"), ord("'"), ord('"')
-
-
-def split_command_line(text: str) -> list[str]:
-    """Split a script string into words by keepalived's rules (``alloc_strvec_quoted_escaped()``).
-
-    * Words are separated by runs of blanks (space, ``\\t``, ``\\f``, ``\\n``, ``\\r``, ``\\v``).
-    * ``'...'`` and ``"..."`` quote blanks and the other quote character; quotes can join parts of one
-      word (``a'b c'd`` is ``ab cd``) and ``''`` is an empty word.
-    * A backslash escapes the next character *everywhere*, inside either kind of quote too:
-      ``\\a \\b \\E \\f \\n \\r \\t \\v`` are control characters, ``\\xHH...`` takes every hex digit that
-      follows (keeping the low 8 bits), ``\\NNN`` up to three octal digits, ``\\cX`` the control
-      character ``X & 0x1f``; any other character stands for itself (``\\\\``, ``\\'``, ``\\"``, ``\\ ``).
-      ``\\x`` not followed by a hex digit is ``x``.
-    * Escapes produce bytes; words are decoded like file names (UTF-8, undecodable bytes as surrogate
-      escapes, so they exec as the exact bytes).  A word is cut at a NUL byte, as C strings are.
-
-    Raises ``ValueError`` for an unterminated quote, a backslash at the very end, or a string with no
-    words at all (keepalived rejects all three).
-
-    keepalived applies these rules twice to ``notify_master "/bin/x 'a b'"``: once to the whole keyword
-    line (giving the script string ``/bin/x 'a b'``) and once to the script string; this function is
-    one pass.
-    """
-    data = os.fsencode(text)
-    n = len(data)
-    words: list[str] = []
-    i = 0
-    while i < n:
-        while i < n and data[i] in _WHITE_SPACE:
-            i += 1
-        if i >= n:
-            break
-        word = bytearray()
-        quote = 0
-        while i < n:
-            c = data[i]
-            if c == _BACKSLASH:
-                i += 1
-                if i >= n:
-                    raise ValueError(f"missing character after '\\' at the end of {text!r}")
-                value, i = _escape(data, i)
-                word.append(value)
-            elif quote:
-                if c == quote:
-                    quote = 0
-                else:
-                    word.append(c)
-                i += 1
-            elif c in (_SQUOTE, _DQUOTE):
-                quote = c
-                i += 1
-            elif c in _WHITE_SPACE:
-                break
-            else:
-                word.append(c)
-                i += 1
-        if quote:
-            raise ValueError(f"missing terminating {chr(quote)} in {text!r}")
-        words.append(os.fsdecode(bytes(word).split(b"\0", 1)[0]))
-    if not words:
-        raise ValueError("empty command line")
-    return words
-
-
-def _escape(data: bytes, i: int) -> tuple[int, int]:
-    """Decode the escape whose character (after the backslash) is at ``data[i]``: (byte, next index)."""
-    n = len(data)
-    c = data[i]
-    if c == ord("x") and i + 1 < n and data[i + 1] in _HEX_DIGITS:
-        value = 0
-        i += 1
-        while i < n and data[i] in _HEX_DIGITS:
-            value = ((value << 4) | int(chr(data[i]), 16)) & 0xFF
-            i += 1
-        return value, i
-    if c == ord("c") and i + 1 < n:
-        return data[i + 1] & 0x1F, i + 2
-    if c in _OCTAL_DIGITS:
-        value = c - ord("0")
-        i += 1
-        for _ in range(2):
-            if i < n and data[i] in _OCTAL_DIGITS:
-                value = ((value << 3) + data[i] - ord("0")) & 0xFF
-                i += 1
-        return value, i
-    return _SIMPLE_ESCAPES.get(c, c), i + 1
-
-
-# --- keepalived's script security -------------------------------------------------------------------------
-
-
-def script_needs_protection(path: str | os.PathLike[str], uid: int, gid: int) -> bool:
-    """Whether keepalived would apply its path security check to this script.
-
-    keepalived checks the path only when the script would run with root privileges: run as uid 0 or
-    gid 0, or the file is set-uid root (and owner-executable) or set-gid root (and group-executable).
-    A file that cannot be stat'ed needs no protection (it cannot run).
-    """
-    if uid == 0 or gid == 0:
-        return True
-    try:
-        st = os.stat(path)
-    except OSError:
-        return False
-    mode = st.st_mode
-    return (st.st_uid == 0 and bool(mode & stat.S_IXUSR) and bool(mode & stat.S_ISUID)) or (
-        st.st_gid == 0 and bool(mode & stat.S_IXGRP) and bool(mode & stat.S_ISGID)
-    )
-
-
-def find_script(argv0: str) -> Path | None:
-    """The file a script's first word names, resolved (bare names searched in :data:`DEFAULT_PATH`, the PATH
-    scripts run with); None when there is no such regular file."""
-    found = argv0 if "/" in argv0 else shutil.which(argv0, path=DEFAULT_PATH)
-    if not found:
-        return None
-    try:
-        path = Path(found).resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return path if path.is_file() else None
-
-
-def script_is_secure(path: str | os.PathLike[str]) -> str | None:
-    """None if the script at ``path`` is secure by keepalived's rule, else a reason naming the culprit.
-
-    The rule (``check_security()`` in keepalived's ``lib/notify.c``), applied to the resolved path
-    (symbolic links and ``.``/``..`` removed) and checking every component from ``/`` down with
-    ``lstat``:
-
-    * every component must be owned by root;
-    * a directory *without* the sticky bit, and the file itself, must not be writable by others, nor by
-      its group unless that group is root (gid 0) — group write by root's group is allowed, and a
-      world-writable sticky directory such as ``/tmp`` is allowed;
-    * every component but the last must be a directory; the last must be a regular file (or a symbolic
-      link, which is only checked for root ownership).
-
-    Like keepalived, when ``path``'s file name is a symbolic link whose resolved directory holds a link
-    of the same name to the same file, that name is checked as well as the real file.  A path that
-    cannot be resolved is reported as not found.
-    """
-    given = os.fspath(path)
-    try:
-        real = os.path.realpath(given, strict=True)
-    except (OSError, RuntimeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return f"{given}: not found ({why})"
-    to_check = [real]
-    real_dir, real_name = os.path.split(real)
-    given_name = os.path.basename(given)
-    if given_name and given_name != real_name:
-        # keepalived keeps the name a script was invoked by if, in the resolved directory, that name
-        # still reaches the same file (some programs behave according to their name).
-        alias = os.path.join(real_dir, given_name)
-        try:
-            same = os.path.samestat(os.stat(alias), os.stat(real))
-        except OSError:
-            same = False
-        if same:
-            to_check.insert(0, alias)
-    for candidate in to_check:
-        reason = _insecure_component(candidate)
-        if reason is not None:
-            return reason
-    return None
-
-
-def _insecure_component(path: str) -> str | None:
-    """Apply keepalived's per-component rule to the absolute ``path``."""
-    parts = [p for p in path.split("/") if p]
-    prefixes = ["/"] + ["/" + "/".join(parts[: k + 1]) for k in range(len(parts))]
-    for index, component in enumerate(prefixes):
-        last = index == len(prefixes) - 1
-        try:
-            st = os.lstat(component)
-        except OSError as exc:
-            return f"{component}: not found ({exc.strerror})"
-        mode = st.st_mode
-        if (not last and not stat.S_ISDIR(mode)) or (last and not (stat.S_ISREG(mode) or stat.S_ISLNK(mode))):
-            return f"{component}: wrong file type in script path"
-        if st.st_uid != 0:
-            return f"{component}: owned by uid {st.st_uid}, not root"
-        if (stat.S_ISDIR(mode) and not mode & stat.S_ISVTX) or stat.S_ISREG(mode):
-            if mode & stat.S_IWOTH:
-                return f"{component}: writable by others"
-            if st.st_gid != 0 and mode & stat.S_IWGRP:
-                return f"{component}: writable by group {st.st_gid}"
-    return None

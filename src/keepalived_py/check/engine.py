@@ -34,7 +34,7 @@ from keepalived_py.config.model import Config
 from keepalived_py.ipvs.reconcile import Op, apply_to, plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
 from keepalived_py.notify import NotifyFifo, NotifyQueue
-from keepalived_py.script_runner import script_is_secure
+from keepalived_py.script_security import ScriptPolicy
 
 log = logging.getLogger("kpd.check")
 
@@ -122,6 +122,8 @@ class CheckEngine:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
+        self._script_policy = ScriptPolicy.of(config.global_defs)
+        self._script_policy_config = config
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ready = False
@@ -405,16 +407,16 @@ class CheckEngine:
             for fifo in self._fifos:
                 fifo.write_line(note.fifo_line)
 
-    def _run_script(self, argv: tuple[str, ...]) -> None:
-        gd = self.config.global_defs
-        if gd.enable_script_security and argv and argv[0].startswith("/"):
-            reason = script_is_secure(argv[0])
-            if reason is not None:
-                log.warning("not running insecure script %s: %s", argv[0], reason)
-                return
-        user = gd.script_user
-        self._notify.submit(list(argv), timeout=NOTIFY_TIMEOUT, user=user.user if user else None,
-                            group=user.group if user else None)
+    def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
+        """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
+        if self._script_policy_config is not self.config:  # judged once per configuration, like keepalived
+            self._script_policy = ScriptPolicy.of(self.config.global_defs)
+            self._script_policy_config = self.config
+        decision = self._script_policy.decide(argv)
+        if decision.refused is not None:
+            log.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
+            return
+        self._notify.submit(list(decision.argv), timeout=timeout, user=decision.user, group=decision.group)
 
     # --- reporting ----------------------------------------------------------------------------------------
 

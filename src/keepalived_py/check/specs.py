@@ -6,10 +6,15 @@ SSL_GET; connect_timeout 5 s; warmup the checker's delay_loop; misc_timeout the 
 
 Probes are values (:class:`TcpSpec`, :class:`HttpSpec`, :class:`MiscSpec`), so identical probes referenced by
 several virtual servers compare equal and run once per round (:class:`CheckerKey`).
+
+A MISC_CHECK script is judged by :mod:`keepalived_py.script_security` (the rule check-config applies): one it
+refuses is left out, as keepalived removes the checker; one it allows runs as the program and user decided
+there.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -24,6 +29,9 @@ from keepalived_py.config.model import (
     VirtualServer,
 )
 from keepalived_py.ipvs.state import Dest, Forward, Service, ServiceKey
+from keepalived_py.script_security import ScriptPolicy
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
@@ -172,14 +180,14 @@ def virtual_server_name(vs: VirtualServer) -> str:
 
 def build(config: Config) -> list[VirtualServerSpec]:
     """Every virtual server of the configuration, resolved."""
-    gd = config.global_defs
+    policy = ScriptPolicy.of(config.global_defs)
     out: list[VirtualServerSpec] = []
     for vs in config.virtual_servers:
         keys = service_keys(vs, config)
         if not keys:
             continue
         services = tuple(service_settings(vs, k) for k in keys)
-        rss = tuple(_real_server(vs, rs, gd.script_user) for rs in vs.real_servers)
+        rss = tuple(_real_server(vs, rs, policy) for rs in vs.real_servers)
         sorry = None
         if vs.sorry_server is not None:
             addr, port = vs.sorry_server
@@ -205,12 +213,14 @@ def build(config: Config) -> list[VirtualServerSpec]:
     return out
 
 
-def _real_server(vs: VirtualServer, rs: RealServer, script_user: object) -> RealServerSpec:
+def _real_server(vs: VirtualServer, rs: RealServer, policy: ScriptPolicy) -> RealServerSpec:
     forward = Forward.from_lb_kind(rs.lvs_method or vs.lb_kind)
     dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
                 rs.uthreshold, rs.lthreshold)
     alpha_rs = rs.alpha if rs.alpha is not None else vs.alpha
-    checkers = tuple(_checker(vs, rs, c, alpha_rs, script_user) for c in rs.checks)
+    checkers = tuple(
+        checker for c in rs.checks if (checker := _checker(vs, rs, c, alpha_rs, policy)) is not None
+    )
     inhibit = rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
     return RealServerSpec(
         name=real_server_name(rs.address, dest.port, vs.protocol),
@@ -227,7 +237,11 @@ def _first(*values: float | int | None) -> float | int | None:
     return next((v for v in values if v is not None), None)
 
 
-def _checker(vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, script_user: object) -> CheckerKey:
+def _checker(
+    vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, policy: ScriptPolicy
+) -> CheckerKey | None:
+    """The checker of ``c``; None for a MISC_CHECK whose script may not run (keepalived removes that
+    checker, ``check_misc_script_security()``)."""
     is_misc = isinstance(c, MiscCheck)
     is_http = isinstance(c, HttpCheck)
     delay_loop = float(_first(c.delay_loop, rs.delay_loop, vs.delay_loop) or vs.delay_loop)
@@ -244,13 +258,17 @@ def _checker(vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, script
     probe: ProbeSpec
     if isinstance(c, MiscCheck):
         timeout = float(c.misc_timeout if c.misc_timeout else vs.delay_loop)
-        user = c.user or script_user
+        decision = policy.decide(c.misc_path, c.user)
+        if decision.refused is not None:
+            log.warning("Disabling MISC_CHECK %s of real server %s: %s",
+                        " ".join(c.misc_path) or "(empty)", rs.address, decision.refused)
+            return None
         probe = MiscSpec(
-            argv=c.misc_path,
+            argv=decision.argv,
             timeout=timeout,
             dynamic=c.misc_dynamic,
-            user=getattr(user, "user", None),
-            group=getattr(user, "group", None),
+            user=decision.user,
+            group=decision.group,
         )
     elif isinstance(c, HttpCheck):
         vhost_default = c.virtualhost or rs.virtualhost or vs.virtualhost

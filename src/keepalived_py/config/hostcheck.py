@@ -1,14 +1,14 @@
 """Checks of a configuration against the host it will run on, as ``keepalived -t`` makes them.
 
 These read the system (interfaces, script files), so they are kept apart from the pure validation:
-interfaces that do not exist are errors unless ``dynamic_interfaces`` is set, and scripts that exist run
-under keepalived's script security rules (every path component root-owned and not writable by group or
-others; without ``enable_script_security`` any script found is a security error, exit 6).
+interfaces that do not exist are errors unless ``dynamic_interfaces`` is set.  Scripts are judged by
+:mod:`keepalived_py.script_security`, the rule the engines apply too: a program that is missing or not
+executable is noted as disabled; a script refused by script security (unsafe path, no script user) is an
+error; without ``enable_script_security`` any script that would run is a security error, exit 6.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable
 
@@ -16,7 +16,7 @@ from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
-from keepalived_py.script_runner import find_script, script_is_secure
+from keepalived_py.script_security import ScriptPolicy
 
 
 def interface_exists(name: str) -> bool:
@@ -43,25 +43,19 @@ def check_host(
                 if name and name not in seen and not exists(name):
                     seen.add(name)
                     sink.error(f"interface {name} for vrrp_instance {inst.name} doesn't exist", loc)
-    scripts = list(Validator(config, origins, sink).scripts())
+    policy = ScriptPolicy.of(gd)
     found = []
-    for what, argv, loc in scripts:
+    for what, argv, loc, user in Validator(config, origins, sink).scripts():
         if argv[0].startswith("<"):
             continue  # keepalived's "</path": a test that the file opens, nothing is executed
-        path = find_script(argv[0])
-        if path is None:
-            sink.note(f"{what}: cannot find script '{argv[0]}'; it is disabled", loc)
+        decision = policy.decide(argv, user)
+        if decision.refused is not None:
+            report = sink.note if decision.missing else sink.error
+            report(f"{what}: script '{argv[0]}' cannot run ({decision.refused}); it is disabled", loc)
             continue
-        if not os.access(path, os.X_OK):
-            sink.note(f"{what}: script '{argv[0]}' is not executable; it is disabled", loc)
-            continue
-        found.append((what, path, loc))
-        if gd.enable_script_security:
-            reason = script_is_secure(path)
-            if reason is not None:
-                sink.error(f"{what}: script '{argv[0]}' is insecure ({reason}); it is disabled", loc)
+        found.append((what, loc))
     if found and not gd.enable_script_security:
-        what, _, loc = found[0]
+        what, loc = found[0]
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         sink.security(
             f"SECURITY VIOLATION - scripts are being executed but enable_script_security is not set "

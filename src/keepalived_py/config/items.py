@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from keepalived_py.command_line import split_command_line
 from keepalived_py.config.lexer import Token
 from keepalived_py.config.model import (
     ScriptUser,
@@ -23,7 +24,6 @@ from keepalived_py.config.values import (
     parse_address,
     parse_interface,
 )
-from keepalived_py.script_runner import split_command_line
 
 IFNAMSIZ = 16
 #: preferred_lft "forever" (the kernel's INFINITY_LIFE_TIME)

@@ -51,7 +51,7 @@ stopped at the caps below with a FATAL diagnostic (keepalived loops forever, cra
 line at 1023 bytes); ``${_RANDOM min max}`` is substituted correctly (keepalived 2.2 corrupts the line);
 keepalived's generic tokenizer splits ``ab"c d"e`` into the three words ``ab``, ``c d``, ``e``, kpd joins
 them (as keepalived's script tokenizer does, see
-:func:`keepalived_py.script_runner.split_command_line`); a quoted ``"{"`` is a word (keepalived takes it for
+:func:`keepalived_py.command_line.split_command_line`); a quoted ``"{"`` is a word (keepalived takes it for
 a brace); keepalived's child processes re-read a copy of the configuration in
 which ``\\#`` has become ``#`` -- kpd follows the parent's reading.
 

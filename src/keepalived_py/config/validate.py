@@ -16,6 +16,7 @@ from keepalived_py.config.model import (
     Config,
     HttpCheck,
     MiscCheck,
+    ScriptUser,
     VirtualServer,
     VrrpInstance,
     VrrpSyncGroup,
@@ -49,6 +50,12 @@ class Validator:
 
     def _drop(self, inst: VrrpInstance, message: str, loc: Location) -> None:
         self.sink.error(f"{message}; this vrrp_instance is ignored", loc)
+        self.dropped.add(id(inst))
+
+    def _refuse(self, inst: VrrpInstance, message: str, loc: Location) -> None:
+        """Like :meth:`_drop`, but the configuration cannot run as written (exit 4): running without the
+        instance would not be what the configuration asks for either."""
+        self.sink.fatal(f"{message}; this vrrp_instance will not run", loc)
         self.dropped.add(id(inst))
 
     def _drop_instances(self) -> None:
@@ -162,7 +169,9 @@ class Validator:
                     f"vrrp_instance {name}: authentication is not part of VRRPv3; it is ignored", where
                 )
             elif auth.auth_type == "AH":
-                self.sink.unsupported("auth_type AH", where, what="authentication")
+                # Never run it unauthenticated: that would silently downgrade its security.
+                type_loc = auth_block.loc_of("auth_type") if auth_block is not None else where
+                self._refuse(inst, f"vrrp_instance {name}: auth_type AH is not implemented by kpd", type_loc)
             elif len(auth.auth_pass) > AUTH_PASS_MAX:
                 self.sink.error(
                     f"vrrp_instance {name}: auth_pass is longer than {AUTH_PASS_MAX} characters; "
@@ -405,16 +414,17 @@ class Validator:
 
     # --- scripts ----------------------------------------------------------------------------------------
 
-    def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location]]:
-        """Every script the configuration would run: (what it is, its argv, where it is configured)."""
+    def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location, ScriptUser | None]]:
+        """Every script the configuration would run: (what it is, its argv, where it is configured, the
+        user its own ``user`` keyword names, if any)."""
         cfg = self.config
         gd = cfg.global_defs
         for attr in ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"):
             if getattr(gd, attr):
-                yield attr, getattr(gd, attr), self.loc(gd, attr)
+                yield attr, getattr(gd, attr), self.loc(gd, attr), None
         for script in cfg.vrrp_scripts:
             if script.script:
-                yield f"vrrp_script {script.name}", script.script, self.loc(script, "script")
+                yield f"vrrp_script {script.name}", script.script, self.loc(script, "script"), script.user
         notify_attrs = (
             "notify_master",
             "notify_backup",
@@ -427,21 +437,23 @@ class Validator:
         for rec in records:
             for attr in notify_attrs:
                 if getattr(rec, attr, ()):
-                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr)
+                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr), None
         for vs in cfg.virtual_servers:
             for attr in ("quorum_up", "quorum_down"):
                 if getattr(vs, attr):
-                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr)
+                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr), None
             for rs in vs.real_servers:
                 for attr in ("notify_up", "notify_down"):
                     if getattr(rs, attr):
-                        yield f"{attr} of real_server {rs.address}", getattr(rs, attr), self.loc(rs, attr)
+                        what = f"{attr} of real_server {rs.address}"
+                        yield what, getattr(rs, attr), self.loc(rs, attr), None
                 for check in rs.checks:
                     if isinstance(check, MiscCheck) and check.misc_path:
                         yield (
                             f"MISC_CHECK of real_server {rs.address}",
                             check.misc_path,
                             self.loc(check, "misc_path"),
+                            check.user,
                         )
 
 

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance, without_locations
 from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_line_instance, notify_args
-from keepalived_py.script_runner import script_is_secure
+from keepalived_py.script_security import ScriptPolicy
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
 from keepalived_py.vrrp.net import (
@@ -183,6 +183,8 @@ class VrrpEngine:
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
+        self._script_policy = ScriptPolicy.of(config.global_defs)
+        self._script_policy_config = config
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
         self.trackers: Trackers | None = None
@@ -258,6 +260,10 @@ class VrrpEngine:
 
     def _make_instance(self, inst: VrrpInstance) -> Instance:
         gd = self.config.global_defs
+        version = 3 if inst.family == 6 and inst.version is None else (inst.version or gd.vrrp_version)
+        if inst.authentication is not None and inst.authentication.auth_type == "AH" and version == 2:
+            # check-config refuses it too; never fall back to running it without authentication
+            raise ValueError(f"vrrp_instance {inst.name}: auth_type AH is not implemented by kpd")
         ifname = inst.interface or gd.default_interface or ""
         family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
         unicast = bool(inst.unicast_peer)
@@ -806,16 +812,15 @@ class VrrpEngine:
             fifo.write_line(fifo_line_group(cfg.name, state.value))
 
     def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
-        gd = self.config.global_defs
-        if gd.enable_script_security and argv[0].startswith("/"):
-            reason = script_is_secure(argv[0])
-            if reason is not None:
-                log.warning("not running insecure script %s: %s", argv[0], reason)
-                return
-        user = gd.script_user
-        self._notify.submit(
-            list(argv), timeout=timeout, user=user.user if user else None, group=user.group if user else None
-        )
+        """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
+        if self._script_policy_config is not self.config:  # judged once per configuration, like keepalived
+            self._script_policy = ScriptPolicy.of(self.config.global_defs)
+            self._script_policy_config = self.config
+        decision = self._script_policy.decide(argv)
+        if decision.refused is not None:
+            log.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
+            return
+        self._notify.submit(list(decision.argv), timeout=timeout, user=decision.user, group=decision.group)
 
     def _sync_status(self, inst: Instance) -> None:
         m = inst.machine

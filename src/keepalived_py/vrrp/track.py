@@ -22,10 +22,9 @@ keepalived's rules (``vrrp/vrrp_track.c``, ``vrrp/vrrp_scheduler.c``, ``vrrp/vrr
   2.2.7-2.3.x loses ``init_fail`` for every *tracked* script (``alloc_track_script()`` resets the script's
   init state when an instance or sync group tracks it); we implement the documented behaviour instead.
 * **Scripts run** at a fixed cadence: the first run at start-up, then every ``interval``; a run still going
-  at the next tick makes that tick skip (keepalived >= 2.3.0; 2.2.7 forgot the ``return``).  They run as the
-  script's ``user``, else the global ``script_user``, else ``keepalived_script`` if that user exists, else as
-  ourselves.  A script that is not found, or insecure while ``enable_script_security`` is set, is dropped
-  from tracking (:func:`unusable_scripts`).
+  at the next tick makes that tick skip (keepalived >= 2.3.0; 2.2.7 forgot the ``return``).  Who they run
+  as and whether they may run at all is :mod:`keepalived_py.script_security`'s rule (the one check-config
+  and every other script kind use); a script it refuses is dropped from tracking (:func:`unusable_scripts`).
 * **Weights** (track_script / track_interface, with ``m`` = -1 for ``reverse``, else 1): weight 0 puts the
   instance in FAULT while the script is KO / the interface is down (``reverse``: while OK / up).  A positive
   weight adds ``weight * m`` while OK / up; a negative weight adds ``weight * m`` while KO / down.  So
@@ -60,10 +59,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import grp
 import logging
 import os
-import pwd
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -78,16 +75,11 @@ from keepalived_py.config.model import (
     VrrpScript,
     VrrpSyncGroup,
 )
-from keepalived_py.script_runner import (
-    find_script,
-    run_script,
-    script_is_secure,
-    script_needs_protection,
-)
+from keepalived_py.script_runner import run_script
+from keepalived_py.script_security import ScriptDecision, ScriptPolicy
 from keepalived_py.vrrp.fsm import PRIORITY_OWNER, clamp_priority
 
 __all__ = [
-    "DEFAULT_SCRIPT_USER",
     "FileWatcher",
     "InstanceTracking",
     "ScriptScheduler",
@@ -101,14 +93,11 @@ __all__ = [
     "initialise_track_file",
     "parse_track_file_value",
     "read_track_file",
-    "script_credentials",
+    "script_decision",
     "unusable_scripts",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The user keepalived runs scripts as when neither the script nor global_defs names one (if it exists).
-DEFAULT_SCRIPT_USER = "keepalived_script"
 
 #: keepalived reads at most this many bytes of a tracked file.
 _FILE_READ_SIZE = 127
@@ -772,56 +761,25 @@ class Trackers:
 # --- script users and security ------------------------------------------------------------------------------
 
 
-def script_credentials(script: VrrpScript, global_defs: GlobalDefs) -> tuple[str | None, str | None]:
-    """(user, group) to run ``script`` as: its ``user``, else global ``script_user``, else keepalived_script.
-
-    keepalived falls back to its own user when ``keepalived_script`` does not exist: (None, None).
-    """
-    su = script.user or global_defs.script_user
-    if su is not None:
-        return su.user, su.group
-    try:
-        pwd.getpwnam(DEFAULT_SCRIPT_USER)
-    except KeyError:
-        return None, None
-    return DEFAULT_SCRIPT_USER, None
+def script_decision(script: VrrpScript, global_defs: GlobalDefs) -> ScriptDecision:
+    """Whether, what and as whom ``script`` runs, by the one script-security rule."""
+    return ScriptPolicy.of(global_defs).decide(script.script, script.user)
 
 
 def unusable_scripts(config: Config) -> dict[str, str]:
-    """vrrp_scripts keepalived would disable, with the reason: missing, or insecure under script security.
-
-    Pass the names to :class:`Trackers` as ``disabled_scripts``; keepalived removes them from tracking.
+    """vrrp_scripts keepalived would disable, with the reason (missing, not executable, refused by script
+    security).  Pass the names to :class:`Trackers` as ``disabled_scripts``; keepalived removes them from
+    tracking.
     """
+    policy = ScriptPolicy.of(config.global_defs)
     out: dict[str, str] = {}
-    gd = config.global_defs
     for script in config.vrrp_scripts:
         if not script.script:
             out[script.name] = "no script set"
             continue
-        program = script.script[0]
-        path = find_script(program)
-        if path is None:
-            out[script.name] = f"{program}: not found"
-            continue
-        if not gd.enable_script_security:
-            continue
-        user, group = script_credentials(script, gd)
-        try:
-            pw = pwd.getpwnam(user) if user is not None else pwd.getpwuid(os.geteuid())
-        except KeyError:
-            out[script.name] = f"unknown user {user}"
-            continue
-        gid = pw.pw_gid
-        if group is not None:
-            try:
-                gid = grp.getgrnam(group).gr_gid
-            except KeyError:
-                out[script.name] = f"unknown group {group}"
-                continue
-        if script_needs_protection(path, pw.pw_uid, gid):
-            reason = script_is_secure(path)
-            if reason is not None:
-                out[script.name] = f"insecure: {reason}"
+        refused = policy.decide(script.script, script.user).refused
+        if refused is not None:
+            out[script.name] = refused
     return out
 
 
@@ -894,13 +852,17 @@ class ScriptScheduler:
         loop = asyncio.get_running_loop()
         interval = script.interval if script.interval > 0 else 1.0
         timeout = script.timeout if script.timeout else interval
-        user, group = script_credentials(script, self.trackers.config.global_defs)
+        decision = script_decision(script, self.trackers.config.global_defs)
+        if decision.refused is not None:
+            # Trackers should have dropped it (unusable_scripts); never run a refused script regardless.
+            logger.warning("VRRP_Script(%s) is disabled: %s", script.name, decision.refused)
+            return
         stats = self.stats.setdefault(script.name, ScriptStats())
         start = loop.time()
         tick = 0
         while True:
             try:
-                await self._run_once(script, timeout, user, group, stats)
+                await self._run_once(script, decision, timeout, stats)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -913,13 +875,13 @@ class ScriptScheduler:
             await asyncio.sleep(max(0.0, start + tick * interval - loop.time()))
 
     async def _run_once(
-        self, script: VrrpScript, timeout: float, user: str | None, group: str | None, stats: ScriptStats
+        self, script: VrrpScript, decision: ScriptDecision, timeout: float, stats: ScriptStats
     ) -> None:
         result = await run_script(
-            script.script,
+            decision.argv,
             timeout=timeout,
-            user=user,
-            group=group,
+            user=decision.user,
+            group=decision.group,
             kill_grace=self.kill_grace,
             max_output=4096,
         )

@@ -95,7 +95,10 @@ def declare(schema: Schema) -> None:
     schema.add(
         "authentication",
         Keyword(
-            "auth_type", "PASS (simple password, VRRPv2 only) or AH (not implemented by kpd).", AUTH_TYPE
+            "auth_type",
+            "PASS (simple password, VRRPv2 only) or AH (not implemented by kpd: an error, the instance "
+            "does not run).",
+            AUTH_TYPE,
         ),
         Keyword(
             "auth_pass",
