@@ -3,7 +3,8 @@
 One message is one datagram on a Unix ``SOCK_SEQPACKET`` socket: a UTF-8 JSON object of at most
 :data:`MAX_FRAME` bytes with a ``type`` field. Decoding is strict and bounded: whatever the bytes (oversized,
 not UTF-8, not JSON, nested too deeply, wrong fields), :func:`decode` raises only :class:`WireError` with a
-reason, so a bad frame is dropped and logged and never takes a process down.
+reason, so a bad frame is dropped and logged and never takes a process down (integer literals are limited to
+:data:`MAX_INT_DIGITS` characters; any ValueError or RecursionError from the JSON parser becomes a WireError).
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import Any
 MAX_FRAME = 256 * 1024
 #: Deepest JSON nesting accepted.
 MAX_DEPTH = 16
+#: Longest integer literal accepted, in digits (a 64-bit counter has 20 digits). Checked by the decoder
+#: itself, so it holds whatever the interpreter's int-max-str-digits setting (converting a huge literal is
+#: quadratic, and beyond 4,300 digits Python raises a bare ValueError).
+MAX_INT_DIGITS = 1000
 
 CHILDREN = ("vrrp", "checker")
 COMMANDS = ("status", "reload", "stop", "dump", "stats")
@@ -116,7 +121,15 @@ def _field(doc: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
+def _parse_int(literal: str) -> int:
+    digits = len(literal) - literal.startswith("-")
+    if digits > MAX_INT_DIGITS:
+        raise WireError(WireReason.JSON, f"integer literal of {digits} digits, limit {MAX_INT_DIGITS}")
+    return int(literal)
+
+
 def decode(data: bytes) -> Message:
+    """The message in one frame; :class:`WireError` (and nothing else) for any bad input."""
     if not data:
         raise WireError(WireReason.EMPTY, "empty frame")
     if len(data) > MAX_FRAME:
@@ -128,8 +141,10 @@ def decode(data: bytes) -> Message:
     if _depth(text) > MAX_DEPTH:
         raise WireError(WireReason.TOO_DEEP, f"nested deeper than {MAX_DEPTH}")
     try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as err:
+        doc = json.loads(text, parse_int=_parse_int)
+    except WireError:
+        raise
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, int-max-str-digits, ...
         raise WireError(WireReason.JSON, str(err)[:200]) from None
     if not isinstance(doc, dict):
         raise WireError(WireReason.NOT_OBJECT, f"a JSON {type(doc).__name__}, not an object")

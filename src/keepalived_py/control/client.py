@@ -2,34 +2,53 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
+import errno
 import os
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from keepalived_py import wire
 from keepalived_py.control.arbiter import CONTROL_SOCKET
+from keepalived_py.runtime_files import is_reply_file_name, read_runtime_json
 
+#: Seconds to wait for the answer once connected.
 TIMEOUT = 5.0
+#: Default seconds to keep retrying while the daemon's listen backlog is full.
+CONNECT_TIMEOUT = 5.0
+#: Largest reply file read (the status of many thousands of instances).
+REPLY_MAX = 256 * 1024 * 1024
 
 
 class ControlError(RuntimeError):
     pass
 
 
-def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+def request(
+    runtime_dir: str | Path,
+    cmd: str,
+    args: dict[str, Any] | None = None,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> dict[str, Any]:
+    """Send one request to the kpd whose runtime dir is ``runtime_dir`` and return its answer's body.
+
+    While the daemon's listen backlog is full (``EAGAIN`` from connect), connecting is retried, with a short
+    growing pause, for up to ``connect_timeout`` seconds. An absent socket or nobody listening on it fails at
+    once. A large answer comes as ``{"reply_file": path}``: the file is read only if it is in
+    ``runtime_dir`` and its name matches :data:`~keepalived_py.runtime_files.REPLY_FILE_PATTERN` (never
+    through a symlink, never a FIFO, at most :data:`REPLY_MAX` bytes), and is unlinked once read.
+
+    :raises ControlError: with a message for the user: no daemon, daemon busy past the deadline, no or bad
+        answer, or the daemon's refusal (its ``error`` and ``diagnostics``).
+    """
     path = Path(runtime_dir) / CONTROL_SOCKET
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
-        sock.settimeout(TIMEOUT)
+    with _connect(path, runtime_dir, connect_timeout) as sock:
         try:
-            sock.connect(str(path))
             sock.send(wire.encode(wire.Request(cmd, args or {})))
             data = sock.recv(wire.MAX_FRAME + 1)
-        except FileNotFoundError:
-            raise ControlError(
-                f"no kpd is running with runtime dir {runtime_dir} ({path} is absent)"
-            ) from None
         except OSError as err:
             raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
     try:
@@ -38,29 +57,77 @@ def request(runtime_dir: str | Path, cmd: str, args: dict[str, Any] | None = Non
         raise ControlError(f"bad answer from kpd: {err}") from None
     if not isinstance(msg, wire.Response):
         raise ControlError("bad answer from kpd: not a response")
-    if msg.ok and set(msg.body) == {"reply_file"}:
-        return _read_reply_file(Path(str(msg.body["reply_file"])), Path(runtime_dir))
+    body = msg.body
+    if set(body) == {"reply_file"}:
+        body = _read_reply_file(body["reply_file"], Path(runtime_dir))
     if not msg.ok:
-        lines = [str(msg.body.get("error", "request refused"))]
-        diagnostics = msg.body.get("diagnostics")
+        lines = [str(body.get("error", "request refused"))]
+        diagnostics = body.get("diagnostics")
         if isinstance(diagnostics, list):
             lines += [str(d) for d in diagnostics]
         raise ControlError("\n".join(lines))
-    return msg.body
+    return body
 
 
-def _read_reply_file(path: Path, runtime_dir: Path) -> dict[str, Any]:
-    """A large answer the daemon wrote to a file in its runtime dir (never followed through a symlink)."""
-    if path.parent.resolve() != runtime_dir.resolve():
-        raise ControlError(f"bad answer from kpd: reply file {path} outside {runtime_dir}")
+def _connect(path: Path, runtime_dir: str | Path, connect_timeout: float) -> socket.socket:
+    """A socket connected to ``path``; EAGAIN (backlog full) is retried until ``connect_timeout`` passes."""
+    deadline = time.monotonic() + connect_timeout
+    pause = 0.005
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            sock.settimeout(TIMEOUT)
+            sock.connect(str(path))
+            return sock
+        except FileNotFoundError:
+            sock.close()
+            raise ControlError(
+                f"no kpd is running with runtime dir {runtime_dir} ({path} is absent)"
+            ) from None
+        except OSError as err:
+            sock.close()
+            if err.errno == errno.ECONNREFUSED:
+                raise ControlError(
+                    f"nothing is listening on {path} (kpd is not running, or is just starting)"
+                ) from None
+            if err.errno not in (errno.EAGAIN, errno.EWOULDBLOCK):
+                raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
+        except BaseException:
+            sock.close()
+            raise
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ControlError(
+                f"kpd at {path} is busy: its connection queue stayed full for {connect_timeout:g} s"
+            )
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.1)
+
+
+def _read_reply_file(named: Any, runtime_dir: Path) -> dict[str, Any]:
+    """A large answer the daemon wrote to a private reply file in its runtime dir; unlinked once read.
+
+    Only a name matching the reply-file pattern, directly in ``runtime_dir`` (a bare name counts as in it),
+    is ever read or unlinked: an answer naming any other path is a bad answer and the path is left alone.
+    """
+    if not isinstance(named, str) or "\0" in named:
+        raise ControlError("bad answer from kpd: reply file is not a path")
+    given = Path(named)
+    real_dir = os.path.realpath(runtime_dir)
+    inside = "/" not in named or os.path.realpath(given.parent) == real_dir
+    if not inside or not is_reply_file_name(given.name):
+        raise ControlError(f"bad answer from kpd: {named[:200]!r} is not a reply file in {runtime_dir}")
+    path = Path(real_dir) / given.name
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            doc = json.loads(f.read(64 * 1024 * 1024))
+        doc = read_runtime_json(path, REPLY_MAX)
     except (OSError, ValueError) as err:
-        raise ControlError(f"cannot read kpd's answer {path}: {err}") from None
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ControlError(f"cannot read kpd's answer {path}: {reason}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     if not isinstance(doc, dict):
-        raise ControlError(f"bad answer from kpd in {path}")
+        raise ControlError(f"bad answer from kpd in {path}: not a JSON object")
     return doc
 
 

@@ -1,0 +1,224 @@
+"""The control client: retries a full listen backlog until a deadline; reads private reply files safely."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keepalived_py import wire
+from keepalived_py.control import client
+from keepalived_py.control.client import ControlError, request
+from keepalived_py.runtime_files import write_private_reply
+
+
+@pytest.fixture
+def run() -> Iterator[Path]:
+    """A short runtime dir (a Unix socket path must fit in 108 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="kpd-client-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def listener(run: Path, backlog: int = 16) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind(str(run / client.CONTROL_SOCKET))
+    sock.listen(backlog)
+    sock.settimeout(60)
+    return sock
+
+
+def fill_backlog(run: Path) -> list[socket.socket]:
+    """Idle connections until the listener's queue is full (a non-blocking connect says EAGAIN)."""
+    idle = []
+    for _ in range(1000):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
+        try:
+            sock.connect(str(run / client.CONTROL_SOCKET))
+        except BlockingIOError:
+            sock.close()
+            return idle
+        idle.append(sock)
+    raise AssertionError("the listen backlog never filled")
+
+
+def serve_one(sock: socket.socket, answer: Callable[[bytes], bytes], skip: int = 0) -> threading.Thread:
+    """Accept ``skip`` idle connections, then answer one request; in a thread."""
+
+    def run() -> None:
+        kept = [sock.accept()[0] for _ in range(skip)]
+        conn, _ = sock.accept()
+        with conn:
+            conn.send(answer(conn.recv(wire.MAX_FRAME + 1)))
+        for c in kept:
+            c.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def respond(ok: bool, body: dict[str, Any]) -> Callable[[bytes], bytes]:
+    return lambda _data: wire.encode(wire.Response(ok, body))
+
+
+def in_thread(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as err:  # handed to the test
+            result["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{fn} blocked for {timeout} s"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+# --- connecting ---------------------------------------------------------------------------------------------
+
+
+def test_a_request_is_answered(run):
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"message": "ok"}))
+        assert request(run, "status") == {"message": "ok"}
+
+
+def test_a_full_backlog_is_retried_until_a_slot_frees(run):
+    with listener(run, backlog=1) as sock:
+        idle = fill_backlog(run)
+        assert idle
+
+        def free_a_slot_later() -> None:
+            time.sleep(0.5)  # the client is retrying meanwhile; it only has to succeed eventually
+            serve_one(sock, respond(True, {"message": "ok"}), skip=len(idle)).join()
+
+        helper = threading.Thread(target=free_a_slot_later, daemon=True)
+        helper.start()
+        try:
+            assert request(run, "status", connect_timeout=60) == {"message": "ok"}
+        finally:
+            helper.join(60)
+            for s in idle:
+                s.close()
+
+
+def test_a_backlog_that_stays_full_fails_clearly_at_the_deadline(run):
+    with listener(run, backlog=1):
+        idle = fill_backlog(run)
+        try:
+            with pytest.raises(ControlError, match="busy"):
+                request(run, "status", connect_timeout=0.3)
+        finally:
+            for s in idle:
+                s.close()
+
+
+def test_no_daemon_is_a_clear_error(run):
+    with pytest.raises(ControlError, match="no kpd is running"):
+        request(run, "status")
+
+
+# --- private reply files ------------------------------------------------------------------------------------
+
+
+def test_a_reply_file_is_read_and_removed(run):
+    path = write_private_reply(run, {"instances": ["VI_1"] * 10})
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": str(path)}))
+        assert request(run, "status") == {"instances": ["VI_1"] * 10}
+    assert not path.exists()
+
+
+def test_a_refusal_through_a_reply_file_is_an_error_with_its_diagnostics(run):
+    path = write_private_reply(run, {"error": "reload rejected", "diagnostics": ["line 3: bad"]})
+    with listener(run) as sock:
+        serve_one(sock, respond(False, {"reply_file": str(path)}))
+        with pytest.raises(ControlError, match="reload rejected\nline 3: bad"):
+            request(run, "reload")
+    assert not path.exists()
+
+
+def test_two_clients_get_their_own_answers(run):
+    first = write_private_reply(run, {"n": 1})
+    second = write_private_reply(run, {"n": 2})
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": str(first)}))
+        assert request(run, "status") == {"n": 1}
+        serve_one(sock, respond(True, {"reply_file": str(second)}))
+        assert request(run, "status") == {"n": 2}
+
+
+@pytest.mark.parametrize("where", ["outside", "wrong-name", "traversal"])
+def test_a_reply_naming_another_file_is_neither_read_nor_removed(run, tmp_path, where):
+    victim = {
+        "outside": tmp_path / f"control-reply-{'a' * 32}.json",
+        "wrong-name": run / "kpd.pid",
+        "traversal": tmp_path / f"control-reply-{'b' * 32}.json",
+    }[where]
+    victim.write_text(json.dumps({"secret": 1}))
+    named = str(victim)
+    if where == "traversal":
+        named = f"{run}/../{os.path.relpath(victim, run.parent)}"
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": named}))
+        with pytest.raises(ControlError, match="bad answer"):
+            request(run, "status")
+    assert victim.exists()
+
+
+def test_a_fifo_planted_as_a_reply_file_is_refused_promptly(run):
+    fifo = run / f"control-reply-{'c' * 32}.json"
+    os.mkfifo(fifo, 0o600)
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": str(fifo)}))
+        try:
+            with pytest.raises(ControlError, match="FIFO"):
+                in_thread(lambda: request(run, "status"))
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
+
+
+def test_a_symlink_planted_as_a_reply_file_is_not_followed(run, tmp_path):
+    (tmp_path / "secret").write_text(json.dumps({"secret": 1}))
+    link = run / f"control-reply-{'d' * 32}.json"
+    link.symlink_to(tmp_path / "secret")
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": str(link)}))
+        with pytest.raises(ControlError, match="symlink"):
+            request(run, "status")
+    assert (tmp_path / "secret").exists()
+
+
+def test_a_reply_file_that_is_not_an_object_is_a_bad_answer(run):
+    path = write_private_reply(run, [1, 2])
+    with listener(run) as sock:
+        serve_one(sock, respond(True, {"reply_file": str(path)}))
+        with pytest.raises(ControlError, match="bad answer"):
+            request(run, "status")
+
+
+def test_a_socket_nobody_listens_on_is_a_clear_error(run):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind(str(run / client.CONTROL_SOCKET))
+    sock.close()  # a stale socket file, as a killed daemon leaves
+    with pytest.raises(ControlError, match="nothing is listening"):
+        request(run, "status")
