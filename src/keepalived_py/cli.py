@@ -188,7 +188,8 @@ def cmd_start(args: argparse.Namespace) -> int:
     if not config.has_vrrp and not config.has_checkers:
         print("kpd start: neither a vrrp_instance nor a virtual_server is configured", file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
-    from keepalived_py.control.arbiter import Arbiter, PidFileError, claim_pid_file
+    from keepalived_py.control.arbiter import Arbiter
+    from keepalived_py.control.pidfile import PidFileError, claim_pid_file
 
     try:
         pid_file = claim_pid_file(runtime_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keepalived_py import wire
-from keepalived_py.control.arbiter import CONTROL_SOCKET
+from keepalived_py.runtime_paths import CONTROL_SOCKET
 
 TIMEOUT = 5.0
 
