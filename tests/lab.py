@@ -599,3 +599,68 @@ class Lab:
     @staticmethod
     def _ns_batch(ns: str, commands: list[str]) -> None:
         _ip("-n", ns, "-batch", "-", input="\n".join(commands) + "\n")
+
+
+class VipSampler:
+    """Samples, every ``interval`` seconds, which of ``nodes`` hold ``vip`` on ``ifname`` (netlink, from a
+    thread living in each node's namespace)::
+
+        with VipSampler(lab, ("a", "b"), "192.0.2.100") as vips:
+            ...
+        assert vips.holders_seen() == {("a",)}
+    """
+
+    def __init__(self, lab: Lab, nodes: Sequence[str], vip: str, *, ifname: str = "eth0",
+                 interval: float = 0.005) -> None:
+        self.lab, self.nodes, self.vip, self.ifname, self.interval = lab, tuple(nodes), vip, ifname, interval
+        #: (monotonic time, the nodes holding the VIP then)
+        self.samples: list[tuple[float, tuple[str, ...]]] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> VipSampler:
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise LabError("the VIP sampler did not start")
+        return self
+
+    def _sample(self, ready: threading.Event) -> None:
+        from pyroute2 import IPRoute  # its sockets belong to the thread that opens them
+
+        handles: dict[str, Any] = {}
+        index: dict[str, int] = {}
+        try:
+            for node in self.nodes:
+                with self.lab.enter(node):
+                    handles[node] = IPRoute()
+                (index[node],) = handles[node].link_lookup(ifname=self.ifname)
+            ready.set()
+            while not self._stop.is_set():
+                now = time.monotonic()
+                holding = tuple(n for n, ipr in handles.items() if self._holds(ipr, index[n]))
+                self.samples.append((now, holding))
+                self._stop.wait(self.interval)
+        finally:
+            for ipr in handles.values():
+                ipr.close()
+
+    def _holds(self, ipr: Any, index: int) -> bool:
+        for msg in ipr.get_addr(index=index):
+            if msg.get_attr("IFA_ADDRESS") == self.vip:
+                return True
+        return False
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def holders_seen(self) -> set[tuple[str, ...]]:
+        return {h for _, h in self.samples}
+
+    def largest_gap(self) -> float:
+        """The longest time between two samples (the sampling really ran every few milliseconds)."""
+        times = [t for t, _ in self.samples]
+        return max((b - a for a, b in itertools.pairwise(times)), default=float("inf"))

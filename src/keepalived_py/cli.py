@@ -183,12 +183,17 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(diag.format(), file=sys.stderr)
     if not result.runnable or result.config is None:
         return int(ExitCode.CONFIG_FATAL)
-    runtime_dir = ensure_runtime_dir(args.runtime_dir)
+    try:
+        runtime_dir = ensure_runtime_dir(args.runtime_dir)
+    except OSError as err:
+        print(f"kpd start: unsafe or unusable runtime directory: {err}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
     config = result.config
     if not config.has_vrrp and not config.has_checkers:
         print("kpd start: neither a vrrp_instance nor a virtual_server is configured", file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
-    from keepalived_py.control.arbiter import Arbiter, PidFileError, claim_pid_file
+    from keepalived_py.control.arbiter import Arbiter
+    from keepalived_py.control.pidfile import PidFileError, claim_pid_file
 
     try:
         pid_file = claim_pid_file(runtime_dir)

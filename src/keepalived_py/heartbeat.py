@@ -1,7 +1,11 @@
-"""The children's side of the heartbeat: a frame to the parent from inside the event loop, every interval.
+"""The children's side of the heartbeat: frames to the parent, from start-up on.
 
-Sent from a task on the child's own loop, so a wedged loop stops heartbeating and the parent notices.
-``changed`` makes the next beat go out at once (a state change the parent should know about now).
+A child beats from the moment it starts: while it imports and reads the kernel's state a thread sends
+start-up beats (``{"starting": true, "phase": ...}``), so a slow start (an emulated machine, a huge
+configuration) is never mistaken for a hang; only silence is. Once the child's event loop runs, the beats
+come from a task on that loop (:func:`send_heartbeats`) and the thread stops, so a wedged loop stops
+heartbeating and the parent notices. ``changed`` makes the next loop beat go out at once (a state change the
+parent should know about now).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,30 +24,75 @@ from keepalived_py import wire
 log = logging.getLogger("kpd.heartbeat")
 
 
-async def send_heartbeats(
-    kind: str, path: str, interval: float, state: Callable[[], dict[str, Any]], changed: asyncio.Event
-) -> None:
-    sock: socket.socket | None = None
-    seq = 0
-    pid = os.getpid()
-    while True:
-        try:
-            doc = state()
+class HeartbeatSender:
+    """One connection to the parent's heartbeat socket, shared by the start-up thread and the loop."""
+
+    def __init__(self, kind: str, path: str):
+        self.kind = kind
+        self.path = path
+        self.pid = os.getpid()
+        self._sock: socket.socket | None = None
+        self._seq = 0
+        self._lock = threading.Lock()
+        self._starting: threading.Event | None = None
+        self._phase = "starting"
+
+    def send(self, doc: dict[str, Any]) -> None:
+        with self._lock:
             try:
-                frame = wire.encode(wire.Heartbeat(kind, pid, seq, doc))
-            except ValueError:  # too many instances for one frame: the beat itself matters most
-                small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
-                frame = wire.encode(wire.Heartbeat(kind, pid, seq, {**small, "truncated": True}))
-            if sock is None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)
-                sock.connect(path)
-            sock.send(frame)
-            seq += 1
-        except OSError as err:
-            log.debug("heartbeat to %s failed: %s", path, err)
-            if sock is not None:
-                sock.close()
-            sock = None
+                try:
+                    frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, doc))
+                except ValueError:  # too many instances for one frame: the beat itself matters most
+                    small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
+                    frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, {**small, "truncated": True}))
+                if self._sock is None:
+                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+                    sock.settimeout(1.0)
+                    try:
+                        sock.connect(self.path)
+                    except OSError:
+                        sock.close()
+                        raise
+                    sock.setblocking(False)
+                    self._sock = sock
+                self._sock.send(frame)
+                self._seq += 1
+            except OSError as err:
+                log.debug("heartbeat to %s failed: %s", self.path, err)
+                if self._sock is not None:
+                    self._sock.close()
+                self._sock = None
+
+    # --- start-up beats -----------------------------------------------------------------------------
+
+    def start_up(self, interval: float) -> None:
+        """Beat from a thread every ``interval`` seconds until :meth:`started`."""
+        stop = self._starting = threading.Event()
+
+        def beat() -> None:
+            while not stop.is_set():
+                self.send({"starting": True, "phase": self._phase})
+                stop.wait(interval)
+
+        threading.Thread(target=beat, name="startup-heartbeat", daemon=True).start()
+
+    def progress(self, phase: str) -> None:
+        """What the start-up is doing now (shown by ``kpd status``)."""
+        self._phase = phase
+
+    def started(self) -> None:
+        if self._starting is not None:
+            self._starting.set()
+            self._starting = None
+
+
+async def send_heartbeats(
+    sender: HeartbeatSender, interval: float, state: Callable[[], dict[str, Any]], changed: asyncio.Event
+) -> None:
+    """Beat from the event loop every ``interval`` seconds (at once when ``changed`` is set)."""
+    sender.started()
+    while True:
+        sender.send(state())
         changed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), interval)

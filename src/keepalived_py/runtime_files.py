@@ -211,8 +211,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def write_file_atomic(path: str | Path, data: bytes) -> None:
+def write_file_atomic(path: str | Path, data: bytes, *, sync: bool = True) -> None:
     """Write ``data`` to ``path`` (0600) through a fresh temporary file and a rename.
+
+    ``sync=False`` skips the fsync, for status files rewritten all the time (an event loop must not wait
+    for the disk; they are rewritten at the next start anyway).
 
     The temporary file is ``.<name>.<random hex>.tmp`` next to ``path``, created with ``O_EXCL|O_NOFOLLOW``
     (whatever is planted at a name is never opened; another name is picked). Only a missing ``path`` or a
@@ -224,7 +227,8 @@ def write_file_atomic(path: str | Path, data: bytes) -> None:
     try:
         try:
             _write_all(fd, data)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         try:
@@ -243,9 +247,9 @@ def write_file_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
-def write_json_atomic(path: str | Path, doc: Any) -> None:
+def write_json_atomic(path: str | Path, doc: Any, *, sync: bool = True) -> None:
     """``doc`` as indented JSON through :func:`write_file_atomic`."""
-    write_file_atomic(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    write_file_atomic(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode(), sync=sync)
 
 
 def write_private_reply(runtime_dir: Path, doc: Any) -> Path:

@@ -18,15 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from lab import Lab, wait_for
+from lab import Lab, VipSampler, wait_for
 
 pytestmark = pytest.mark.netns
 
 VIP = "192.0.2.100"
-CONFIG = """
+HUNG_1_5 = """
 global_defs {{
     kpd_child_hung_timeout 1.5
 }}
+"""
+INSTANCE = """
 vrrp_instance VI_1 {{
     interface eth0
     virtual_router_id 51
@@ -38,6 +40,9 @@ vrrp_instance VI_1 {{
     }}
 }}
 """
+CONFIG = HUNG_1_5 + INSTANCE
+#: kpd's defaults: the hung timeout is derived from the Master_Down_Interval
+DEFAULTS = INSTANCE
 
 
 @pytest.fixture
@@ -50,13 +55,14 @@ def lab() -> Iterator[Lab]:
 
 
 class Node:
-    def __init__(self, lab: Lab, name: str, priority: int):
+    def __init__(self, lab: Lab, name: str, priority: int, config: str = CONFIG,
+                 file: str = "keepalived.conf"):
         self.lab = lab
         self.name = name
         self.dir = Path(lab.workdir) / f"kpd-{name}"
         self.dir.mkdir()
-        self.config = self.dir / "keepalived.conf"
-        self.config.write_text(CONFIG.format(priority=priority))
+        self.config = self.dir / file
+        self.config.write_text(config.format(priority=priority))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Node:
@@ -95,8 +101,8 @@ class Node:
         return Path(self.proc.log_path).read_text()  # type: ignore[attr-defined]
 
 
-def _pair(lab: Lab) -> tuple[Node, Node]:
-    master, backup = Node(lab, "a", 150).start(), Node(lab, "b", 100).start()
+def _pair(lab: Lab, config: str = CONFIG) -> tuple[Node, Node]:
+    master, backup = Node(lab, "a", 150, config).start(), Node(lab, "b", 100, config).start()
     wait_for(lambda: (master.state() == "MASTER" and backup.state() == "BACKUP") or None, timeout=10)
     return master, backup
 

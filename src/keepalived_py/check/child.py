@@ -1,11 +1,12 @@
 """The Checkers child process (``kpd-checker``), started by the control plane through this entry point.
 
     python -m keepalived_py.check.child --config FILE --runtime-dir DIR --heartbeat-socket PATH
-        [--vars FILE] [--config-id ID] [--dont-release-ipvs] [--log-console] [--log-level LEVEL]
+        [--heartbeat-interval SECONDS] [--vars FILE] [--config-id ID] [--dont-release-ipvs]
+        [--log-console] [--log-level LEVEL]
 
 It names itself ``kpd-checker``, gets SIGTERM when the parent dies, reads the configuration the parent
 validated (the runtime directory's snapshot when there is one, else the file), adopts the kernel's IPVS
-table and runs the check engine, heartbeating to the parent from inside its event loop.
+table and runs the check engine on the child runtime (:mod:`keepalived_py.child_process`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ NAME = "kpd-checker"
 def main(argv: list[str] | None = None) -> int:
     p = child_parser(NAME)
     p.add_argument("--dont-release-ipvs", action="store_true")
-    start = start_child(NAME, p, argv)
+    start = start_child("checker", NAME, p, argv)
     if isinstance(start, int):
         return start
     # thousands of probes in flight need descriptors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    import asyncio
-
+    if start.heartbeat is not None:
+        start.heartbeat.progress("importing the checkers and the IPVS driver")
     from keepalived_py.check import daemon
     from keepalived_py.ipvs.driver import IpvsDriver
 
@@ -40,10 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # no ip_vs module, no CAP_NET_ADMIN ...
         print(f"{NAME}: IPVS is not available on this host: {err}", file=sys.stderr)
         return int(ExitCode.CHILD_FATAL)
-    asyncio.run(daemon.serve(start.config, start.runtime_dir, driver=driver,
-                             release=not start.args.dont_release_ipvs,
-                             heartbeat_socket=start.args.heartbeat_socket, generation=start.generation))
-    return int(ExitCode.OK)
+    return daemon.serve(start, driver, release=not start.args.dont_release_ipvs)
 
 
 if __name__ == "__main__":

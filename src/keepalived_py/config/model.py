@@ -78,10 +78,9 @@ class GlobalDefs:
     child_wait_time: float = 5.0
     default_interface: str | None = None
     dynamic_interfaces: bool = False
-    #: kpd: a child silent for this long is hung and restarted (children heartbeat every timeout / 6)
-    kpd_child_hung_timeout: float = 3.0
-    #: kpd: SIGTERM to SIGKILL grace when restarting a hung child
-    kpd_child_kill_grace: float = 1.0
+    #: kpd: a child silent for this long is hung and restarted (children heartbeat every timeout / 6);
+    #: None: derived from the smallest Master_Down_Interval (control.lifecycle.derive_hung_timeout)
+    kpd_child_hung_timeout: float | None = None
 
 
 # --- VRRP ---------------------------------------------------------------------------------------------------

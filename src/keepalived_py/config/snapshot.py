@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from keepalived_py.config.model import Config
 from keepalived_py.runtime_files import write_file_atomic
+from keepalived_py.runtime_paths import SNAPSHOT_FILE
 
-SNAPSHOT_FILE = "config.pickle"
 MAX_SNAPSHOT_BYTES = 256 * 1024 * 1024
+
+
+class SnapshotError(ValueError):
+    """The snapshot is missing, unreadable, not a private file of ours, oversized or not a snapshot."""
 
 
 @dataclass(frozen=True)
@@ -32,19 +37,26 @@ def write_snapshot(runtime_dir: Path, generation: int, config: Config) -> Path:
 
 
 def read_snapshot(runtime_dir: Path) -> Snapshot:
-    """The snapshot; OSError/ValueError when it is missing, not ours, oversized or not a snapshot."""
+    """The snapshot; :class:`SnapshotError` (only) whatever is wrong with it."""
     path = runtime_dir / SNAPSHOT_FILE
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            raise ValueError(f"{path}: not a private file of this user")
-        if st.st_size > MAX_SNAPSHOT_BYTES:
-            raise ValueError(f"{path}: too large")
-        data = f.read()
-    snap = pickle.loads(data)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise SnapshotError(f"{path}: not a regular file")
+            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                raise SnapshotError(f"{path}: not a private file of this user")
+            if st.st_size > MAX_SNAPSHOT_BYTES:
+                raise SnapshotError(f"{path}: too large")
+            data = f.read(MAX_SNAPSHOT_BYTES + 1)
+        snap = pickle.loads(data)
+    except SnapshotError:
+        raise
+    except Exception as err:  # OSError, EOFError, UnpicklingError, ImportError, AttributeError, ...
+        raise SnapshotError(f"{path}: {err}") from err
     if not isinstance(snap, Snapshot) or not isinstance(snap.config, Config):
-        raise ValueError(f"{path}: not a configuration snapshot")
+        raise SnapshotError(f"{path}: not a configuration snapshot")
     return snap
 
 
@@ -58,7 +70,7 @@ def load_for_child(
     try:
         snap = read_snapshot(runtime_dir)
         return snap.config, snap.generation, []
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError):
+    except SnapshotError:
         pass
     from keepalived_py.config.load import load_config
 

@@ -1,19 +1,28 @@
 """The control-plane parent (``kpd``): starts the children, watches their heartbeats, restarts them.
 
 Like gunicorn's arbiter: signal handlers only enqueue the signal (and wake the loop through a pipe); one
-loop dispatches signals, reads heartbeats, reaps children with ``waitpid(-1, WNOHANG)`` and runs the
-watchdog. A child silent for ``kpd_child_hung_timeout`` is hung: SIGTERM, then SIGKILL after
-``kpd_child_kill_grace``, then a respawn. Respawns back off as keepalived's do; a child exiting with a
-configuration code stops the daemon instead of looping, and so do :data:`MAX_QUICK_RESTARTS` quick deaths
-in a row. A respawned VRRP child resumes as MASTER the instances its predecessor reported MASTER,
-when it is back within their Master_Down_Interval, so nothing flaps.
+loop reads heartbeats and control requests, dispatches signals, reaps with ``waitpid(-1, WNOHANG)`` and runs
+the watchdog. The decisions (is a child hung, when does it respawn, which MASTER instances its successor
+resumes) are pure functions of each child's :class:`~keepalived_py.control.lifecycle.ChildRecord`; this
+module is the I/O around them.
+
+- A child silent for its hung timeout (derived from the smallest Master_Down_Interval of the configuration,
+  see :func:`~keepalived_py.control.lifecycle.derive_hung_timeout`) is SIGKILLed at once, so it never runs its
+  shutdown path, and respawned at once; a VRRP successor resumes the instances its predecessor held as
+  MASTER, so nothing flaps.
+- A stop sends SIGTERM, then SIGKILL after ``child_wait_time``.
+- A reload is loaded and validated by a worker process under CPU and memory limits
+  (:mod:`~keepalived_py.control.reload_worker`) while the loop goes on reading heartbeats and serving
+  ``kpd status``.
+- Every handler is guarded: a bad peer costs its own connection, never the daemon. Control clients are
+  capped and timed out; a heartbeat is accepted only on a connection whose kernel-reported peer is the
+  child the parent started.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import selectors
@@ -34,102 +43,106 @@ import sdnotify
 
 from keepalived_py import wire
 from keepalived_py.config.diagnostics import Diagnostic, Severity
-from keepalived_py.config.load import load_config
+from keepalived_py.config.load import LoadResult
 from keepalived_py.config.model import Config
-from keepalived_py.config.snapshot import SNAPSHOT_FILE, write_snapshot
-from keepalived_py.control.backoff import STABLE_AFTER, Backoff
+from keepalived_py.config.snapshot import write_snapshot
+from keepalived_py.control.lifecycle import (
+    DEFAULT_HUNG_TIMEOUT,
+    Action,
+    ChildRecord,
+    HungTimeout,
+    Phase,
+    Verdict,
+    derive_hung_timeout,
+)
+from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.procname import become_subreaper, set_name
-from keepalived_py.runtime_files import write_file_atomic, write_json_atomic
+from keepalived_py.runtime_files import (
+    read_runtime_json,
+    remove_stale_replies,
+    write_json_atomic,
+    write_private_reply,
+)
+from keepalived_py.runtime_paths import (
+    CHECK_STATUS,
+    CONTROL_SOCKET,
+    HEARTBEAT_SOCKET,
+    SNAPSHOT_FILE,
+    STATE_DUMP,
+    STATS_DUMP,
+    VRRP_STATUS,
+)
 from keepalived_py.vrrp.fsm import master_down_interval
 
 log = logging.getLogger("kpd.control")
 
-HANDLED_SIGNALS = (
-    signal.SIGCHLD,
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
-HEARTBEAT_SOCKET = "heartbeat.sock"
-CONTROL_SOCKET = "control.sock"
-STATE_DUMP = "kpd-state.json"
-#: answers larger than REPLY_INLINE_MAX bytes are written here and the reply names the file
-CONTROL_REPLY = "control-reply.json"
+#: answers larger than this go through a private reply file named in the answer
 REPLY_INLINE_MAX = 64 * 1024
-STATS_DUMP = "kpd-stats.json"
-PID_FILE = "kpd.pid"
-#: written before a hung child's SIGTERM: "you are being restarted, keep your kernel state"
-RESTART_MARK = "{kind}.restart"
-#: A child's first heartbeat may take this long (imports, reading the kernel's state on a slow machine)
-STARTUP_GRACE = 30.0
-#: Quick deaths in a row (each within a minute of its start) after which the daemon gives up.
-MAX_QUICK_RESTARTS = 6
-#: Exit codes of a child that mean "do not respawn me": the configuration cannot run.
-NO_RESPAWN = {int(ExitCode.CONFIG_FATAL), int(ExitCode.CHILD_FATAL)}
+#: the largest status file read from a child
+MAX_STATUS_BYTES = 256 * 1024 * 1024
+#: concurrent control clients; past it the one idle the longest is disconnected
+MAX_CLIENTS = 64
+CONTROL_BACKLOG = 128
+#: a control client that sends nothing for this long is disconnected
+CLIENT_IDLE = 5.0
+#: reply files no client collected are removed after this long
+REPLY_MAX_AGE = 60.0
+#: after EMFILE on accept, the listener rests this long instead of spinning
+ACCEPT_PAUSE = 0.5
 _SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
 #: diagnostics that make a reload keep the running configuration
 REJECTING = {Severity.FATAL, Severity.ERROR, Severity.SECURITY}
 
 
 @dataclass
-class Child:
+class Supervised:
+    """A child: its lifecycle record plus the parent's handles on it."""
+
     kind: str
     argv: list[str]
+    record: ChildRecord
+    hung: HungTimeout
     proc: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    last_beat: float | None = None
-    last_beat_wall: float | None = None
-    last_state: dict[str, Any] = field(default_factory=dict)
-    restarts: int = 0
-    quick_deaths: int = 0
-    backoff: Backoff = field(default_factory=Backoff)
-    respawn_at: float | None = None
-    #: the last death was by a signal (its addresses are still in place)
-    abnormal: bool = False
-    #: a reload dropped this child's part of the configuration: it is not respawned
-    retired: bool = False
-    term_sent: float | None = None
-    died: float | None = None
+    #: the heartbeat interval the running child was started with
+    beat_interval: float = DEFAULT_HUNG_TIMEOUT / 6
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-
-class PidFileError(RuntimeError):
-    pass
-
-
-def claim_pid_file(runtime_dir: Path) -> Path:
-    """Write our pid without following symlinks; refuse if a live kpd already holds the runtime dir."""
-    path = runtime_dir / PID_FILE
-    if path.is_symlink():
-        raise PidFileError(f"{path} is a symlink; refusing to use it")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        pass
-    else:
-        with os.fdopen(fd) as f:
-            text = f.read(32).strip()
-        if text.isdigit() and _is_kpd(int(text)):
-            raise PidFileError(f"kpd is already running with pid {text} (runtime dir {runtime_dir})")
-        log.info("removing stale pid file %s (pid %s is not running kpd)", path, text or "?")
-    write_file_atomic(path, f"{os.getpid()}\n".encode())
-    return path
+    def judge_timeout(self) -> float:
+        """The running child's hung timeout: never shorter than six of the beats it was started with."""
+        return max(self.hung.seconds, 6 * self.beat_interval)
 
 
-def _is_kpd(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return False
-    return comm.startswith("kpd")
+@dataclass
+class Client:
+    conn: socket.socket
+    deadline: float
+
+
+@dataclass
+class PendingReload:
+    worker: ReloadWorker
+    #: control clients waiting for the outcome
+    waiting: list[socket.socket] = field(default_factory=list)
+
+
+def takeover_times(config: Config) -> dict[str, tuple[float, float]]:
+    """Each VRRP instance: (the quickest possible backup's Master_Down_Interval, its advert interval)."""
+    out = {}
+    for inst in config.vrrp_instances:
+        version = inst.version or config.global_defs.vrrp_version
+        out[inst.name] = (master_down_interval(version, 254, inst.advert_int), inst.advert_int)
+    return out
+
+
+def hung_timeouts(config: Config) -> dict[str, HungTimeout]:
+    override = config.global_defs.kpd_child_hung_timeout
+    vrrp = derive_hung_timeout(((n, d, a) for n, (d, a) in takeover_times(config).items()), override)
+    checker = derive_hung_timeout((), override)
+    return {"vrrp": vrrp, "checker": checker}
 
 
 class Arbiter:
@@ -155,11 +168,13 @@ class Arbiter:
         self.generation = 0
         #: the last reload: {"generation", "ok", "time", "errors"}; None before the first
         self.last_reload: dict[str, Any] | None = None
+        self._reload: PendingReload | None = None
+        self._reload_again = False
         self._reloading = False
         #: the errors the running configuration was accepted with (a reload may not add new ones)
         self._accepted_errors = _error_keys(diagnostics)
         self.runtime_dir = runtime_dir
-        self.children: dict[str, Child] = {}
+        self.children: dict[str, Supervised] = {}
         self._signals: deque[int] = deque()
         self._stopping = False
         self.exit_code = ExitCode.OK
@@ -180,12 +195,19 @@ class Arbiter:
             checker_argv.append("--dont-release-ipvs")
         #: each child's command line, started when its part of the configuration is present
         self._argv = {"vrrp": vrrp_argv, "checker": checker_argv}
+        self._hung = hung_timeouts(config)
+        self._takeover = takeover_times(config)
         for kind in self._wanted(config):
-            self.children[kind] = Child(kind, self._argv[kind])
-        gd = config.global_defs
-        self.hung_timeout = gd.kpd_child_hung_timeout
-        self.kill_grace = gd.kpd_child_kill_grace
-        self.child_wait_time = gd.child_wait_time
+            self.children[kind] = Supervised(kind, self._argv[kind], ChildRecord(kind), self._hung[kind])
+        self.child_wait_time = config.global_defs.child_wait_time
+        #: heartbeat connection -> the pid the kernel reports for its peer
+        self._beat_peers: dict[socket.socket, int] = {}
+        self._clients: dict[socket.socket, Client] = {}
+        self._sel: selectors.BaseSelector | None = None
+        self._listeners: dict[str, socket.socket] = {}
+        self._paused: dict[str, float] = {}
+        self._last_turn = time.monotonic()
+        self._next_reply_sweep = 0.0
         self._systemd = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
         if self._systemd is not None and self._systemd.socket is not None:
             # Never block the parent on a notify socket nobody reads: the message is dropped instead.
@@ -205,7 +227,8 @@ class Arbiter:
         return [kind for kind, present in (("vrrp", config.has_vrrp), ("checker", config.has_checkers))
                 if present]
 
-    def _listen(self, path: str) -> socket.socket:
+    @staticmethod
+    def _listen(path: str, backlog: int) -> socket.socket:
         """A root-only (0600) SOCK_SEQPACKET listener at ``path``; peers are also checked by credentials."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
@@ -217,73 +240,93 @@ class Arbiter:
             sock.bind(path)
         finally:
             os.umask(old)
-        sock.listen(16)
+        sock.listen(backlog)
         return sock
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._signals.append(signum)  # only enqueue: the loop dispatches
 
+    @property
+    def _turn(self) -> float:
+        """How long the loop may sleep: a fraction of the shortest hung timeout in force."""
+        return min([0.1] + [c.judge_timeout() / 6 for c in self.children.values()])
+
     def run(self) -> int:
         set_name("kpd")
         become_subreaper()
-        listener = self._listen(self._heartbeat_path)
-        control = self._listen(self._control_path)
-        sel = selectors.DefaultSelector()
+        sel = self._sel = selectors.DefaultSelector()
+        self._listeners = {"conn": self._listen(self._heartbeat_path, 16),
+                           "client": self._listen(self._control_path, CONTROL_BACKLOG)}
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
-        for sig in (
-            signal.SIGCHLD,
-            signal.SIGTERM,
-            signal.SIGINT,
-            signal.SIGHUP,
-            signal.SIGUSR1,
-            signal.SIGUSR2,
-        ):
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1,
+                    signal.SIGUSR2):
             signal.signal(sig, self._on_signal)
-        sel.register(listener, selectors.EVENT_READ, "listen")
-        sel.register(control, selectors.EVENT_READ, "control")
-        sel.register(rfd, selectors.EVENT_READ, "wakeup")
+        for kind, listener in self._listeners.items():
+            sel.register(listener, selectors.EVENT_READ, ("listen", kind))
+        sel.register(rfd, selectors.EVENT_READ, ("wakeup", None))
         write_snapshot(self.runtime_dir, self.generation, self.config)
         for child in self.children.values():
             self._spawn(child, resume=())
         try:
-            while True:
-                for key, _ in sel.select(timeout=min(0.1, self.hung_timeout / 6)):
-                    if key.data == "listen":
-                        self._accept(listener, sel, "conn")
-                    elif key.data == "control":
-                        self._accept(control, sel, "client")
-                    elif key.data == "client":
-                        self._serve_client(key.fileobj, sel)  # type: ignore[arg-type]
-                    elif key.data == "wakeup":
-                        _drain(rfd)
-                    else:
-                        self._read_frames(key.fileobj, sel)  # type: ignore[arg-type]
-                while self._signals:
-                    self._dispatch(self._signals.popleft())
-                self._reap()
-                if self._stopping:
-                    break
-                self._watchdog()
-                self._respawn_due()
-                self._notify_systemd()
+            while not self._stopping:
+                self._turn_once(sel, rfd)
         finally:
             self._sd("STOPPING=1")
+            if self._reload is not None:
+                self._reload.worker.close()
             self._stop_children()
+            for conn in [*self._beat_peers, *self._clients]:
+                conn.close()
             sel.close()
-            listener.close()
-            control.close()
-            with contextlib.suppress(OSError):
-                os.unlink(self._control_path)
+            for listener in self._listeners.values():
+                listener.close()
+            for path in (self._control_path, self._heartbeat_path, self.runtime_dir / SNAPSHOT_FILE):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
             for fd in (rfd, wfd):
                 os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(self._heartbeat_path)
-            with contextlib.suppress(OSError):
-                os.unlink(self.runtime_dir / SNAPSHOT_FILE)
         return int(self.exit_code)
 
+    def _turn_once(self, sel: selectors.BaseSelector, rfd: int) -> None:
+        for key, _ in sel.select(timeout=self._turn):
+            what, arg = key.data
+            try:
+                if what == "listen":
+                    self._accept(arg)
+                elif what == "client":
+                    self._serve_client(key.fileobj)  # type: ignore[arg-type]
+                elif what == "beat":
+                    self._read_beats(key.fileobj)  # type: ignore[arg-type]
+                elif what == "reload":
+                    self._reload_readable()
+                elif what == "wakeup":
+                    _drain(rfd)
+            except Exception:  # a bad peer costs its own connection, never the daemon
+                log.exception("error while handling %s", what)
+                if what in ("client", "beat"):
+                    self._drop(key.fileobj)  # type: ignore[arg-type]
+        now = time.monotonic()
+        stalled = now - self._last_turn
+        self._last_turn = now
+        for child in self.children.values():
+            if stalled > child.judge_timeout() / 2:
+                # The parent itself did not look for a while: that silence is not the child's fault.
+                log.warning("the control loop stalled for %.2f s; the watchdog restarts its count for the "
+                            "%s child", stalled, child.kind)
+                child.record.forgive(now)
+        for step in (self._dispatch_signals, self._reap, self._watchdog, self._housekeeping,
+                     self._notify_systemd):
+            try:
+                step()
+            except Exception:
+                log.exception("error in the control loop (%s); going on", step.__name__)
+
     # --- signals ------------------------------------------------------------------------------------------
+
+    def _dispatch_signals(self) -> None:
+        while self._signals:
+            self._dispatch(self._signals.popleft())
 
     def _dispatch(self, signum: int) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT):
@@ -303,52 +346,128 @@ class Arbiter:
                 log.error("cannot write %s: %s", self.runtime_dir / name, err)
         # SIGCHLD: the loop reaps after every dispatch
 
-    # --- heartbeats ---------------------------------------------------------------------------------------
+    # --- connections --------------------------------------------------------------------------------------
 
-    def _accept(self, listener: socket.socket, sel: selectors.BaseSelector, kind: str) -> None:
+    def _accept(self, kind: str) -> None:
+        listener = self._listeners[kind]
+        sel = self._sel
+        assert sel is not None
         while True:
             try:
                 conn, _ = listener.accept()
             except BlockingIOError:
                 return
-            pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, 12))
-            if uid not in (0, os.geteuid()):
-                log.warning("refused a %s connection from uid %d (pid %d)", listener_name(kind), uid, pid)
+            except OSError as err:
+                if err.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error("cannot accept a %s connection: %s; pausing for %.1f s",
+                              _listener_name(kind), err.strerror, ACCEPT_PAUSE)
+                    self._pause(kind)
+                    return
+                raise
+            try:
+                pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, 12))
+                if uid not in (0, os.geteuid()):
+                    log.warning("refused a %s connection from uid %d (pid %d)", _listener_name(kind), uid, pid)
+                    conn.close()
+                    continue
+                conn.setblocking(False)
+                if kind == "client":
+                    if len(self._clients) >= MAX_CLIENTS:
+                        # The client idle the longest makes room: a flood of idle connections can neither
+                        # exhaust the parent's descriptors nor keep ``kpd status`` out.
+                        oldest = min(self._clients.values(), key=lambda c: c.deadline)
+                        log.debug("%d control clients: disconnecting the one idle the longest", MAX_CLIENTS)
+                        self._drop(oldest.conn)
+                    self._clients[conn] = Client(conn, time.monotonic() + CLIENT_IDLE)
+                    sel.register(conn, selectors.EVENT_READ, ("client", None))
+                else:
+                    self._beat_peers[conn] = pid
+                    sel.register(conn, selectors.EVENT_READ, ("beat", None))
+            except Exception:
                 conn.close()
-                continue
-            conn.setblocking(False)
-            sel.register(conn, selectors.EVENT_READ, kind)
+                raise
 
-    def _serve_client(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
+    def _pause(self, kind: str) -> None:
+        """Stop watching a listener for a while (descriptors exhausted)."""
+        assert self._sel is not None
+        if kind not in self._paused:
+            self._sel.unregister(self._listeners[kind])
+            self._paused[kind] = time.monotonic() + ACCEPT_PAUSE
+
+    def _resume_listeners(self, now: float) -> None:
+        assert self._sel is not None
+        for kind, until in list(self._paused.items()):
+            if now >= until:
+                del self._paused[kind]
+                self._sel.register(self._listeners[kind], selectors.EVENT_READ, ("listen", kind))
+
+    def _drop(self, conn: socket.socket) -> None:
+        if self._sel is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(conn)
+        self._clients.pop(conn, None)
+        self._beat_peers.pop(conn, None)
+        if self._reload is not None and conn in self._reload.waiting:
+            self._reload.waiting.remove(conn)
+        conn.close()
+
+    def _recv(self, conn: socket.socket) -> bytes | None:
+        """The next frame on a connection; None when there is none yet, or when the peer went (dropped)."""
+        try:
+            data = conn.recv(wire.MAX_FRAME + 1)
+        except BlockingIOError:
+            return None
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return None
+        return data
+
+    # --- control requests ---------------------------------------------------------------------------------
+
+    def _serve_client(self, conn: socket.socket) -> None:
         """One request per datagram on the control socket; a bad frame gets an error answer."""
-        data = _recv_frame(conn, sel)
+        data = self._recv(conn)
         if data is None:
             return
+        self._clients[conn].deadline = time.monotonic() + CLIENT_IDLE
         try:
             msg = wire.decode(data)
             if not isinstance(msg, wire.Request):
                 raise wire.WireError(wire.WireReason.TYPE, "the control socket takes requests")
-            response = self._handle(msg)
         except wire.WireError as err:
             log.warning("bad control request: %s", err)
-            response = wire.Response(False, {"error": str(err)})
+            self._answer(conn, wire.Response(False, {"error": str(err)}))
+            return
+        if msg.cmd == "reload":
+            self.reload()  # the answer waits for the outcome
+            if self._reload is not None:
+                self._reload.waiting.append(conn)
+                self._clients[conn].deadline = self._reload.worker.deadline + CLIENT_IDLE
+            else:
+                self._answer(conn, self._reload_response())
+            return
+        self._answer(conn, self._handle(msg))
+
+    def _answer(self, conn: socket.socket, response: wire.Response) -> None:
         try:
             data = wire.encode(response)
             if len(data) > REPLY_INLINE_MAX:
                 raise ValueError("large")
         except ValueError:
-            # A large answer (status of thousands of instances) goes through a root-only file.
-            path = self.runtime_dir / CONTROL_REPLY
+            # A large answer (status of thousands of instances) goes through a private root-only file.
             try:
-                write_json_atomic(path, response.body)
+                path = write_private_reply(self.runtime_dir, response.body)
                 data = wire.encode(wire.Response(response.ok, {"reply_file": str(path)}))
             except OSError as err:
-                log.warning("cannot write %s: %s", path, err)
+                log.warning("cannot write a reply file: %s", err)
                 data = wire.encode(wire.Response(False, {"error": f"answer too large, and {err}"}))
         try:
             conn.send(data)
         except OSError as err:
             log.warning("cannot answer a control request: %s", err)
+            self._drop(conn)
 
     def _handle(self, req: wire.Request) -> wire.Response:
         if req.cmd == "status":
@@ -361,46 +480,95 @@ class Arbiter:
         if req.cmd == "dump":
             self._signals.append(signal.SIGUSR1)
             return wire.Response(True, {"file": str(self.runtime_dir / STATE_DUMP)})
-        if req.cmd == "reload":
-            outcome = self.reload()
-            if outcome["ok"]:
-                return wire.Response(True, {"message": f"configuration generation {outcome['generation']} "
-                                                       "accepted; the children are applying it"})
-            return wire.Response(False, {
-                "error": "the new configuration was rejected; the running one is kept",
-                "diagnostics": outcome["errors"]})
         return wire.Response(False, {"error": f"unknown command {req.cmd!r}"})
+
+    def _reload_response(self) -> wire.Response:
+        outcome = self.last_reload or {}
+        if outcome.get("ok"):
+            return wire.Response(True, {"message": f"configuration generation {outcome['generation']} "
+                                                   "accepted; the children are applying it"})
+        return wire.Response(False, {
+            "error": "the new configuration was rejected; the running one is kept",
+            "diagnostics": outcome.get("errors", [])})
 
     # --- reload -------------------------------------------------------------------------------------------
 
-    def reload(self) -> dict[str, Any]:
-        """Validate the configuration again; if it is sound, hand it to the children, which apply the
-        differences. A configuration with errors is rejected and the running one stays."""
+    def reload(self) -> None:
+        """Start validating the configuration again, off the loop; a reload already running is followed
+        by one more (the file may have changed since it started)."""
+        if self._reload is not None:
+            self._reload_again = True
+            return
         self._sd("RELOADING=1")
-        result = load_config(self.config_path, vars_files=self.vars_files, config_id=self.config_id)
+        worker = ReloadWorker(self.config_path, vars_files=self.vars_files, config_id=self.config_id,
+                              started=time.monotonic())
+        self._reload = PendingReload(worker)
+        assert self._sel is not None and worker.fd is not None
+        self._sel.register(worker.fd, selectors.EVENT_READ, ("reload", None))
+
+    def _reload_readable(self) -> None:
+        pending = self._reload
+        if pending is None or pending.worker.fd is None:
+            return
+        assert self._sel is not None
+        self._sel.unregister(pending.worker.fd)
+        if not pending.worker.readable():
+            self._sel.register(pending.worker.fd, selectors.EVENT_READ, ("reload", None))
+        elif pending.worker.pid is None:  # already reaped
+            self._reload_finished()
+
+    def _reload_finished(self) -> None:
+        pending = self._reload
+        assert pending is not None
+        self._reload = None
+        result = pending.worker.result
+        if isinstance(result, LoadResult):
+            self._apply_reload(result)
+        else:
+            reason = result.reason if isinstance(result, Failure) else "the configuration loader vanished"
+            self._reject([reason])
+        response = self._reload_response()
+        for conn in pending.waiting:
+            if conn in self._clients:
+                self._clients[conn].deadline = time.monotonic() + CLIENT_IDLE
+                self._answer(conn, response)
+        if self._reload_again:
+            self._reload_again = False
+            self.reload()
+
+    def _reject(self, errors: list[str]) -> None:
+        self.last_reload = {"generation": self.generation, "ok": False, "time": time.time(), "errors": errors}
+        for line in errors:
+            log.error("reload rejected: %s", line)
+        log.error("reload rejected: the running configuration (generation %d) is kept", self.generation)
+        self._sd("READY=1")
+        self._sd(f"STATUS=reload rejected ({len(errors)} errors); {self.summary()}")
+
+    def _apply_reload(self, result: LoadResult) -> None:
+        """A sound configuration goes to the children, which apply the differences; one with new errors is
+        rejected and the running one stays."""
         new = [d for d in result.diagnostics if d.severity in REJECTING
                and (d.severity, d.message) not in self._accepted_errors]
         errors = [d.format() for d in new]
         if not result.runnable or result.config is None or errors:
-            self.last_reload = {"generation": self.generation, "ok": False, "time": time.time(),
-                                "errors": errors or [d.format() for d in result.diagnostics]}
-            for line in self.last_reload["errors"]:
-                log.error("reload rejected: %s", line)
-            log.error("reload rejected: the running configuration (generation %d) is kept", self.generation)
-            self._sd("READY=1")
-            self._sd(f"STATUS=reload rejected ({len(self.last_reload['errors'])} errors); {self.summary()}")
-            return self.last_reload
+            self._reject(errors or [d.format() for d in result.diagnostics])
+            return
         self.generation += 1
         self.config = result.config
         self._accepted_errors = _error_keys(result.diagnostics)
+        self._hung = hung_timeouts(self.config)
+        self._takeover = takeover_times(self.config)
         write_snapshot(self.runtime_dir, self.generation, self.config)
         self.last_reload = {"generation": self.generation, "ok": True, "time": time.time(), "errors": []}
         wanted = self._wanted(self.config)
+        now = time.monotonic()
         for kind, child in list(self.children.items()):
+            child.hung = self._hung[kind]
             if kind not in wanted:
                 log.info("the new configuration has no %s part: stopping the %s child", kind, kind)
-                child.retired = True
+                child.record.retired = True
                 if child.proc is not None:
+                    child.record.stop(now, self.child_wait_time)
                     _kill(child.proc.pid, signal.SIGTERM)
                 else:
                     del self.children[kind]
@@ -408,20 +576,22 @@ class Arbiter:
                 _kill(child.proc.pid, signal.SIGHUP)
         for kind in wanted:
             if kind not in self.children:
-                self.children[kind] = Child(kind, self._argv[kind])
+                self.children[kind] = Supervised(kind, self._argv[kind], ChildRecord(kind), self._hung[kind])
                 self._spawn(self.children[kind], resume=())
         self._reloading = True
         log.info("configuration generation %d accepted; children are applying it", self.generation)
-        return self.last_reload
 
     def _reload_done(self) -> bool:
         """Every running child reports the current generation."""
-        return all(c.last_state.get("generation", 0) >= self.generation
-                   for c in self.children.values() if c.proc is not None and not c.retired)
+        return all(c.record.last_state.get("generation", 0) >= self.generation
+                   for c in self.children.values() if c.proc is not None and not c.record.retired)
 
-    def _read_frames(self, conn: socket.socket, sel: selectors.BaseSelector) -> None:
+    # --- heartbeats ---------------------------------------------------------------------------------------
+
+    def _read_beats(self, conn: socket.socket) -> None:
+        peer = self._beat_peers.get(conn)
         for _ in range(64):
-            data = _recv_frame(conn, sel)
+            data = self._recv(conn)
             if data is None:
                 return
             try:
@@ -429,30 +599,29 @@ class Arbiter:
             except wire.WireError as err:
                 log.warning("dropped a bad heartbeat frame: %s", err)
                 continue
-            if isinstance(msg, wire.Heartbeat):
-                child = self.children.get(msg.child)
-                if child is not None and child.pid == msg.pid:
-                    child.last_beat = time.monotonic()
-                    child.last_beat_wall = time.time()
-                    child.last_state = msg.state
+            if not isinstance(msg, wire.Heartbeat):
+                log.warning("dropped a %s on the heartbeat socket", type(msg).__name__)
+                continue
+            child = self.children.get(msg.child)
+            # Only the child we started, on a connection the kernel says it opened, can vouch for itself.
+            if child is None or child.pid is None or child.pid != peer or msg.pid != peer:
+                log.warning("dropped a heartbeat for %s from pid %s (claiming %d), not our child",
+                            msg.child, peer, msg.pid)
+                continue
+            child.record.heartbeat(time.monotonic(), msg.state)
 
     # --- children -----------------------------------------------------------------------------------------
 
-    def _spawn(self, child: Child, resume: tuple[str, ...]) -> None:
+    def _spawn(self, child: Supervised, resume: tuple[str, ...]) -> None:
         argv = list(child.argv)
+        child.beat_interval = round(child.hung.seconds / 6, 4)
+        argv += ["--heartbeat-interval", str(child.beat_interval)]
         for name in resume:
             argv += ["--resume-master", name]
         child.proc = subprocess.Popen(argv, close_fds=True)
-        child.started = time.monotonic()
-        child.last_beat = None
-        child.term_sent = None
-        child.respawn_at = None
-        log.info(
-            "started %s child, pid %d%s",
-            child.kind,
-            child.proc.pid,
-            f" (resuming MASTER: {', '.join(resume)})" if resume else "",
-        )
+        child.record.spawned(child.proc.pid, time.monotonic())
+        log.info("started %s child, pid %d%s", child.kind, child.proc.pid,
+                 f" (resuming MASTER: {', '.join(resume)})" if resume else "")
 
     def _reap(self) -> None:
         while True:
@@ -462,6 +631,14 @@ class Arbiter:
                 return
             if pid == 0:
                 return
+            if self._reload is not None and pid == self._reload.worker.pid:
+                worker = self._reload.worker
+                if worker.fd is not None and self._sel is not None:
+                    with contextlib.suppress(KeyError, ValueError):
+                        self._sel.unregister(worker.fd)
+                worker.exited(status)  # reads what is left of its answer
+                self._reload_finished()
+                continue
             child = next((c for c in self.children.values() if c.pid == pid), None)
             if child is None:
                 continue  # an orphan re-parented to us (we are a subreaper)
@@ -469,116 +646,70 @@ class Arbiter:
             assert child.proc is not None
             child.proc.returncode = code
             child.proc = None
-            now = time.monotonic()
-            child.died = now
-            if self._stopping:
-                continue
-            if child.retired:
-                log.info("%s child (pid %d) stopped: its part of the configuration is gone", child.kind, pid)
+            ran_for = time.monotonic() - child.record.started
+            if not self._stopping:
+                log.warning("%s child (pid %d) exited with %s after %.1f s", child.kind, pid,
+                            f"code {code}" if code >= 0 else f"signal {-code}", ran_for)
+            verdict = child.record.exited(code, time.monotonic(), stopping=self._stopping)
+            if child.record.retired and child.record.phase is Phase.STOPPED:
+                log.info("%s child stopped: its part of the configuration is gone", child.kind)
                 del self.children[child.kind]
                 continue
-            ran_for = now - child.started
-            log.warning(
-                "%s child (pid %d) exited with %s after %.1f s",
-                child.kind,
-                pid,
-                f"code {code}" if code >= 0 else f"signal {-code}",
-                ran_for,
-            )
-            if code in NO_RESPAWN:
-                log.error("%s child cannot run %s: stopping", child.kind,
-                          "the configuration" if code == ExitCode.CONFIG_FATAL else "on this host")
-                self.exit_code = ExitCode(code)
-                self._stopping = True
-                continue
-            child.quick_deaths = child.quick_deaths + 1 if ran_for <= STABLE_AFTER else 0
-            if child.quick_deaths >= MAX_QUICK_RESTARTS:
-                log.error(
-                    "%s child died %d times in a row within a minute of starting: stopping",
-                    child.kind,
-                    child.quick_deaths,
-                )
-                self.exit_code = ExitCode.FAILURE
-                self._stopping = True
-                continue
-            delay = child.backoff.next_delay(ran_for)
-            child.respawn_at = now + delay
-            # A child that stopped gracefully released its addresses: the next one starts afresh.
-            child.abnormal = code < 0
-            child.restarts += 1
+            self._act(child, verdict)
 
-    def _respawn_due(self) -> None:
-        now = time.monotonic()
-        for child in self.children.values():
-            if child.proc is None and child.respawn_at is not None and now >= child.respawn_at \
-                    and not child.retired:
-                self._spawn(child, self._resumable(child, now))
-
-    def _resumable(self, child: Child, now: float) -> tuple[str, ...]:
-        """The instances the dead child reported MASTER, if their backups cannot have taken over yet."""
-        if child.kind != "vrrp" or child.last_beat is None or not child.abnormal:
-            return ()
-        silent_for = now - child.last_beat
-        out = []
-        for name, info in child.last_state.get("instances", {}).items():
-            if not isinstance(info, dict) or info.get("state") != "MASTER":
-                continue
-            try:
-                inst = self.config.instance(name)
-            except KeyError:
-                continue
-            version = inst.version or self.config.global_defs.vrrp_version
-            # the quickest possible backup (priority 254) takes over after this long
-            down = master_down_interval(version, 254, inst.advert_int)
-            if silent_for < down:
-                out.append(name)
-        return tuple(out)
+    def _act(self, child: Supervised, verdict: Verdict) -> None:
+        if verdict.action is Action.KILL and child.proc is not None:
+            if child.record.phase is Phase.HUNG:
+                log.error("%s child (pid %d) %s: hung, restarting it (SIGKILL, its kernel state kept)",
+                          child.kind, child.proc.pid, verdict.reason)
+            else:
+                log.error("%s child (pid %d) %s: SIGKILL", child.kind, child.proc.pid, verdict.reason)
+            _kill(child.proc.pid, signal.SIGKILL)
+        elif verdict.action is Action.SPAWN and child.proc is None and not self._stopping:
+            resume = child.record.resumable(time.monotonic(),
+                                            {n: d for n, (d, _a) in self._takeover.items()}) \
+                if child.kind == "vrrp" else ()
+            self._spawn(child, resume)
+        elif verdict.action is Action.STOP_DAEMON:
+            log.error("%s child %s: stopping", child.kind, verdict.reason)
+            self.exit_code = ExitCode(verdict.exit_code)
+            self._stopping = True
 
     def _watchdog(self) -> None:
         now = time.monotonic()
-        for child in self.children.values():
-            if child.proc is None:
-                continue
-            if child.term_sent is not None:
-                if now - child.term_sent >= self.kill_grace:
-                    log.error("%s child (pid %d) did not stop: SIGKILL", child.kind, child.proc.pid)
-                    _kill(child.proc.pid, signal.SIGKILL)
-                    child.term_sent = now + 3600  # do not repeat; the reaper takes it from here
-                continue
-            since = child.last_beat if child.last_beat is not None else child.started
-            first = child.last_beat is None
-            grace = max(self.hung_timeout, STARTUP_GRACE) if first else self.hung_timeout
-            if now - since > grace:
-                log.error(
-                    "%s child (pid %d) sent no heartbeat for %.1f s: hung, restarting it",
-                    child.kind,
-                    child.proc.pid,
-                    now - since,
-                )
-                # A restart, not a stop: what the child programmed (IPVS rules) stays for its successor.
-                with contextlib.suppress(OSError):
-                    write_file_atomic(self.runtime_dir / RESTART_MARK.format(kind=child.kind), b"")
-                _kill(child.proc.pid, signal.SIGTERM)
-                _kill(child.proc.pid, signal.SIGCONT)  # a stopped child must run to act on SIGTERM
-                child.term_sent = now
+        for child in list(self.children.values()):
+            self._act(child, child.record.watchdog(now, child.judge_timeout()))
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        self._resume_listeners(now)
+        for conn, client in list(self._clients.items()):
+            if now >= client.deadline:
+                log.warning("disconnected an idle control client")
+                self._drop(conn)
+        if self._reload is not None and self._reload.worker.overdue(now):
+            log.error("the configuration loader did not finish in time: killing it")
+            self._reload.worker.kill()
+        if now >= self._next_reply_sweep:
+            self._next_reply_sweep = now + REPLY_MAX_AGE / 2
+            remove_stale_replies(self.runtime_dir, REPLY_MAX_AGE)
 
     def _stop_children(self) -> None:
+        now = time.monotonic()
         live = [c for c in self.children.values() if c.proc is not None]
         for child in live:
             assert child.proc is not None
+            child.record.stop(now, self.child_wait_time)
             _kill(child.proc.pid, signal.SIGTERM)
             _kill(child.proc.pid, signal.SIGCONT)
-        deadline = time.monotonic() + self.child_wait_time
+        deadline = now + self.child_wait_time
         for child in live:
             assert child.proc is not None
             try:
                 child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.error(
-                    "%s child (pid %d) did not stop within child_wait_time: SIGKILL",
-                    child.kind,
-                    child.proc.pid,
-                )
+                log.error("%s child (pid %d) did not stop within child_wait_time: SIGKILL",
+                          child.kind, child.proc.pid)
                 _kill(child.proc.pid, signal.SIGKILL)
                 child.proc.wait()
 
@@ -588,9 +719,8 @@ class Arbiter:
         if self._systemd is not None:
             self._systemd.notify(message)
 
-    def _child_healthy(self, c: Child, now: float) -> bool:
-        """The child runs and has not missed two heartbeats (children beat every hung timeout / 6)."""
-        return c.proc is not None and c.last_beat is not None and now - c.last_beat <= self.hung_timeout / 3
+    def _child_healthy(self, c: Supervised, now: float) -> bool:
+        return c.record.healthy(now, c.judge_timeout())
 
     def _healthy(self, now: float) -> bool:
         return all(self._child_healthy(c, now) for c in self.children.values())
@@ -600,13 +730,13 @@ class Arbiter:
         parts = []
         vrrp = self.children.get("vrrp")
         if vrrp is not None:
-            for name, info in sorted(vrrp.last_state.get("instances", {}).items()):
+            for name, info in sorted(vrrp.record.last_state.get("instances", {}).items()):
                 if isinstance(info, dict):
                     parts.append(f"{name} {info.get('state', '?')}")
         text = ", ".join(parts)
         checker = self.children.get("checker")
-        if checker is not None and "real_servers" in checker.last_state:
-            st = checker.last_state
+        if checker is not None and "real_servers" in checker.record.last_state:
+            st = checker.record.last_state
             rs = f"{st.get('real_servers_up', '?')}/{st.get('real_servers', '?')} real servers up"
             text = f"{text}; {rs}" if text else rs
         down = [f"{c.kind} child restarting" for c in self.children.values() if c.proc is None]
@@ -638,29 +768,38 @@ class Arbiter:
             self._sd("WATCHDOG=1")
 
     def _children_ready(self) -> bool:
-        """Every child has heartbeated, and the Checkers child has programmed IPVS."""
-        return all(c.last_beat is not None and c.last_state.get("ready", True)
+        """Every child serves, and the Checkers child has programmed IPVS."""
+        return all(c.record.phase is Phase.RUNNING and c.record.last_state.get("ready", True)
                    for c in self.children.values())
 
-    def status(self) -> dict[str, Any]:
-        """The whole daemon: children (pid, uptime, restarts, heartbeat age, resources) and instances.
+    # --- status -------------------------------------------------------------------------------------------
 
-        An instance whose child is dead or has missed two heartbeats is reported UNKNOWN, never MASTER.
-        """
+    def status(self) -> dict[str, Any]:
+        """The whole daemon: children (pid, phase, uptime, restarts, heartbeat age, watchdog, loop lag,
+        resources) and instances. An instance whose child is not serving or has missed two heartbeats is
+        reported UNKNOWN, never MASTER."""
         now = time.monotonic()
         children: dict[str, Any] = {}
         instances: list[dict[str, Any]] = []
         virtual_servers: list[dict[str, Any]] = []
         for kind, c in self.children.items():
+            rec = c.record
             healthy = self._child_healthy(c, now)
             children[kind] = {
                 "pid": c.pid,
-                "uptime": round(now - c.started, 3) if c.proc is not None else None,
-                "restarts": c.restarts,
-                "heartbeat_age": round(now - c.last_beat, 3) if c.last_beat is not None else None,
+                "phase": rec.phase.value,
+                "uptime": round(now - rec.started, 3) if c.proc is not None else None,
+                "restarts": rec.restarts,
+                "restarts_by_reason": dict(rec.restarts_by),
+                "heartbeat_age": round(now - rec.last_beat, 3) if rec.last_beat is not None else None,
                 "healthy": healthy,
+                "hung_timeout": c.judge_timeout(),
+                "hung_timeout_source": c.hung.source,
+                "loop_lag": rec.last_state.get("loop_lag"),
                 **_resources(c.pid),
             }
+            if rec.phase is Phase.STARTING and rec.last_state.get("phase"):
+                children[kind]["starting"] = rec.last_state["phase"]
             if kind == "vrrp":
                 for inst in self._instance_status():
                     if not healthy:
@@ -670,29 +809,30 @@ class Arbiter:
             if kind == "checker":
                 virtual_servers = self._checker_status().get("virtual_servers", [])
                 for vs in virtual_servers:
-                    if not healthy:
+                    if not healthy and isinstance(vs, dict):
                         vs["note"] = "the Checkers child is not running or not heartbeating: last known state"
         return {
             "pid": os.getpid(),
             "config_generation": self.generation,
             "reload": self.last_reload,
+            "reload_in_progress": self._reload is not None,
             "children": children,
             "instances": instances,
             "virtual_servers": virtual_servers,
         }
 
-    def _checker_status(self) -> dict[str, Any]:
+    def _read_status(self, name: str) -> Any:
         try:
-            doc = json.loads((self.runtime_dir / "check-status.json").read_text())
+            return read_runtime_json(self.runtime_dir / name, MAX_STATUS_BYTES)
         except (OSError, ValueError):
-            return {}
+            return None
+
+    def _checker_status(self) -> dict[str, Any]:
+        doc = self._read_status(CHECK_STATUS)
         return doc if isinstance(doc, dict) else {}
 
     def _instance_status(self) -> list[dict[str, Any]]:
-        try:
-            doc = json.loads((self.runtime_dir / "vrrp-status.json").read_text())
-        except (OSError, ValueError):
-            return []
+        doc = self._read_status(VRRP_STATUS)
         return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
 
     def stats(self) -> dict[str, Any]:
@@ -701,7 +841,9 @@ class Arbiter:
                 i.get("name"): {"counters": i.get("counters", {}), "drops": i.get("drops", {})}
                 for i in self._instance_status()
             },
-            "children": {kind: {"restarts": c.restarts} for kind, c in self.children.items()},
+            "children": {kind: {"restarts": c.record.restarts,
+                                "restarts_by_reason": dict(c.record.restarts_by)}
+                         for kind, c in self.children.items()},
             "checkers": self._checker_status().get("stats", {}),
         }
 
@@ -710,22 +852,7 @@ def _error_keys(diagnostics: Sequence[Diagnostic]) -> set[tuple[Severity, str]]:
     return {(d.severity, d.message) for d in diagnostics if d.severity in REJECTING}
 
 
-def _recv_frame(conn: socket.socket, sel: selectors.BaseSelector) -> bytes | None:
-    """The next frame on a connection; None when there is none yet, or when the peer went (then closed)."""
-    try:
-        data = conn.recv(wire.MAX_FRAME + 1)
-    except BlockingIOError:
-        return None
-    except OSError:
-        data = b""
-    if not data:
-        sel.unregister(conn)
-        conn.close()
-        return None
-    return data
-
-
-def listener_name(kind: str) -> str:
+def _listener_name(kind: str) -> str:
     return "control" if kind == "client" else "heartbeat"
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from keepalived_py import wire
-from keepalived_py.control.arbiter import CONTROL_SOCKET
 from keepalived_py.runtime_files import is_reply_file_name, read_runtime_json
+from keepalived_py.runtime_paths import CONTROL_SOCKET
 
 #: Seconds to wait for the answer once connected.
 TIMEOUT = 5.0

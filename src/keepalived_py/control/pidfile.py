@@ -8,10 +8,11 @@ import os
 from pathlib import Path
 
 from keepalived_py.runtime_files import read_runtime_file, write_file_atomic
+from keepalived_py.runtime_paths import PID_FILE
 
 log = logging.getLogger("kpd.control")
 
-PID_FILE = "kpd.pid"
+
 #: A pid file kpd writes is a few digits and a newline; a larger regular file is stale garbage.
 MAX_PID_FILE = 64
 

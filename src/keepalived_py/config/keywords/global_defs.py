@@ -226,15 +226,10 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "kpd_child_hung_timeout",
-            "kpd: a child that has not heartbeated for this long is hung and is restarted (it heartbeats "
-            "every timeout/6).",
+            "kpd: a child that has not heartbeated for this long is hung: it is killed (SIGKILL, so what it "
+            "programmed in the kernel stays) and restarted at once. Default: derived so that detection plus "
+            "respawn fit in the smallest Master_Down_Interval of the configuration (3 s without VRRP); "
+            "`kpd status` shows the value in force.",
             Seconds(0.1, 3600),
-            default=3.0,
-        ),
-        Keyword(
-            "kpd_child_kill_grace",
-            "kpd: seconds between SIGTERM and SIGKILL when a hung child is restarted.",
-            Seconds(0, 3600),
-            default=1.0,
         ),
     )
