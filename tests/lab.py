@@ -647,10 +647,7 @@ class VipSampler:
                 ipr.close()
 
     def _holds(self, ipr: Any, index: int) -> bool:
-        for msg in ipr.get_addr(index=index):
-            if msg.get_attr("IFA_ADDRESS") == self.vip:
-                return True
-        return False
+        return any(msg.get_attr("IFA_ADDRESS") == self.vip for msg in ipr.get_addr(index=index))
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

@@ -19,7 +19,8 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
 
     async def main() -> list[wire.Heartbeat]:
         changed = asyncio.Event()
-        task = asyncio.create_task(send_heartbeats(HeartbeatSender("vrrp", path), 0.05, lambda: huge, changed))
+        sender = HeartbeatSender("vrrp", path)
+        task = asyncio.create_task(send_heartbeats(sender, 0.05, lambda: huge, changed))
         loop = asyncio.get_running_loop()
         conn, _ = await loop.run_in_executor(None, listener.accept)
         beats = []

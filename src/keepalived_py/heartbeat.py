@@ -44,7 +44,8 @@ class HeartbeatSender:
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, doc))
                 except ValueError:  # too many instances for one frame: the beat itself matters most
                     small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
-                    frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, {**small, "truncated": True}))
+                    small["truncated"] = True
+                    frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, small))
                 if self._sock is None:
                     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
                     sock.settimeout(1.0)

@@ -6,109 +6,22 @@ import contextlib
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kpd_nodes import CONFIG, Node, kpd_cli, start_pair
 
-from lab import Lab, VipSampler, wait_for
+from lab import wait_for
 
 pytestmark = pytest.mark.netns
 
-VIP = "192.0.2.100"
-HUNG_1_5 = """
-global_defs {{
-    kpd_child_hung_timeout 1.5
-}}
-"""
-INSTANCE = """
-vrrp_instance VI_1 {{
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    version 3
-    virtual_ipaddress {{
-        192.0.2.100/24
-    }}
-}}
-"""
-CONFIG = HUNG_1_5 + INSTANCE
-#: kpd's defaults: the hung timeout is derived from the Master_Down_Interval
-DEFAULTS = INSTANCE
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.fail("the control-plane tests need root and iproute2 (make test runs them as root)")
-    Lab.cleanup_stale()
-    with Lab(("a", "b")) as the_lab:
-        yield the_lab
-
-
-class Node:
-    def __init__(self, lab: Lab, name: str, priority: int, config: str = CONFIG,
-                 file: str = "keepalived.conf"):
-        self.lab = lab
-        self.name = name
-        self.dir = Path(lab.workdir) / f"kpd-{name}"
-        self.dir.mkdir()
-        self.config = self.dir / file
-        self.config.write_text(config.format(priority=priority))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Node:
-        self.proc = self.lab.popen(
-            self.name,
-            sys.executable,
-            "-m",
-            "keepalived_py",
-            "start",
-            "--config",
-            str(self.config),
-            "--runtime-dir",
-            str(self.dir / "run"),
-            "--log-console",
-        )
-        return self
-
-    def children(self) -> list[int]:
-        assert self.proc is not None
-        out = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid), "-x", "kpd-vrrp"], capture_output=True, text=True
-        )
-        return [int(p) for p in out.stdout.split()]
-
-    def has_vip(self) -> bool:
-        return VIP in self.lab.run(self.name, "ip", "-o", "addr", "show", "eth0").stdout
-
-    def state(self) -> str | None:
-        try:
-            return json.loads((self.dir / "run" / "vrrp-status.json").read_text())[0]["state"]
-        except (OSError, ValueError, IndexError, KeyError):
-            return None
-
-    def log(self) -> str:
-        assert self.proc is not None
-        return Path(self.proc.log_path).read_text()  # type: ignore[attr-defined]
-
-
-def _pair(lab: Lab, config: str = CONFIG) -> tuple[Node, Node]:
-    master, backup = Node(lab, "a", 150, config).start(), Node(lab, "b", 100, config).start()
-    wait_for(lambda: (master.state() == "MASTER" and backup.state() == "BACKUP") or None, timeout=10)
-    return master, backup
-
-
 def test_children_are_named_and_only_the_parent_is_kpd(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     (child,) = master.children()
     assert Path(f"/proc/{child}/comm").read_text().strip() == "kpd-vrrp"
     assert master.proc is not None
@@ -116,7 +29,7 @@ def test_children_are_named_and_only_the_parent_is_kpd(lab):
 
 
 def test_sigkill_of_the_master_vrrp_child_respawns_it_without_a_flap(lab):
-    master, backup = _pair(lab)
+    master, backup = start_pair(lab)
     (old,) = master.children()
     os.kill(old, signal.SIGKILL)
     killed = time.monotonic()
@@ -138,7 +51,7 @@ def test_sigkill_of_the_master_vrrp_child_respawns_it_without_a_flap(lab):
 
 
 def test_a_stopped_child_is_declared_hung_killed_and_replaced(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     (old,) = master.children()
     os.kill(old, signal.SIGSTOP)
     stopped = time.monotonic()
@@ -149,7 +62,7 @@ def test_a_stopped_child_is_declared_hung_killed_and_replaced(lab):
 
 
 def test_sigkill_of_the_parent_stops_the_children_and_the_peer_takes_over(lab):
-    master, backup = _pair(lab)
+    master, backup = start_pair(lab)
     (child,) = master.children()
     assert master.proc is not None
     os.kill(master.proc.pid, signal.SIGKILL)
@@ -160,7 +73,7 @@ def test_sigkill_of_the_parent_stops_the_children_and_the_peer_takes_over(lab):
 
 
 def test_a_child_that_cannot_run_the_configuration_stops_the_daemon(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     # the respawned child can read neither the parent's snapshot nor the file
     (master.dir / "run" / "config.pickle").write_bytes(b"not a snapshot")
     master.config.unlink()
@@ -172,7 +85,7 @@ def test_a_child_that_cannot_run_the_configuration_stops_the_daemon(lab):
 
 
 def test_a_second_kpd_on_the_same_runtime_dir_refuses_to_start(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     second = lab.run(
         "a",
         sys.executable,
@@ -280,33 +193,27 @@ def test_systemd_hears_ready_status_watchdog_only_while_healthy_and_stopping(lab
     notify.close()
 
 
-def _kpd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "keepalived_py", *args], capture_output=True, text=True, timeout=20
-    )
-
-
 def test_status_reports_instances_and_children_and_never_master_for_a_hung_child(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     run_dir = str(master.dir / "run")
-    doc = json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout)
+    doc = json.loads(kpd_cli("status", "--json", "--runtime-dir", run_dir).stdout)
     (inst,) = doc["instances"]
     assert inst["name"] == "VI_1" and inst["state"] == "MASTER" and inst["vips"] == ["192.0.2.100/24"]
     vrrp = doc["children"]["vrrp"]
     assert vrrp["healthy"] and vrrp["pid"] == master.children()[0] and vrrp["rss_bytes"] > 0
-    table = _kpd("status", "--runtime-dir", run_dir).stdout
+    table = kpd_cli("status", "--runtime-dir", run_dir).stdout
     assert "VI_1" in table and "MASTER" in table and "HEARTBEAT AGE" in table
     (child,) = master.children()
     os.kill(child, signal.SIGSTOP)
     time.sleep(0.9)  # two heartbeats missed (0.5 s), well before the hung timeout (1.5 s)
-    doc = json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout)
+    doc = json.loads(kpd_cli("status", "--json", "--runtime-dir", run_dir).stdout)
     assert doc["instances"][0]["state"] == "UNKNOWN"
     with contextlib.suppress(ProcessLookupError):
         os.kill(child, signal.SIGCONT)
 
 
 def test_control_socket_is_root_only_and_survives_bad_frames(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     path = master.dir / "run" / "control.sock"
     assert (path.stat().st_mode & 0o777) == 0o600
     pid = os.fork()
@@ -335,11 +242,11 @@ def test_control_socket_is_root_only_and_survives_bad_frames(lab):
                 continue
             assert b'"ok":false' in answer
     assert master.proc is not None and master.proc.poll() is None
-    assert json.loads(_kpd("status", "--json", "--runtime-dir", str(path.parent)).stdout)["instances"]
+    assert json.loads(kpd_cli("status", "--json", "--runtime-dir", str(path.parent)).stdout)["instances"]
 
 
 def test_sigusr1_and_sigusr2_write_state_and_stats_files_safely(lab):
-    master, _ = _pair(lab)
+    master, _ = start_pair(lab)
     run = master.dir / "run"
     assert master.proc is not None
     master.proc.send_signal(signal.SIGUSR1)
@@ -353,8 +260,8 @@ def test_sigusr1_and_sigusr2_write_state_and_stats_files_safely(lab):
 
 
 def test_kpd_stop_stops_the_daemon_gracefully(lab):
-    master, backup = _pair(lab)
-    out = _kpd("stop", "--runtime-dir", str(master.dir / "run"))
+    master, backup = start_pair(lab)
+    out = kpd_cli("stop", "--runtime-dir", str(master.dir / "run"))
     assert out.returncode == 0
     assert master.proc is not None and master.proc.wait(timeout=10) == 0
     wait_for(lambda: backup.state() == "MASTER" or None, timeout=5)
@@ -379,19 +286,19 @@ def _notify_socket(tmp_path: Path) -> tuple[socket.socket, Path]:
 
 
 def test_sighup_with_a_broken_config_is_rejected_the_old_one_runs_and_status_shows_why(lab, tmp_path):
-    master, backup = _pair(lab)
+    master, backup = start_pair(lab)
     children = master.children()
     good = master.config.read_text()
     master.config.write_text(good.replace("virtual_router_id 51", "virtual_router_id 999"))
     assert master.proc is not None
     master.proc.send_signal(signal.SIGHUP)
     run_dir = str(master.dir / "run")
-    doc = wait_for(lambda: (d := json.loads(_kpd("status", "--json", "--runtime-dir", run_dir).stdout))
+    doc = wait_for(lambda: (d := json.loads(kpd_cli("status", "--json", "--runtime-dir", run_dir).stdout))
                    .get("reload") and d, timeout=10)
     assert doc["reload"]["ok"] is False and doc["config_generation"] == 0
     assert any("virtual_router_id" in e and "keepalived.conf:" in e for e in doc["reload"]["errors"])
-    assert "REJECTED" in _kpd("status", "--runtime-dir", run_dir).stdout
-    answer = _kpd("reload", "--runtime-dir", run_dir)
+    assert "REJECTED" in kpd_cli("status", "--runtime-dir", run_dir).stdout
+    answer = kpd_cli("reload", "--runtime-dir", run_dir)
     assert answer.returncode != 0 and "rejected" in answer.stderr and "virtual_router_id" in answer.stderr
     time.sleep(1.0)
     assert master.children() == children and master.state() == "MASTER" and master.has_vip()
@@ -428,7 +335,7 @@ def test_sighup_reload_goes_reloading_then_ready_and_an_unchanged_config_does_no
     listener.join()
     after = messages[mark:]
     assert "RELOADING=1" in after and "READY=1" in after[after.index("RELOADING=1"):], after
-    doc = json.loads(_kpd("status", "--json", "--runtime-dir", str(node.dir / "run")).stdout)
+    doc = json.loads(kpd_cli("status", "--json", "--runtime-dir", str(node.dir / "run")).stdout)
     assert doc["reload"]["ok"] is True and doc["config_generation"] == 1
     assert gone == [] and node.state() == "MASTER" and node.children() == children
     assert "Entering" not in node.log().split("received SIGHUP", 1)[1]
@@ -537,7 +444,7 @@ def test_a_notify_socket_nobody_reads_never_blocks_the_parent(lab, tmp_path):
                           str(node.dir / "run"), "--log-console")
     wait_for(lambda: node.state() == "MASTER" or None, timeout=10)
     time.sleep(3.0)  # 60 watchdog pings, far more than the socket queues
-    status = _kpd("status", "--json", "--runtime-dir", str(node.dir / "run"))
+    status = kpd_cli("status", "--json", "--runtime-dir", str(node.dir / "run"))
     assert status.returncode == 0, status.stderr
     (child,) = node.children()
     os.kill(child, signal.SIGKILL)

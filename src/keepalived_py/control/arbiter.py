@@ -367,7 +367,8 @@ class Arbiter:
             try:
                 pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, _SO_PEERCRED, 12))
                 if uid not in (0, os.geteuid()):
-                    log.warning("refused a %s connection from uid %d (pid %d)", _listener_name(kind), uid, pid)
+                    log.warning("refused a %s connection from uid %d (pid %d)",
+                                _listener_name(kind), uid, pid)
                     conn.close()
                     continue
                 conn.setblocking(False)

@@ -2,11 +2,10 @@
 
 A child is in one :class:`Phase` at a time::
 
-    STARTING --first loop heartbeat--> RUNNING --silent past the hung timeout--> HUNG (SIGKILL sent)
-       |                                  |                                         |
-       +--------------- exits ------------+-----------------------------------------+--> BACKOFF --due--> (spawn)
-                                                                                    +--> FATAL (config / host)
-    any --stop requested--> STOPPING (SIGTERM sent; SIGKILL after the grace) --exits--> STOPPED
+    STARTING --first loop beat--> RUNNING --silent past the hung timeout--> HUNG (SIGKILLed)
+    STARTING, RUNNING, HUNG --exits--> BACKOFF --respawn due--> STARTING (a successor)
+                                   --> FATAL (a configuration/host exit code, or a crash loop)
+    any --stop requested--> STOPPING (SIGTERM; SIGKILL after the grace) --exits--> STOPPED
 
 Everything here is a function of the :class:`ChildRecord` and the time the caller passes in; the arbiter
 (:mod:`keepalived_py.control.arbiter`) turns the returned :class:`Verdict` into signals and spawns. Time is
