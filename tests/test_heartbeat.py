@@ -37,3 +37,33 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
     assert [b.seq for b in beats] == [0, 1]
     assert beats[0].state == {"generation": 3, "truncated": True}
     listener.close()
+
+
+def test_a_child_heartbeats_from_the_start_while_it_is_still_starting(tmp_path):
+    """Start-up beats come before the engine runs, so a slow start is never mistaken for a hang."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text("virtual_server 192.0.2.1 80 {\n  real_server 192.0.2.2 80 {\n    TCP_CHECK {\n    }\n  }\n}\n")
+    path = str(tmp_path / "hb.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(60)
+    child = subprocess.Popen([sys.executable, "-m", "keepalived_py.check.child", "--config", str(conf),
+                              "--runtime-dir", str(tmp_path), "--heartbeat-socket", path,
+                              "--heartbeat-interval", "0.01", "--log-console"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        conn, _ = listener.accept()
+        conn.settimeout(60)
+        first = wire.decode(conn.recv(wire.MAX_FRAME + 1))
+        assert isinstance(first, wire.Heartbeat)
+        assert first.child == "checker" and first.pid == child.pid
+        assert first.state["starting"] is True and first.state["phase"]
+        conn.close()
+    finally:
+        child.kill()
+        child.wait()
+        listener.close()
