@@ -1,12 +1,13 @@
 # kpd developer entry points. `make help` lists them.
 PYTHON ?= python3
+STRESS_RUNS ?= 3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps vm test test-unit lint docs bench clean
+.PHONY: help venv system-deps vm test test-stress test-unit lint docs bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +28,11 @@ vm: system-deps ## build/refresh the QEMU VM cache in .cache/vm (stock Debian ke
 
 test: system-deps venv vm ## install whatever is missing, then run every test (as root)
 	$(PYTEST) -p no:cacheprovider tests
+
+test-stress: system-deps venv vm ## every test STRESS_RUNS=3 times in a row, a CPU hog on each core; stops at the first failing run
+	./scripts/with-cpu-hog.sh sh -c 'for i in $$(seq $(STRESS_RUNS)); do \
+	    echo "=== stress run $$i of $(STRESS_RUNS), every CPU busy"; \
+	    $(PYTEST) -p no:cacheprovider tests || exit $$?; done'
 
 test-unit: venv ## run the tests that need no root, namespaces or VM
 	$(PYTEST) -p no:cacheprovider -m "not netns and not interop and not vm" tests

@@ -28,6 +28,7 @@ Names are unique per lab (``kpdlab<pid>x<counter>``), so labs of concurrent test
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import itertools
@@ -107,6 +108,19 @@ def wait_for(produce: Callable[[], Any], *, timeout: float = 3.0, interval: floa
         if time.monotonic() > deadline:
             raise LabError(f"nothing within {timeout}s from {getattr(produce, '__name__', produce)}")
         time.sleep(interval)
+
+
+async def wait_for_async(produce: Callable[[], Any], *, timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """:func:`wait_for` for coroutines: polls without blocking the event loop (whose tasks make the condition
+    come true)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = produce()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise LabError(f"nothing within {timeout}s from {getattr(produce, '__name__', produce)}")
+        await asyncio.sleep(interval)
 
 
 def _ip(*args: str, input: str | None = None, timeout: float = 10) -> str:

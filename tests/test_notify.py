@@ -26,6 +26,7 @@ from keepalived_py.notify import (
     notify_args,
 )
 from keepalived_py.script_runner import ScriptResult
+from lab import wait_for_async
 
 T = TypeVar("T")
 
@@ -378,7 +379,7 @@ def test_overflow_never_drops_the_running_script(tmp_path: Path) -> None:
     async def scenario() -> NotifyQueue:
         queue = NotifyQueue(max_pending=2)
         queue.submit(["/bin/sh", "-c", 'sleep 0.3; echo first >> "$1"', "sh", str(log)], timeout=5)
-        await asyncio.sleep(0.1)  # it is running now
+        await wait_for_async(lambda: queue.pending == 0)  # it is running now (taken off the queue)
         for i in range(5):
             queue.submit(append(log, str(i)), timeout=5)
         await queue.drain()
@@ -417,8 +418,7 @@ def test_close_discarding_kills_the_running_script(tmp_path: Path) -> None:
         queue = NotifyQueue()
         queue.submit(["sleep", "1000"], timeout=600)
         queue.submit(append(log, "never"), timeout=5)
-        await asyncio.sleep(0.2)
-        sleepers.extend(_live_children_named("sleep"))
+        sleepers.extend(await wait_for_async(lambda: _live_children_named("sleep")))
         start = time.monotonic()
         await queue.close(discard_pending=True)
         return queue, time.monotonic() - start

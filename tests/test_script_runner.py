@@ -21,6 +21,7 @@ from keepalived_py.script_runner import (
     run_script,
 )
 from keepalived_py.script_security import script_is_secure, script_needs_protection
+from lab import wait_for_async
 
 T = TypeVar("T")
 
@@ -250,8 +251,7 @@ def test_cancelling_run_script_kills_the_group() -> None:
         while leader is None:
             await asyncio.sleep(0.05)
             leader = next((c.pid for c in psutil.Process().children() if c.name() == "sh"), None)
-        await asyncio.sleep(0.1)  # let the grandchildren start
-        assert len(group_members(leader)) >= 2
+        await wait_for_async(lambda: len(group_members(leader)) >= 2)  # the grandchildren have started
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

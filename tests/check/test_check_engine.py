@@ -12,6 +12,7 @@ from keepalived_py.check.probe import ProbeResult
 from keepalived_py.config import load_config
 from keepalived_py.ipvs.reconcile import OpKind
 from keepalived_py.ipvs.state import Dest, Entry, Forward, Service, ServiceKey
+from lab import wait_for_async
 
 VS = ServiceKey.for_address("TCP", ip_address("192.0.2.10"), 80)
 FOREIGN = ServiceKey.for_address("UDP", ip_address("198.51.100.1"), 53)
@@ -82,12 +83,12 @@ def test_failed_server_leaves_and_external_flush_is_repaired(write_conf):
         engine = CheckEngine(config(write_conf), ipvs, probe=probes, resync_interval=0.5)
         engine.open()
         task = asyncio.create_task(engine.run())
-        await asyncio.sleep(1.3)
-        assert ipvs.weights() == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
+        only_the_live_one = {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
+        await wait_for_async(lambda: ipvs.weights() == only_the_live_one)
+        repairs = engine.stats["repairs"]
         ipvs.table.clear()  # `ipvsadm -C` behind kpd's back
-        await asyncio.sleep(0.8)
-        assert ipvs.weights() == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
-        assert engine.stats["repairs"] >= 1
+        await wait_for_async(lambda: engine.stats["repairs"] > repairs)
+        assert ipvs.weights() == only_the_live_one
         engine.stop()
         await task
         await engine.shutdown()
@@ -126,8 +127,7 @@ virtual_server 192.0.2.11 80 {
         engine = CheckEngine(config(write_conf, extra_vs=other), ipvs, probe=probes)
         engine.open()
         task = asyncio.create_task(engine.run())
-        await asyncio.sleep(1.4)
-        assert "10.0.0.1:8080" not in ipvs.weights()["TCP 192.0.2.10:80"]
+        await wait_for_async(lambda: "10.0.0.1:8080" not in ipvs.weights()["TCP 192.0.2.10:80"])
         before = len(ipvs.ops)
         engine.reload(config(write_conf, name="new.conf"))
         ops = ipvs.ops[before:]
@@ -199,7 +199,7 @@ def test_ha_suspend_skips_checks_while_the_address_is_not_local(write_conf):
         await asyncio.sleep(1.5)
         assert probes.calls == {}
         local["now"] = True
-        await asyncio.sleep(1.2)
+        await wait_for_async(lambda: probes.calls.get("10.0.0.1", 0) >= 1)
         engine.stop()
         await task
 
@@ -241,7 +241,7 @@ virtual_server 192.0.2.10 80 {{
         engine.open()
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         task = asyncio.create_task(engine.run())
-        await asyncio.sleep(1.5)
+        await wait_for_async(lambda: engine.stats["verdicts"] >= 1)  # the first probe (at 1 s) fails
         engine.stop()
         await task
         await engine.shutdown()

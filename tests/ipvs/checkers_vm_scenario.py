@@ -216,11 +216,43 @@ def checker_pid() -> int | None:
     return int(out[0]) if out else None
 
 
-def check_stats() -> dict:
+CHECK_STATUS = RUNTIME / "check-status.json"
+
+
+def check_status() -> dict:
+    """The Checkers child's check-status.json ({} while there is none)."""
     try:
-        return json.loads((RUNTIME / "check-status.json").read_text()).get("stats", {})
+        return json.loads(CHECK_STATUS.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def check_stats() -> dict:
+    return check_status().get("stats", {})
+
+
+def _status_version() -> tuple[int, int] | None:
+    try:
+        st = CHECK_STATUS.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def fresh_check_stats(timeout: float = 30) -> dict:
+    """The stats of a check-status.json written after this call, so they count every IPVS operation done
+    before it (the child coalesces its writes; a resync every 5 s always leads to one). {} if none came."""
+    before = _status_version()
+    if wait_for(lambda: _status_version() not in (None, before), timeout) is None:
+        return {}
+    return check_stats()
+
+
+def every_check_passed(doc: dict) -> bool:
+    """Whether every checker in a check-status document has a passing last result (so has given its
+    verdict, and the operations that verdict needed are done)."""
+    checks = [c for vs in doc.get("virtual_servers", []) for rs in vs["real_servers"] for c in rs["checks"]]
+    return bool(checks) and all(c["last_ok"] is True for c in checks)
 
 
 def kpd_scenario() -> None:
@@ -238,6 +270,7 @@ def kpd_scenario() -> None:
                            stdout=log, stderr=subprocess.STDOUT)
     try:
         took = wait_for(lambda: ipvs() == EXPECTED, 90, 0.2)
+        wait_for(lambda: "quorum_up" in _marks(), 20)  # the script runs beside the programming of the table
         step("start", seconds=round(time.monotonic() - started, 2) if took is not None else None,
              table=ipvs(), expected=EXPECTED, marks=_marks())
         first = ipvs()
@@ -276,31 +309,31 @@ def kpd_scenario() -> None:
             httpd(i, False)
         sorry = {"10.0.1.14:8080": ["Masq", 1]}
         took = wait_for(lambda: ipvs().get("TCP 10.0.2.100:80 rr") == sorry, bound + 20)
-        time.sleep(0.5)
+        wait_for(lambda: _marks()[-1:] == ["quorum_down"], 20)
         step("sorry_server", seconds=took, table=ipvs().get("TCP 10.0.2.100:80 rr"), marks=_marks(),
              bodies=fetch(2))
         for i in (1, 2, 3):
             httpd(i, True)
         took = wait_for(lambda: ipvs() == EXPECTED, bound + 20)
-        time.sleep(0.5)
+        wait_for(lambda: _marks()[-1:] == ["quorum_up"], 20)
         step("quorum_back", seconds=took, table=ipvs(), marks=_marks())
 
         sh("ipvsadm -C")
         took = wait_for(lambda: ipvs() == EXPECTED, 20)
         step("external_flush", seconds=took, table=ipvs())
 
-        time.sleep(1.0)  # the status file is rewritten at most every 0.5 s
         before = ipvs()
-        ops_before = check_stats().get("ipvs_ops")
+        ops_before = fresh_check_stats().get("ipvs_ops")  # the repair's operations included
         conf.write_text(config(rs3_weight=4))
         reload = subprocess.run([PY, "-m", "keepalived_py", "reload", "--runtime-dir", str(RUNTIME)],
                                 capture_output=True, text=True, timeout=60)
         want = json.loads(json.dumps(EXPECTED))
         want["TCP 10.0.2.100:80 rr"]["10.0.1.13:8080"] = ["Masq", 4]
         took = wait_for(lambda: ipvs() == want, 30)
-        time.sleep(1.0)
+        ops_after = fresh_check_stats().get("ipvs_ops")
         step("reload_weight", seconds=took, exit=reload.returncode, output=reload.stdout + reload.stderr,
-             before=before, after=ipvs(), ops=(check_stats().get("ipvs_ops") or 0) - (ops_before or 0))
+             before=before, after=ipvs(), ops_before=ops_before, ops_after=ops_after,
+             ops=None if ops_before is None or ops_after is None else ops_after - ops_before)
 
         broken = config(rs3_weight=4).replace("virtual_server 10.0.2.101", "virtual_server 10.0.2.101 {")
         conf.write_text(broken)
@@ -326,10 +359,19 @@ def kpd_scenario() -> None:
                 break
             time.sleep(0.05)
         respawned = time.monotonic() - stopped
-        settled = wait_for(lambda: check_stats().get("resyncs", 0) >= 1, 60)
-        time.sleep(3.0)
+        # The new child runs only once the old one has been reaped, and the old one wrote check-status.json
+        # as it stopped: its ipvs_ops of the whole scenario so far. The new child's first write can come
+        # seconds later (Python starting in a slow VM): take the old file away, so that whatever appears
+        # from now on is the new child's own.
+        predecessor_ops = check_stats().get("ipvs_ops")
+        CHECK_STATUS.unlink(missing_ok=True)
+        # settled: the new child has adopted the table and every one of its checks has passed (each gave its
+        # first verdict); then a status written after that counts every operation those verdicts caused
+        settled = wait_for(lambda: every_check_passed(check_status()), 90)
+        stats = fresh_check_stats() if settled is not None else {}
         step("checker_hung", old=old, new=new, respawn_seconds=round(respawned, 2), table_disturbed_at=short,
-             table=ipvs(), new_child_ops=check_stats().get("ipvs_ops"), settled=settled)
+             table=ipvs(), new_child_ops=stats.get("ipvs_ops"), new_child_stats=stats, settled=settled,
+             predecessor_ops=predecessor_ops)
         status = subprocess.run([PY, "-m", "keepalived_py", "status", "--runtime-dir", str(RUNTIME)],
                                 capture_output=True, text=True, timeout=60)
         step("status", exit=status.returncode, text=status.stdout + status.stderr)

@@ -105,6 +105,7 @@ def test_hung_checker_child_is_replaced_and_its_ipvs_state_adopted_not_flushed(r
     s = step(report, "checker_hung")
     assert s["new"] and s["new"] != s["old"], s
     assert s["table_disturbed_at"] == [], s
+    assert s["settled"] is not None, f"the new child's checks never all passed: {s}"
     assert s["new_child_ops"] == 0, s
 
 

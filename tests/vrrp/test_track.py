@@ -38,6 +38,7 @@ from keepalived_py.vrrp.track import (
     read_track_file,
     unusable_scripts,
 )
+from lab import wait_for_async
 
 T = TypeVar("T")
 
@@ -541,22 +542,15 @@ def write_script(path: Path, body: str) -> str:
     return str(path)
 
 
-async def wait_for(cond: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        await asyncio.sleep(0.02)
-    return cond()
-
-
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_scheduler_rise_and_fall_with_a_real_script(tmp_path: Path) -> None:
     flag = tmp_path / "healthy"
     flag.touch()
     check = write_script(tmp_path / "check.sh", f"test -e {flag}")
+    # timeout 5: the default (the 0.1 s interval) is less than a loaded machine may take to start the script
     tr = trackers(
-        inst(track_script=(t("chk"),)), scripts=[script("chk", argv=(check,), interval=0.1, fall=3, rise=2)]
+        inst(track_script=(t("chk"),)),
+        scripts=[script("chk", argv=(check,), interval=0.1, timeout=5, fall=3, rise=2)],
     )
     events: list[tuple[bool, int, int]] = []
 
@@ -571,16 +565,16 @@ def test_scheduler_rise_and_fall_with_a_real_script(tmp_path: Path) -> None:
         sched = ScriptScheduler(tr, on_change=changed)
         sched.start()
         try:
-            assert await wait_for(lambda: len(events) == 1, 2.0)  # first success: out of the init fault
+            await wait_for_async(lambda: len(events) == 1, timeout=10)  # first success: out of the init fault
             assert events[0][0] is False
             base_failures = sched.stats["chk"].failures
             flag.unlink()
-            assert await wait_for(lambda: len(events) == 2, 3.0)
+            await wait_for_async(lambda: len(events) == 2, timeout=10)
             fault, _, failures = events[1]
             assert fault and failures - base_failures == 3
             base_successes = sched.stats["chk"].successes
             flag.touch()
-            assert await wait_for(lambda: len(events) == 3, 3.0)
+            await wait_for_async(lambda: len(events) == 3, timeout=10)
             fault, successes, _ = events[2]
             assert not fault and successes - base_successes == 2
         finally:
@@ -589,16 +583,21 @@ def test_scheduler_rise_and_fall_with_a_real_script(tmp_path: Path) -> None:
     run(main())
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(30)
 def test_a_hanging_script_fails_by_timeout_and_does_not_block_others(tmp_path: Path) -> None:
     hang = write_script(tmp_path / "hang.sh", "exec sleep 100")
     quick = write_script(tmp_path / "quick.sh", "exit 0")
+    # A timeout ten times the quick script's interval: "quick" runs about ten times per hung run of "hang",
+    # far from the once per run it would get if it were serialised behind it, even when starting a
+    # script takes a loaded machine tens of milliseconds.
+    hang_timeout = 1.0
     tr = trackers(
         inst("A", track_script=(t("hang"),)),
         inst("B", track_script=(t("quick"),)),
         scripts=[
-            script("hang", -10, argv=(hang,), interval=0.1, timeout=0.2),
-            script("quick", argv=(quick,), interval=0.1),
+            script("hang", -10, argv=(hang,), interval=0.1, timeout=hang_timeout),
+            # timeout 5: the default, its 0.1 s interval, is less than a loaded machine may take to start it
+            script("quick", argv=(quick,), interval=0.1, timeout=5),
         ],
     )
 
@@ -615,28 +614,28 @@ def test_a_hanging_script_fails_by_timeout_and_does_not_block_others(tmp_path: P
         started = time.monotonic()
         sched.start()
         try:
-            assert await wait_for(lambda: tr.script_state("hang") is KO, 2.0)
+            await wait_for_async(lambda: tr.script_state("hang") is KO, timeout=10)
             assert tr.instance("A").priority() == 90 and not tr.instance("B").fault()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(2 * hang_timeout)  # "hang" runs (and hangs) twice more meanwhile
         finally:
             await sched.stop()
         elapsed = time.monotonic() - started
         hang_stats, quick_stats = sched.stats["hang"], sched.stats["quick"]
         assert hang_stats.timeouts == hang_stats.runs >= 1
         assert "timed out" in hang_stats.last_description
-        # never two runs of one script at once: each run lasts at least its 0.2 s timeout
-        assert hang_stats.runs <= elapsed / 0.2 + 1
+        # never two runs of one script at once: each run lasts at least its timeout
+        assert hang_stats.runs <= elapsed / hang_timeout + 1
         assert hang_stats.skipped_ticks >= hang_stats.runs
         # the other script kept its 0.1 s cadence while the first run of "hang" hung ...
         assert quick_runs_when_hang_failed and quick_runs_when_hang_failed[0] >= 2
-        # ... and all along: serialised behind "hang" it could not have run more than once per 0.2 s
-        assert quick_stats.runs > elapsed / 0.2 + 2
+        # ... and all along: serialised behind "hang" it could not have run more than once per hang_timeout
+        assert quick_stats.runs > elapsed / hang_timeout + 2
         assert quick_stats.failures == 0
 
     run(main())
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(30)
 def test_stop_kills_a_running_script(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     hang = write_script(tmp_path / "hang.sh", f"echo $$ > {pidfile}; exec sleep 100")
@@ -652,7 +651,7 @@ def test_stop_kills_a_running_script(tmp_path: Path) -> None:
     async def main() -> int:
         sched = ScriptScheduler(tr)
         sched.start()
-        assert await wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != "", 2.0)
+        await wait_for_async(lambda: pidfile.exists() and pidfile.read_text().strip() != "", timeout=10)
         began = time.monotonic()
         await sched.stop()
         assert time.monotonic() - began < 1.0
@@ -668,7 +667,7 @@ def test_stop_kills_a_running_script(tmp_path: Path) -> None:
 # --- the file watcher ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)
 def test_file_watcher_follows_the_file(tmp_path: Path) -> None:
     path = tmp_path / "prio"
     tr = trackers(inst(track_file=(t("tf"),)), files=[TrackFile("tf", str(path), weight=-2)])
@@ -681,20 +680,20 @@ def test_file_watcher_follows_the_file(tmp_path: Path) -> None:
         try:
             begin = time.monotonic()
             path.write_text("10\n")
-            assert await wait_for(lambda: it.priority() == 80, 1.0)
+            await wait_for_async(lambda: it.priority() == 80, timeout=5)
             assert time.monotonic() - begin < 1.0
             assert it.reasons() == ["file tf value 10 (weight -2: -20)"]
             path.write_text("garbage\n")  # no digits: 0
-            assert await wait_for(lambda: it.priority() == 100, 1.0)
+            await wait_for_async(lambda: it.priority() == 100, timeout=5)
             path.write_text("-0x4 trailing\n")
-            assert await wait_for(lambda: it.priority() == 108, 1.0)
+            await wait_for_async(lambda: it.priority() == 108, timeout=5)
             path.write_text("99999999999\n")  # out of range: ignored, the value stays
             await asyncio.sleep(0.6)
             assert it.priority() == 108
             path.write_text("200\n")  # -400 <= -254: FAULT
-            assert await wait_for(it.fault, 1.0)
+            await wait_for_async(it.fault, timeout=5)
             path.unlink()  # a missing file reads 0
-            assert await wait_for(lambda: not it.fault() and it.priority() == 100, 1.0)
+            await wait_for_async(lambda: not it.fault() and it.priority() == 100, timeout=5)
         finally:
             await watcher.stop()
         assert all(s == {"VI"} for s in seen) and len(seen) == 5
