@@ -15,7 +15,7 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
     listener.bind(path)
     listener.listen(1)
     huge = {"instances": {f"VI_{i}": {"state": "MASTER", "priority": 100} for i in range(20000)},
-            "generation": 3}
+            "generation": 3, "loop_lag": {"max_ms": 1.5, "p99_ms": 0.5, "window_s": 60.0}}
 
     async def main() -> list[wire.Heartbeat]:
         changed = asyncio.Event()
@@ -34,5 +34,6 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
 
     beats = asyncio.run(main())
     assert [b.seq for b in beats] == [0, 1]
-    assert beats[0].state == {"generation": 3, "truncated": True}
+    assert beats[0].state == {"generation": 3, "truncated": True,
+                              "loop_lag": {"max_ms": 1.5, "p99_ms": 0.5, "window_s": 60.0}}
     listener.close()

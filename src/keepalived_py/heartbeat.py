@@ -31,7 +31,7 @@ async def send_heartbeats(
             try:
                 frame = wire.encode(wire.Heartbeat(kind, pid, seq, doc))
             except ValueError:  # too many instances for one frame: the beat itself matters most
-                small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
+                small = {k: v for k, v in doc.items() if not isinstance(v, dict | list) or k == "loop_lag"}
                 frame = wire.encode(wire.Heartbeat(kind, pid, seq, {**small, "truncated": True}))
             if sock is None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK)

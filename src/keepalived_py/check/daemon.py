@@ -17,6 +17,7 @@ from keepalived_py.check.engine import CheckEngine, Driver
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import read_snapshot
 from keepalived_py.heartbeat import send_heartbeats
+from keepalived_py.loop_lag import LoopLagMonitor
 from keepalived_py.runtime_files import write_json_atomic
 
 log = logging.getLogger("kpd.check")
@@ -42,6 +43,7 @@ async def serve(
         driver = IpvsDriver()
     engine = CheckEngine(config, driver, release_on_stop=release)
     loop = asyncio.get_running_loop()
+    lag = LoopLagMonitor.start()
     restart_mark = runtime_dir / RESTART_MARK
     restart_mark.unlink(missing_ok=True)
 
@@ -95,7 +97,8 @@ async def serve(
     if heartbeat_socket is not None:
         interval = config.global_defs.kpd_child_hung_timeout / 6
         beat = loop.create_task(send_heartbeats(
-            "checker", heartbeat_socket, interval, lambda: {**engine.summary(), **state}, changed))
+            "checker", heartbeat_socket, interval,
+            lambda: {**engine.summary(), **state, "loop_lag": lag.summary()}, changed))
     try:
         await engine.run()
     finally:

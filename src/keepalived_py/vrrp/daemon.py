@@ -16,6 +16,7 @@ from pathlib import Path
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import read_snapshot
 from keepalived_py.heartbeat import send_heartbeats
+from keepalived_py.loop_lag import LoopLagMonitor
 from keepalived_py.runtime_files import write_json_atomic
 from keepalived_py.vrrp.engine import VrrpEngine
 from keepalived_py.vrrp.fsm import State
@@ -37,6 +38,7 @@ async def serve(
     engine = VrrpEngine(config, release_on_stop=release)
     engine.open()
     loop = asyncio.get_running_loop()
+    lag = LoopLagMonitor.start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, engine.stop)
     status_path = runtime_dir / STATUS_FILE
@@ -101,7 +103,7 @@ async def serve(
 
         def state() -> dict[str, object]:
             return {"instances": {s.name: {"state": s.state, "priority": s.effective_priority}
-                                  for s in engine.status()}, **reloads}
+                                  for s in engine.status()}, **reloads, "loop_lag": lag.summary()}
 
         beat = loop.create_task(send_heartbeats("vrrp", heartbeat_socket, interval, state, changed))
     try:
