@@ -43,6 +43,10 @@ class LagStats:
         while self._samples and self._samples[0][0] < horizon:
             self._samples.popleft()
 
+    def samples(self) -> list[tuple[float, float]]:
+        """The samples kept, oldest first, as (time taken, lag)."""
+        return list(self._samples)
+
     def max(self, now: float) -> float:
         self._expire(now)
         return max((lag for _, lag in self._samples), default=0.0)
