@@ -192,7 +192,17 @@ def inside_lag(seconds: float, profile: bool) -> None:
         engine = CheckEngine(result.config, driver)  # type: ignore[arg-type]
         marks = {"start": loop.time()}
         engine.open()
+        print(f"open() took {loop.time() - marks['start']:.1f} s", file=sys.stderr, flush=True)
         run = loop.create_task(engine.run())
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(5.0)
+                print(f"t={loop.time() - marks['start']:.0f}s ready={engine.ready} "
+                      f"ops={engine.stats['ipvs_ops']} probes={engine.stats['probes']} "
+                      f"lag={lag.summary()}", file=sys.stderr, flush=True)
+
+        report = loop.create_task(progress())
         while not engine.ready:
             await asyncio.sleep(0.1)
         marks["ready"] = loop.time()
@@ -205,6 +215,7 @@ def inside_lag(seconds: float, profile: bool) -> None:
         await engine.shutdown()
         await asyncio.sleep(0.3)
         marks["stopped"] = loop.time()
+        report.cancel()
         samples = lag.stats.samples()
 
         def phase(a: str, b: str) -> dict[str, float]:
