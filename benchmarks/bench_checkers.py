@@ -74,17 +74,20 @@ def engine(kind: str, n: int, seconds: float, conf: str) -> None:
 
     from keepalived_py.check.engine import CheckEngine
     from keepalived_py.config import load_config
-    from keepalived_py.ipvs.reconcile import apply_to
+    from keepalived_py.ipvs.reconcile import apply_in_place, copy_table
 
     class Table:
         def __init__(self) -> None:
             self.table: dict = {}
 
         def dump(self) -> dict:
-            return dict(self.table)
+            return copy_table(self.table)
+
+        def iter_dump(self):  # type: ignore[no-untyped-def]
+            yield from copy_table(self.table).items()
 
         def apply(self, op: object) -> None:
-            self.table = apply_to(self.table, [op])  # type: ignore[list-item]
+            apply_in_place(self.table, op)  # type: ignore[arg-type]
 
         def flush(self) -> None:
             self.table = {}

@@ -1,6 +1,7 @@
 """IPVS in the test VM: kpd's driver against `ipvsadm --restore`, and kpd's checker against keepalived's.
 
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
+    .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
 
 Everything runs inside the QEMU VM (TCG software emulation, so absolute times are several times slower
 than on hardware; compare the columns, not the numbers with other sections):
@@ -10,6 +11,15 @@ than on hardware; compare the columns, not the numbers with other sections):
 * the same checker configuration (TCP_CHECK, delay_loop 1, 200 real servers answering on the VM's
   loopback) under kpd and under keepalived's checker: CPU of the whole daemon over 20 s, and the time from
   a real server's port closing to its removal from the kernel table (retry 0; polled with ipvsadm).
+
+``--loop-lag`` instead runs the check engine with the real IPVS driver on the generated configuration of
+1,000 virtual servers x 10 real servers (benchmarks/gen_config.py: HTTP_GET, delay_loop 6, retry 3) from
+an empty table, with the loop-lag monitor the children use (keepalived_py.loop_lag) on its loop: the real
+servers' addresses are local to the VM but nothing listens, so every check is a real TCP connection that
+is refused, and every real server goes down after its retries (10,000 more operations) while the table is
+still being programmed. Reported per phase (programming until the engine is ready, then ``--seconds`` of
+checks, then the release on stop): how late a 100 ms timer on the loop woke (max, p99), operations, probes.
+``--profile`` adds the top of a cProfile of the engine's process.
 """
 
 from __future__ import annotations
@@ -155,15 +165,129 @@ virtual_server 10.9.0.2 80 {{
     print("BENCH " + json.dumps(out))
 
 
+def inside_lag(seconds: float, profile: bool) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import asyncio
+
+    from gen_config import large_config
+
+    from keepalived_py.check.engine import CheckEngine
+    from keepalived_py.config import load_config
+    from keepalived_py.ipvs.driver import IpvsDriver
+    from keepalived_py.loop_lag import LoopLagMonitor
+
+    subprocess.run(["ip", "route", "add", "local", "192.168.0.0/16", "dev", "lo"], check=True)
+    conf = Path("/tmp/kpd-loop-lag.conf")
+    conf.write_text(large_config(instances=0))
+    result = load_config(conf, host_checks=False)
+    assert result.config is not None
+    driver = IpvsDriver()
+    driver.flush()
+
+    async def main() -> dict[str, object]:
+        loop = asyncio.get_running_loop()
+        lag = LoopLagMonitor.start(window=3600.0)
+        await asyncio.sleep(0.3)
+        engine = CheckEngine(result.config, driver)  # type: ignore[arg-type]
+        marks = {"start": loop.time()}
+        engine.open()
+        print(f"open() took {loop.time() - marks['start']:.1f} s", file=sys.stderr, flush=True)
+        run = loop.create_task(engine.run())
+
+        async def progress() -> None:
+            while True:
+                await asyncio.sleep(5.0)
+                print(f"t={loop.time() - marks['start']:.0f}s ready={engine.ready} "
+                      f"ops={engine.stats['ipvs_ops']} probes={engine.stats['probes']} "
+                      f"lag={lag.summary()}", file=sys.stderr, flush=True)
+
+        report = loop.create_task(progress())
+        while not engine.ready:
+            await asyncio.sleep(0.1)
+        marks["ready"] = loop.time()
+        ops_ready = engine.stats["ipvs_ops"]
+        await asyncio.sleep(seconds)
+        marks["checks"] = loop.time()
+        down = sum(not c.up for c in engine.checkers.values())
+        engine.stop()
+        await run
+        await engine.shutdown()
+        await asyncio.sleep(0.3)
+        marks["stopped"] = loop.time()
+        report.cancel()
+        samples = lag.stats.samples()
+
+        def phase(a: str, b: str) -> dict[str, float]:
+            lags = sorted(x for t, x in samples if marks[a] <= t <= marks[b])
+            if not lags:
+                return {"max_ms": 0.0, "p99_ms": 0.0, "n": 0}
+            return {"max_ms": round(lags[-1] * 1000, 1),
+                    "p99_ms": round(lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000, 1),
+                    "n": len(lags), "seconds": round(marks[b] - marks[a], 1)}
+
+        return {"programming": phase("start", "ready"), "checks": phase("ready", "checks"),
+                "stop": phase("checks", "stopped"), "whole": phase("start", "stopped"),
+                "ops_to_ready": ops_ready, "ops": engine.stats["ipvs_ops"],
+                "ipvs_errors": engine.stats["ipvs_errors"], "probes": engine.stats["probes"],
+                "down_at_end": down, "checkers": len(engine.checkers),
+                "table_after_stop": len(driver.dump())}
+
+    if profile:
+        import cProfile
+        import io
+        import pstats
+
+        prof = cProfile.Profile()
+        out = prof.runcall(asyncio.run, main())
+        text = io.StringIO()
+        pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(30)
+        print(text.getvalue(), file=sys.stderr)
+    else:
+        out = asyncio.run(main())
+    print("BENCH " + json.dumps(out))
+
+
+def main_lag(seconds: float, profile: bool, kpdvm) -> int:  # type: ignore[no-untyped-def]
+    argv = [sys.executable, str(Path(__file__).resolve()), "--inside-lag", str(seconds)]
+    if profile:
+        argv.append("--profile")
+    r = kpdvm.run_vm(argv, timeout=1800, cwd=ROOT, on_stderr=lambda b: sys.stderr.buffer.write(b))
+    line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
+    if r.returncode != 0 or line is None:
+        print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
+        return 1
+    res = json.loads(line[6:])
+    print(json.dumps(res), file=sys.stderr)
+    print("# Check engine + real IPVS driver in the test VM, 1,000 virtual servers x 10 real servers\n")
+    print("| phase | duration | loop lag max | loop lag p99 |")
+    print("| --- | --- | --- | --- |")
+    for name, label in (("programming", "programming from empty (until ready)"),
+                        ("checks", "checks (every real server down by the end)"), ("stop", "release on stop"),
+                        ("whole", "whole run")):
+        p = res[name]
+        print(f"| {label} | {p.get('seconds', 0)} s | {p['max_ms']} ms | {p['p99_ms']} ms |")
+    print(f"\n{res['ops_to_ready']} IPVS operations until ready, {res['ops']} in all "
+          f"({res['ipvs_errors']} errors); {res['probes']} probes of {res['checkers']} checkers; "
+          f"{res['down_at_end']} down at the end; {res['table_after_stop']} services left after stop.")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
         inside()
+        return 0
+    if len(sys.argv) > 2 and sys.argv[1] == "--inside-lag":
+        inside_lag(float(sys.argv[2]), "--profile" in sys.argv)
         return 0
     spec = importlib.util.spec_from_file_location("kpdvm", ROOT / "scripts" / "vm" / "kpdvm.py")
     assert spec is not None and spec.loader is not None
     kpdvm = importlib.util.module_from_spec(spec)
     sys.modules["kpdvm"] = kpdvm
     spec.loader.exec_module(kpdvm)
+    if "--loop-lag" in sys.argv:
+        seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
+        return main_lag(seconds, "--profile" in sys.argv, kpdvm)
     r = kpdvm.run_vm([sys.executable, str(Path(__file__).resolve()), "--inside"], timeout=900, cwd=ROOT)
     line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
     if r.returncode != 0 or line is None:

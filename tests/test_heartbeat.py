@@ -15,7 +15,7 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
     listener.bind(path)
     listener.listen(1)
     huge = {"instances": {f"VI_{i}": {"state": "MASTER", "priority": 100} for i in range(20000)},
-            "generation": 3}
+            "generation": 3, "loop_lag": {"max_ms": 1.5, "p99_ms": 0.5, "window_s": 60.0}}
 
     async def main() -> list[wire.Heartbeat]:
         changed = asyncio.Event()
@@ -35,7 +35,8 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
 
     beats = asyncio.run(main())
     assert [b.seq for b in beats] == [0, 1]
-    assert beats[0].state == {"generation": 3, "truncated": True}
+    assert beats[0].state == {"generation": 3, "truncated": True,
+                              "loop_lag": {"max_ms": 1.5, "p99_ms": 0.5, "window_s": 60.0}}
     listener.close()
 
 
@@ -45,7 +46,8 @@ def test_a_child_heartbeats_from_the_start_while_it_is_still_starting(tmp_path):
     import sys
 
     conf = tmp_path / "keepalived.conf"
-    conf.write_text("virtual_server 192.0.2.1 80 {\n  real_server 192.0.2.2 80 {\n    TCP_CHECK {\n    }\n  }\n}\n")
+    conf.write_text("virtual_server 192.0.2.1 80 {\n  real_server 192.0.2.2 80 {\n"
+                    "    TCP_CHECK {\n    }\n  }\n}\n")
     path = str(tmp_path / "hb.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)

@@ -11,8 +11,9 @@ an exit code instead when the child must not run.
 
 :class:`ChildRuntime` then serves an engine on an asyncio loop: SIGTERM/SIGINT stop it (the engine's
 orderly shutdown), SIGHUP switches to the parent's new configuration snapshot (reloads queue, never
-overlap), the status file is rewritten as the engine reports changes (coalesced), and heartbeats go out
-from a task on the same loop, so a wedged loop goes silent. A hung child is SIGKILLed by the parent, so it
+overlap), the status file is rewritten as the engine reports changes (coalesced), heartbeats go out from a
+task on the same loop, so a wedged loop goes silent, and they carry the loop's lag (:mod:`keepalived_py.
+loop_lag`). A hung child is SIGKILLed by the parent, so it
 never runs its shutdown path and what it programmed in the kernel stays for its successor.
 """
 
@@ -35,6 +36,7 @@ from keepalived_py.config.snapshot import SnapshotError, load_for_child, read_sn
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.heartbeat import HeartbeatSender, send_heartbeats
 from keepalived_py.logs import LEVELS, setup_logging
+from keepalived_py.loop_lag import LoopLagMonitor
 from keepalived_py.procname import die_with_parent, set_name
 from keepalived_py.runtime_files import write_json_atomic
 
@@ -175,17 +177,20 @@ class ChildRuntime:
             loop.add_signal_handler(sig, hooks.stop)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.dump()  # what cannot run here is in the status from the start
+        lag = LoopLagMonitor.start()
         beat = None
         sender = self.start.heartbeat
         if sender is not None:
             beat = loop.create_task(send_heartbeats(
                 sender, self.start.args.heartbeat_interval,
-                lambda: {**hooks.summary(), **self.reloads}, self._changed))
+                lambda: {**hooks.summary(), **self.reloads, "loop_lag": lag.summary()}, self._changed))
         try:
             await hooks.run()
         finally:
             if beat is not None:
                 beat.cancel()
+            if lag.task is not None:
+                lag.task.cancel()
             await hooks.shutdown()
             self.dump()
 

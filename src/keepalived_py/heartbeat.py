@@ -43,7 +43,8 @@ class HeartbeatSender:
                 try:
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, doc))
                 except ValueError:  # too many instances for one frame: the beat itself matters most
-                    small = {k: v for k, v in doc.items() if not isinstance(v, dict | list)}
+                    small = {k: v for k, v in doc.items()
+                             if not isinstance(v, dict | list) or k == "loop_lag"}
                     small["truncated"] = True
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, small))
                 if self._sock is None:

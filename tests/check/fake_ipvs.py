@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from keepalived_py.ipvs.reconcile import Op, apply_to
+from collections.abc import Iterator
+
+from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table
 from keepalived_py.ipvs.state import Entry, ServiceKey
 
 
 class FakeIpvs:
     def __init__(self, table: dict[ServiceKey, Entry] | None = None) -> None:
-        self.table: dict[ServiceKey, Entry] = dict(table or {})
+        self.table: dict[ServiceKey, Entry] = copy_table(table or {})
         self.ops: list[Op] = []
         self.flushes = 0
         self.dumps = 0
 
     def dump(self) -> dict[ServiceKey, Entry]:
+        return dict(self.iter_dump())
+
+    def iter_dump(self) -> Iterator[tuple[ServiceKey, Entry]]:
         self.dumps += 1
-        return dict(self.table)
+        yield from copy_table(self.table).items()
 
     def apply(self, op: Op) -> None:
-        self.table = apply_to(self.table, [op])
+        apply_in_place(self.table, op)
         self.ops.append(op)
 
     def flush(self) -> None:

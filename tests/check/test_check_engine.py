@@ -66,6 +66,7 @@ def test_start_adopts_existing_rules_and_leaves_foreign_ones(write_conf):
     async def main():
         engine = CheckEngine(config(write_conf), ipvs, probe=Probes())
         engine.open()
+        await engine.settled()
         return engine
 
     run(main())
@@ -103,8 +104,10 @@ def test_reload_changing_one_weight_changes_only_that_weight(write_conf):
     async def main():
         engine = CheckEngine(config(write_conf, (1, 1)), ipvs, probe=Probes())
         engine.open()
+        await engine.settled()
         before = len(ipvs.ops)
         engine.reload(config(write_conf, (1, 5), name="new.conf"))
+        await engine.settled()
         return ipvs.ops[before:]
 
     ops = run(main())
@@ -130,6 +133,7 @@ virtual_server 192.0.2.11 80 {
         await wait_for_async(lambda: "10.0.0.1:8080" not in ipvs.weights()["TCP 192.0.2.10:80"])
         before = len(ipvs.ops)
         engine.reload(config(write_conf, name="new.conf"))
+        await engine.settled()
         ops = ipvs.ops[before:]
         engine.stop()
         await task
@@ -175,6 +179,7 @@ def test_dont_release_ipvs_keeps_the_rules_on_stop(write_conf):
     async def main():
         engine = CheckEngine(config(write_conf), ipvs, probe=Probes(), release_on_stop=False)
         engine.open()
+        await engine.settled()
         engine.stop()
         await engine.shutdown()
 

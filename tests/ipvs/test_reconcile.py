@@ -87,3 +87,19 @@ def test_lvs_flush_deletes_every_unwanted_service():
 def test_applying_an_impossible_operation_to_a_fake_table_fails_like_the_kernel():
     with pytest.raises(FileExistsError):
         apply_to(DESIRED, plan(DESIRED, {})[:1])
+
+
+def test_apply_in_place_changes_only_the_table_it_is_given_and_nothing_when_it_fails():
+    from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table
+
+    mine = copy_table(DESIRED)
+    apply_in_place(mine, Op(OpKind.SET_DEST, A, dest(1, 7)))
+    apply_in_place(mine, Op(OpKind.DEL_DEST, B, dest(3).key))
+    assert mine[A].dests[dest(1).key].weight == 7 and mine[B].dests == {}
+    assert DESIRED[A].dests[dest(1).key].weight == 1 and dest(3).key in DESIRED[B].dests
+    before = copy_table(mine)
+    with pytest.raises(FileExistsError):
+        apply_in_place(mine, Op(OpKind.ADD_DEST, A, dest(2)))
+    with pytest.raises(FileNotFoundError):
+        apply_in_place(mine, Op(OpKind.DEL_DEST, B, dest(3).key))
+    assert mine == before

@@ -5,6 +5,12 @@ run is a timer on the loop; a probe runs as a task (at most ``max_in_flight`` at
 checker, verdicts move the :class:`Pool`, and changed virtual servers are synced to the kernel through the
 pure reconciler on the next loop turn (one batch for everything that changed in that turn).
 
+All work on the kernel's table (a sync, a full resync: reading the table, planning, applying) runs as steps
+of a generator, one piece of work after another: a slice of at most ``APPLY_BATCH`` steps or
+``APPLY_SLICE`` seconds runs at once, the rest in a writer task, a slice per loop turn, so that programming
+thousands of real servers never stops the loop (and the heartbeat task on it) for long. The engine keeps
+a mirror of the kernel's table, changed in place in O(1) per operation.
+
 The kernel's table is adopted at start (never flushed, unless ``lvs_flush``), fully re-read every
 ``resync_interval`` seconds (less often for a table so large that reading it is costly) to repair
 changes made behind kpd's back, and on reload only the differences
@@ -20,7 +26,8 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from keepalived_py.check.checker import Checker
@@ -31,7 +38,7 @@ from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
 from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.config.model import Config
-from keepalived_py.ipvs.reconcile import Op, apply_to, plan
+from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
 from keepalived_py.notify import NotifyFifo, NotifyQueue
 from keepalived_py.script_security import ScriptPolicy
@@ -43,10 +50,15 @@ RESYNC_INTERVAL = 5.0
 #: how often ha_suspend looks at whether the virtual addresses are local
 SUSPEND_POLL = 0.5
 NOTIFY_TIMEOUT = 30.0
+#: at most this many steps (IPVS operations, services read) of kernel work before the loop turns ...
+APPLY_BATCH = 256
+#: ... or this many seconds of it
+APPLY_SLICE = 0.02
 
 
 class Driver(Protocol):
     def dump(self) -> dict[ServiceKey, Entry]: ...
+    def iter_dump(self) -> Iterator[tuple[ServiceKey, Entry]]: ...
     def apply(self, op: Op) -> None: ...
     def flush(self) -> None: ...
 
@@ -102,7 +114,7 @@ class CheckEngine:
         self.is_local = is_local
         self.pool = Pool(build(config))
         self.checkers: dict[CheckerKey, Checker] = {}
-        #: the kernel's table as kpd last left it (re-read on every full resync)
+        #: the kernel's table as kpd last left it (re-read on every full resync; changed in place)
         self.kernel: dict[ServiceKey, Entry] = {}
         #: every service kpd has programmed (a reload that drops one removes it)
         self.managed: set[ServiceKey] = set()
@@ -126,6 +138,13 @@ class CheckEngine:
         self._script_policy_config = config
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: kernel work waiting (the first one running), and the task running it a slice per loop turn
+        self._work: deque[Iterator[None]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._in_slice = False
+        self._sync_queued = False
+        self._resync_queued = False
+        #: True once the first resync has programmed the table
         self.ready = False
 
     # --- life cycle ---------------------------------------------------------------------------------------
@@ -150,7 +169,6 @@ class CheckEngine:
         self.resync()
         for key in self.checkers:
             self._schedule(key)
-        self.ready = True
 
     async def run(self) -> None:
         """Run until :meth:`stop`; then cancel probes (the caller calls :meth:`shutdown`)."""
@@ -162,6 +180,12 @@ class CheckEngine:
         finally:
             for task in (resync, suspend):
                 task.cancel()
+            writer = self._writer
+            if writer is not None:
+                writer.cancel()
+                await asyncio.wait({writer})
+            self._work.clear()
+            self._sync_queued = self._resync_queued = False
             for handle in self._handles.values():
                 handle.cancel()
             self._handles.clear()
@@ -182,13 +206,8 @@ class CheckEngine:
                 self.driver.flush()
                 log.info("flushed every IPVS rule on stop")
             else:
-                try:
-                    current = self.driver.dump()
-                except OSError as err:
-                    log.error("cannot read the IPVS table on stop: %s", err)
-                    current = self.kernel
-                self._apply(plan({}, current, managed=self.managed))
-                log.info("removed %d virtual services on stop", len(self.managed & set(current)))
+                self._submit(self._release_steps())
+                await self.settled()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._notify.close(), 5.0)
         for fifo in self._fifos:
@@ -306,6 +325,13 @@ class CheckEngine:
 
     def _sync_dirty(self) -> None:
         self._sync_pending = False
+        if not self._sync_queued:
+            self._sync_queued = True
+            self._submit(self._sync_steps())
+
+    def _sync_steps(self) -> Iterator[None]:
+        """Apply what the virtual servers changed since the last sync need (planned when it starts)."""
+        self._sync_queued = False
         dirty = self._dirty
         self._dirty = set()
         desired: dict[ServiceKey, Entry] = {}
@@ -313,7 +339,7 @@ class CheckEngine:
             if id(vs) in dirty:
                 desired.update(self.pool.entries(vs))
         current = {k: self.kernel[k] for k in desired if k in self.kernel}
-        self._apply(plan(desired, current))
+        yield from self._apply_steps(plan(desired, current))
         if self._first_verdict is not None:
             took = time.perf_counter() - self._first_verdict
             self._first_verdict = None
@@ -325,11 +351,21 @@ class CheckEngine:
             self.on_change()
 
     def resync(self) -> None:
-        """Re-read the kernel's table and repair every difference from what kpd wants."""
+        """Re-read the kernel's table and repair every difference from what kpd wants (after the kernel
+        work already queued; the first slice at once when there is none)."""
+        if not self._resync_queued:
+            self._resync_queued = True
+            self._submit(self._resync_steps())
+
+    def _resync_steps(self) -> Iterator[None]:
+        self._resync_queued = False
         self.stats["resyncs"] += 1
         self._full_resync_needed = False
+        current: dict[ServiceKey, Entry] = {}
         try:
-            current = self.driver.dump()
+            for key, entry in self.driver.iter_dump():
+                current[key] = entry
+                yield
         except OSError as err:
             log.error("cannot read the IPVS table: %s", err)
             self._full_resync_needed = True
@@ -340,13 +376,29 @@ class CheckEngine:
             self.stats["repairs"] += 1
             log.warning("IPVS table differs from kpd's (changed behind kpd's back?): %d operations to repair",
                         len(ops))
-        self.kernel = dict(current)
-        self._apply(ops)
+        self.kernel = copy_table(current)
+        yield
+        yield from self._apply_steps(ops)
         self.managed = set(desired)
+        self.ready = True
         if self.on_change is not None:
             self.on_change()
 
-    def _apply(self, ops: list[Op]) -> None:
+    def _release_steps(self) -> Iterator[None]:
+        """Remove the services kpd manages (on stop)."""
+        current: dict[ServiceKey, Entry] = {}
+        try:
+            for key, entry in self.driver.iter_dump():
+                current[key] = entry
+                yield
+        except OSError as err:
+            log.error("cannot read the IPVS table on stop: %s", err)
+            current = self.kernel
+        yield from self._apply_steps(plan({}, current, managed=self.managed))
+        log.info("removed %d virtual services on stop", len(self.managed & set(current)))
+
+    def _apply_steps(self, ops: list[Op]) -> Iterator[None]:
+        """Apply ``ops`` one per step, keeping the mirror of the kernel's table in line (O(1) each)."""
         for op in ops:
             try:
                 self.driver.apply(op)
@@ -354,15 +406,63 @@ class CheckEngine:
                 self.stats["ipvs_errors"] += 1
                 log.error("IPVS %s failed: %s", op, err)
                 self._full_resync_needed = True
-                continue
-            self.stats["ipvs_ops"] += 1
-            log.debug("IPVS %s", op)
+            else:
+                self.stats["ipvs_ops"] += 1
+                log.debug("IPVS %s", op)
+                try:
+                    apply_in_place(self.kernel, op)
+                except OSError:
+                    self._full_resync_needed = True
+                if op.item is not None:
+                    self.managed.add(op.service)
+            yield
+
+    # --- running kernel work in slices --------------------------------------------------------------------
+
+    def _submit(self, work: Iterator[None]) -> None:
+        """Queue ``work``; with nothing queued before it, run its first slice now."""
+        self._work.append(work)
+        if self._writer is None and not self._in_slice:
+            self._run_slice()
+            if self._work and self._loop is not None:
+                self._writer = self._loop.create_task(self._write(), name="ipvs writer")
+
+    def _run_slice(self) -> None:
+        self._in_slice = True
+        try:
+            self._run_steps()
+        finally:
+            self._in_slice = False
+
+    def _run_steps(self) -> None:
+        deadline = time.perf_counter() + APPLY_SLICE
+        steps = 0
+        while self._work:
             try:
-                self.kernel = apply_to(self.kernel, [op])
-            except OSError:
+                for _ in self._work[0]:
+                    steps += 1
+                    if steps >= APPLY_BATCH or time.perf_counter() >= deadline:
+                        return
+            except Exception:  # a bug in one piece of work must not stop the others
+                log.exception("IPVS work failed")
                 self._full_resync_needed = True
-            if op.service not in self.managed and op.item is not None:
-                self.managed.add(op.service)
+            self._work.popleft()
+
+    async def _write(self) -> None:
+        try:
+            while self._work:
+                await asyncio.sleep(0)
+                self._run_slice()
+        finally:
+            self._writer = None
+
+    async def settled(self) -> None:
+        """Wait until the kernel work queued so far (and any queued meanwhile) is done."""
+        while self._writer is not None:
+            writer = self._writer
+            await asyncio.wait({writer})
+            if self._writer is writer:  # pragma: no cover  (its finally clears it)
+                break
 
     async def _resync_loop(self) -> None:
         """Re-read the table every ``resync_interval`` seconds; a large table (whose dump is costly) less
@@ -372,6 +472,7 @@ class CheckEngine:
             await asyncio.sleep(pause)
             started = time.perf_counter()
             self.resync()
+            await self.settled()
             pause = max(self.resync_interval, 20 * (time.perf_counter() - started))
 
     # --- ha_suspend ---------------------------------------------------------------------------------------

@@ -109,6 +109,15 @@ class IpvsDriver:
         raise IpvsError(errno.ENOENT, "the kernel has no IPVS (is the ip_vs module loaded?)")
 
     def _exchange(self, msg: Any, msg_type: int, flags: int, reply_class: Any) -> list[Any]:
+        replies = []
+        for data in self._exchange_raw(msg, msg_type, flags):
+            reply = reply_class(data)
+            reply.decode()
+            replies.append(reply)
+        return replies
+
+    def _exchange_raw(self, msg: Any, msg_type: int, flags: int) -> list[bytes]:
+        """The replies, undecoded (decoding is most of the cost: callers may spread it out)."""
         seq = next(self._seq)
         msg["header"]["type"] = msg_type
         msg["header"]["flags"] = flags
@@ -116,7 +125,7 @@ class IpvsDriver:
         msg["header"]["pid"] = 0
         msg.encode()
         self._sock.send(msg.data)
-        replies: list[Any] = []
+        replies: list[bytes] = []
         for kind, data in self._replies(seq):
             if kind == NLMSG_DONE:
                 return replies
@@ -125,9 +134,7 @@ class IpvsDriver:
                 if code:
                     raise IpvsError(-code, os.strerror(-code))
                 return replies
-            reply = reply_class(data)
-            reply.decode()
-            replies.append(reply)
+            replies.append(data)
         return replies  # pragma: no cover
 
     def _replies(self, seq: int) -> Iterator[tuple[int, bytes]]:
@@ -147,12 +154,20 @@ class IpvsDriver:
                     return
 
     def _request(self, cmd: int, attrs: list[tuple[str, Any]], *, dump: bool = False) -> list[Any]:
+        replies = []
+        for data in self._request_raw(cmd, attrs, dump=dump):
+            reply = self._ipvs.ipvsmsg(data)
+            reply.decode()
+            replies.append(reply)
+        return replies
+
+    def _request_raw(self, cmd: int, attrs: list[tuple[str, Any]], *, dump: bool = False) -> list[bytes]:
         msg = self._ipvs.ipvsmsg()
         msg["cmd"] = cmd
         msg["version"] = self._ipvs.GENL_VERSION
         msg["attrs"] = attrs
         flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
-        return self._exchange(msg, self.family, flags, self._ipvs.ipvsmsg)
+        return self._exchange_raw(msg, self.family, flags)
 
     # --- encoding -----------------------------------------------------------------------------------------
 
@@ -207,8 +222,15 @@ class IpvsDriver:
 
     def dump(self) -> dict[ServiceKey, Entry]:
         """Every virtual service with its real servers."""
-        out: dict[ServiceKey, Entry] = {}
-        for reply in self._request(self._ipvs.IPVS_CMD_GET_SERVICE, [], dump=True):
+        return dict(self.iter_dump())
+
+    def iter_dump(self) -> Iterator[tuple[ServiceKey, Entry]]:
+        """Every virtual service with its real servers, one at a time: the list of services is read at
+        once, but each is decoded, and its real servers read, only when the caller asks for the next one
+        (a caller on an event loop can let it turn between services; other requests may go in between)."""
+        for data in self._request_raw(self._ipvs.IPVS_CMD_GET_SERVICE, [], dump=True):
+            reply = self._ipvs.ipvsmsg(data)
+            reply.decode()
             svc_nla = reply.get_attr("IPVS_CMD_ATTR_SERVICE")
             if svc_nla is None:
                 continue
@@ -216,11 +238,10 @@ class IpvsDriver:
             key_attrs = {"attrs": self._service_key_attrs(service.key)}
             dests = self._request(self._ipvs.IPVS_CMD_GET_DEST, [("IPVS_CMD_ATTR_SERVICE", key_attrs)],
                                   dump=True)
-            out[service.key] = Entry.of(service, [
+            yield service.key, Entry.of(service, [
                 _decode_dest(d.get_attr("IPVS_CMD_ATTR_DEST"))
                 for d in dests if d.get_attr("IPVS_CMD_ATTR_DEST") is not None
             ])
-        return out
 
     def apply(self, op: Op) -> None:
         """Carry out one reconciler operation; :class:`IpvsError` when the kernel refuses it."""

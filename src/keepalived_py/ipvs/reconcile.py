@@ -101,35 +101,50 @@ def _dest_ops(key: ServiceKey, want: Entry, have: Entry) -> list[Op]:
     return ops
 
 
-def apply_to(table: Table, ops: list[Op]) -> dict[ServiceKey, Entry]:
-    """The table after ``ops`` (what a driver would leave in the kernel): for fakes and for tests."""
-    out: dict[ServiceKey, Entry] = {k: Entry(e.service, dict(e.dests)) for k, e in table.items()}
-    for op in ops:
-        if op.kind is OpKind.ADD_SERVICE or op.kind is OpKind.SET_SERVICE:
-            assert isinstance(op.item, Service)
-            if op.kind is OpKind.ADD_SERVICE and op.service in out:
-                raise FileExistsError(f"{op.service} exists")
-            if op.kind is OpKind.SET_SERVICE and op.service not in out:
-                raise FileNotFoundError(f"{op.service} does not exist")
-            old = out.get(op.service)
-            out[op.service] = Entry(op.item, dict(old.dests) if old else {})
-        elif op.kind is OpKind.DEL_SERVICE:
-            if out.pop(op.service, None) is None:
-                raise FileNotFoundError(f"{op.service} does not exist")
+def copy_table(table: Table) -> dict[ServiceKey, Entry]:
+    """A copy of ``table`` that :func:`apply_in_place` may change: its own dict, and its own dict of real
+    servers in every entry (entries themselves are shared until changed)."""
+    return {k: Entry(e.service, dict(e.dests)) for k, e in table.items()}
+
+
+def apply_in_place(table: dict[ServiceKey, Entry], op: Op) -> None:
+    """Change ``table`` (what a driver leaves in the kernel after ``op``) in O(1), for the mirror of the
+    kernel's table the check engine keeps and for fakes. Every entry's ``dests`` must be a dict owned by
+    ``table`` (see :func:`copy_table`): a real server operation changes it in place. ``table`` is left
+    unchanged when ``op`` fails (FileExistsError / FileNotFoundError, as the kernel's EEXIST / ENOENT)."""
+    if op.kind is OpKind.ADD_SERVICE or op.kind is OpKind.SET_SERVICE:
+        assert isinstance(op.item, Service)
+        old = table.get(op.service)
+        if op.kind is OpKind.ADD_SERVICE and old is not None:
+            raise FileExistsError(f"{op.service} exists")
+        if op.kind is OpKind.SET_SERVICE and old is None:
+            raise FileNotFoundError(f"{op.service} does not exist")
+        table[op.service] = Entry(op.item, old.dests if old is not None else {})
+    elif op.kind is OpKind.DEL_SERVICE:
+        if table.pop(op.service, None) is None:
+            raise FileNotFoundError(f"{op.service} does not exist")
+    else:
+        entry = table.get(op.service)
+        if entry is None:
+            raise FileNotFoundError(f"{op.service} does not exist")
+        dests = entry.dests
+        assert isinstance(dests, dict), "apply_in_place needs a table from copy_table()"
+        if op.kind is OpKind.DEL_DEST:
+            assert isinstance(op.item, DestKey)
+            if dests.pop(op.item, None) is None:
+                raise FileNotFoundError(f"{op.item} is not in {op.service}")
         else:
-            entry = out.get(op.service)
-            if entry is None:
-                raise FileNotFoundError(f"{op.service} does not exist")
-            dests = dict(entry.dests)
-            if op.kind is OpKind.DEL_DEST:
-                assert isinstance(op.item, DestKey)
-                if dests.pop(op.item, None) is None:
-                    raise FileNotFoundError(f"{op.item} is not in {op.service}")
-            else:
-                assert isinstance(op.item, Dest)
-                exists = op.item.key in dests
-                if exists != (op.kind is OpKind.SET_DEST):
-                    raise (FileExistsError if exists else FileNotFoundError)(f"{op.item.key} in {op.service}")
-                dests[op.item.key] = op.item
-            out[op.service] = Entry(entry.service, dests)
+            assert isinstance(op.item, Dest)
+            exists = op.item.key in dests
+            if exists != (op.kind is OpKind.SET_DEST):
+                raise (FileExistsError if exists else FileNotFoundError)(f"{op.item.key} in {op.service}")
+            dests[op.item.key] = op.item
+
+
+def apply_to(table: Table, ops: list[Op]) -> dict[ServiceKey, Entry]:
+    """The table after ``ops`` (what a driver would leave in the kernel), ``table`` itself unchanged: one
+    copy of the table, then O(1) per operation. For fakes and for tests."""
+    out = copy_table(table)
+    for op in ops:
+        apply_in_place(out, op)
     return out

@@ -1,0 +1,100 @@
+"""Event-loop lag: how late a timer on a child's own loop wakes, i.e. how long the loop was kept busy.
+
+:class:`LagStats` is the pure part: lag samples (seconds late, with the time they were taken) reduced to the
+maximum and the 99th percentile over a sliding window (bounded memory: at most ``max_samples`` are kept),
+plus the maximum since start. :class:`LoopLagMonitor` is the asyncio part: a task on the loop that sleeps
+``interval`` seconds, again and again, and records how much later than asked it woke up. A callback that
+blocks the loop for 300 ms shows as a sample of about 300 ms (less up to one interval, depending on where
+the sleep was when it began).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from typing import Any
+
+#: how often the monitor wakes (seconds)
+INTERVAL = 0.1
+#: the window its max and p99 cover (seconds)
+WINDOW = 60.0
+
+
+class LagStats:
+    """Max and p99 of lag samples over the last ``window`` seconds, and the max since start."""
+
+    def __init__(self, window: float = WINDOW, max_samples: int = 1024) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
+        self.max_since_start = 0.0
+        self.count = 0
+
+    def add(self, now: float, lag: float) -> None:
+        """A sample taken at ``now``: the timer woke ``lag`` seconds late (negative counts as 0)."""
+        lag = max(lag, 0.0)
+        self.count += 1
+        self.max_since_start = max(self.max_since_start, lag)
+        self._samples.append((now, lag))
+        self._expire(now)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self.window
+        while self._samples and self._samples[0][0] < horizon:
+            self._samples.popleft()
+
+    def samples(self) -> list[tuple[float, float]]:
+        """The samples kept, oldest first, as (time taken, lag)."""
+        return list(self._samples)
+
+    def max(self, now: float) -> float:
+        self._expire(now)
+        return max((lag for _, lag in self._samples), default=0.0)
+
+    def percentile(self, now: float, p: float) -> float:
+        """The ``p`` (0..1) quantile of the window's samples (nearest rank); 0 with none."""
+        self._expire(now)
+        lags = sorted(lag for _, lag in self._samples)
+        if not lags:
+            return 0.0
+        return lags[min(len(lags) - 1, max(0, math.ceil(p * len(lags)) - 1))]
+
+    def summary(self, now: float) -> dict[str, Any]:
+        """What the heartbeat carries: milliseconds, rounded to 0.1."""
+        return {
+            "max_ms": round(self.max(now) * 1000, 1),
+            "p99_ms": round(self.percentile(now, 0.99) * 1000, 1),
+            "window_s": self.window,
+            "max_since_start_ms": round(self.max_since_start * 1000, 1),
+        }
+
+
+class LoopLagMonitor:
+    """Measures the lag of the loop it runs on: ``LoopLagMonitor.start()`` from a coroutine on that loop
+    (or ``loop.create_task(monitor.run())``)."""
+
+    def __init__(self, interval: float = INTERVAL, window: float = WINDOW) -> None:
+        self.interval = interval
+        # room for every sample of the window, with a margin for timers that wake early
+        self.stats = LagStats(window, max_samples=int(window / interval * 1.5) + 16)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def start(cls, interval: float = INTERVAL, window: float = WINDOW) -> LoopLagMonitor:
+        """A monitor running as a task on the running loop (until it is cancelled or the loop ends)."""
+        monitor = cls(interval, window)
+        monitor.task = asyncio.get_running_loop().create_task(monitor.run(), name="loop lag")
+        return monitor
+
+    async def run(self) -> None:
+        loop = self._loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + self.interval
+            await asyncio.sleep(self.interval)
+            now = loop.time()
+            self.stats.add(now, now - asked)
+
+    def summary(self) -> dict[str, Any]:
+        now = self._loop.time() if self._loop is not None else 0.0
+        return self.stats.summary(now)

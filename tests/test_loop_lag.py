@@ -1,0 +1,54 @@
+"""Event-loop lag: the pure window statistics, and the monitor seeing a callback that blocks the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from keepalived_py.loop_lag import LagStats, LoopLagMonitor
+
+
+def test_max_and_p99_cover_the_window_and_the_max_since_start_everything():
+    s = LagStats(window=10.0)
+    s.add(0.0, 0.5)  # a big one, soon out of the window
+    for i in range(97):
+        s.add(1.0 + i * 0.01, 0.001)
+    s.add(3.5, 0.2)
+    s.add(3.6, 0.03)
+    s.add(3.7, 0.03)
+    assert s.max(4.0) == 0.5
+    assert s.max(10.5) == 0.2  # the 0.5 s sample (at 0.0) has left the window
+    assert s.max_since_start == 0.5
+    assert s.percentile(10.5, 0.99) == 0.03  # 100 samples in the window: the 99th is the 2nd largest
+    assert s.percentile(10.5, 1.0) == 0.2
+    assert s.summary(10.5) == {"max_ms": 200.0, "p99_ms": 30.0, "window_s": 10.0, "max_since_start_ms": 500.0}
+    assert s.max(100.0) == 0.0 and s.percentile(100.0, 0.99) == 0.0  # an empty window
+    assert s.summary(100.0)["max_since_start_ms"] == 500.0
+
+
+def test_memory_is_bounded_and_negative_lags_count_as_zero():
+    s = LagStats(window=1e9, max_samples=50)
+    for i in range(10_000):
+        s.add(float(i), -0.001 if i % 2 else 0.001)
+    assert len(s._samples) == 50 and s.count == 10_000
+    assert s.max(10_000.0) == 0.001 and min(lag for _, lag in s._samples) == 0.0
+
+
+def test_the_monitor_sees_a_callback_that_blocks_the_loop():
+    monitor = LoopLagMonitor(interval=0.01, window=60.0)
+
+    async def main() -> dict:
+        task = asyncio.create_task(monitor.run())
+        while monitor.stats.count < 3:
+            await asyncio.sleep(0.01)
+        time.sleep(0.3)  # a callback that keeps the loop for 300 ms
+        seen = monitor.stats.count
+        while monitor.stats.count < seen + 2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        return monitor.summary()
+
+    summary = asyncio.run(main())
+    # the monitor slept at most 10 ms of those 300 ms: it woke at least 290 ms late
+    assert summary["max_ms"] >= 290.0 and summary["max_since_start_ms"] >= 290.0
+    assert summary["window_s"] == 60.0
