@@ -1,0 +1,92 @@
+"""The one child runtime: reloads from the parent's snapshot, status file, heartbeats, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keepalived_py.child_process import ChildRuntime, ChildStart, EngineHooks, child_parser
+from keepalived_py.config.load import load_config
+from keepalived_py.config.snapshot import SNAPSHOT_FILE, SnapshotError, read_snapshot, write_snapshot
+
+CONF = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.stopped = asyncio.Event()
+        self.reloaded: list[Any] = []
+        self.shut_down = False
+
+    def hooks(self) -> EngineHooks:
+        async def shutdown() -> None:
+            self.shut_down = True
+
+        async def reload(config: Any) -> None:
+            self.reloaded.append(config)
+
+        return EngineHooks(run=self.stopped.wait, stop=self.stopped.set, shutdown=shutdown, reload=reload,
+                           status=lambda: {"reloads": len(self.reloaded)}, summary=lambda: {"n": 1})
+
+
+def _start(tmp_path: Path) -> ChildStart:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CONF)
+    config = load_config(str(conf), host_checks=False).config
+    assert config is not None
+    args = child_parser("test").parse_args(["--config", str(conf), "--runtime-dir", str(tmp_path)])
+    return ChildStart("vrrp", args, tmp_path, config, 0, None)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a pickle", b"\x80\x05garbage", b"\x80\x04\x95\x05"])
+def test_every_bad_snapshot_is_one_error_type(tmp_path, garbage):
+    path = tmp_path / SNAPSHOT_FILE
+    path.write_bytes(garbage)
+    path.chmod(0o600)
+    with pytest.raises(SnapshotError):
+        read_snapshot(tmp_path)
+
+
+def test_a_fifo_planted_as_the_snapshot_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / SNAPSHOT_FILE, 0o600)
+    with pytest.raises(SnapshotError, match="not a regular file"):
+        read_snapshot(tmp_path)
+
+
+def test_a_reload_with_a_corrupt_snapshot_keeps_the_engine_running_and_says_why(tmp_path):
+    start = _start(tmp_path)
+    runtime = ChildRuntime(start, "status.json")
+    engine = FakeEngine()
+
+    async def main() -> None:
+        task = asyncio.create_task(runtime.serve(engine.hooks()))
+        await asyncio.sleep(0)
+        (tmp_path / SNAPSHOT_FILE).write_bytes(b"\x80\x05garbage")
+        (tmp_path / SNAPSHOT_FILE).chmod(0o600)
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if runtime.reloads["reload_error"]:
+                break
+        assert not task.done()
+        write_snapshot(tmp_path, 7, start.config)
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if runtime.reloads["generation"] == 7:
+                break
+        os.kill(os.getpid(), signal.SIGTERM)
+        await asyncio.wait_for(task, 10)
+
+    asyncio.run(main())
+    assert runtime.reloads == {"generation": 7, "reload_error": None}
+    assert len(engine.reloaded) == 1 and engine.shut_down
+    doc = json.loads((tmp_path / "status.json").read_text())
+    assert doc["generation"] == 7 and doc["reloads"] == 1
+    assert (tmp_path / "status.json").stat().st_mode & 0o777 == 0o600
