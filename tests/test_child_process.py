@@ -15,7 +15,8 @@ from keepalived_py.child_process import ChildRuntime, ChildStart, EngineHooks, c
 from keepalived_py.config.load import load_config
 from keepalived_py.config.snapshot import SNAPSHOT_FILE, SnapshotError, read_snapshot, write_snapshot
 
-CONF = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"
+CONF = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n"
+CONF += " virtual_ipaddress {\n 192.0.2.1\n }\n}\n"
 
 
 class FakeEngine:
