@@ -31,9 +31,9 @@ test: system-deps venv vm ## install whatever is missing, then run every test (a
 test-unit: venv ## run the tests that need no root, namespaces or VM
 	$(PYTEST) -p no:cacheprovider -m "not netns and not interop and not vm" tests
 
-lint: venv ## ruff on everything, mypy on the config package
+lint: venv ## ruff on everything, mypy on the package
 	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/mypy src/keepalived_py/config
+	$(VENV)/bin/mypy src/keepalived_py
 
 docs: venv ## regenerate docs/keywords.md from the keyword schema
 	$(PY) -m keepalived_py.config.reference > docs/keywords.md
