@@ -86,10 +86,6 @@ _LSTRIP_TAG = re.compile(r"[ \t]*\{[{%#]-")
 _TAG_CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
-def is_template(path: str | Path) -> bool:
-    return str(path).endswith(".j2")
-
-
 @dataclass(frozen=True)
 class Rendered:
     text: str

@@ -63,7 +63,6 @@ VRRP_TOS = 0xC0
 # Linux constants CPython does not export.
 IP_PKTINFO = 8
 SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS has the same value
-IP_FREEBIND = 15
 IP_MULTICAST_ALL = 49
 IPV6_MULTICAST_ALL = 29
 SO_ATTACH_FILTER = 26
