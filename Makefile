@@ -37,9 +37,9 @@ test-stress: system-deps venv vm ## every test STRESS_RUNS=3 times in a row, a C
 test-unit: venv ## run the tests that need no root, namespaces or VM
 	$(PYTEST) -p no:cacheprovider -m "not netns and not interop and not vm" tests
 
-lint: venv ## ruff on everything, mypy on the config package
+lint: venv ## ruff on everything, mypy on the package
 	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/mypy src/keepalived_py/config
+	$(VENV)/bin/mypy src/keepalived_py
 
 docs: venv ## regenerate docs/keywords.md from the keyword schema
 	$(PY) -m keepalived_py.config.reference > docs/keywords.md

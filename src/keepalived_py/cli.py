@@ -1,7 +1,10 @@
 """The ``kpd`` command line.
 
-``kpd start`` runs the daemon in the foreground, ``kpd check-config`` validates a configuration with
-``keepalived -t``'s exit codes, ``kpd render`` renders a Jinja2 configuration template.
+* ``kpd check-config`` validates a configuration, with ``keepalived -t``'s exit codes;
+* ``kpd render`` renders a Jinja2 configuration template;
+* ``kpd start`` runs the daemon in the foreground (the parent, which spawns the VRRP and checker children);
+* ``kpd status``, ``kpd stop``, ``kpd reload`` talk to a running daemon through its control socket;
+* ``kpd genhash`` prints the MD5 digest of a URL's body for HTTP_GET/SSL_GET (as keepalived's genhash).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime-dir",
         default=DEFAULT_RUNTIME_DIR,
         metavar="DIR",
-        help=f"pid files and control socket (default: {DEFAULT_RUNTIME_DIR}); one per instance",
+        help=f"pid file, sockets and status files (default: {DEFAULT_RUNTIME_DIR}); one per running kpd",
     )
     start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
     start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")

@@ -20,8 +20,8 @@ LEVELS = {
 
 def setup_logging(*, console: bool, level: str = "info", ident: str = "kpd") -> None:
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for previous in list(root.handlers):
+        root.removeHandler(previous)
     handler: logging.Handler
     if console or not os.path.exists("/dev/log"):
         handler = logging.StreamHandler(sys.stderr)

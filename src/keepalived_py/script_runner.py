@@ -106,11 +106,6 @@ class ScriptResult:
         """True when the script ran, was not timed out, and exited with status 0."""
         return self.returncode == 0 and not self.timed_out and self.error is None
 
-    @property
-    def output_text(self) -> str:
-        """The captured output decoded as UTF-8 (undecodable bytes replaced)."""
-        return self.output.decode("utf-8", "replace")
-
     def describe(self) -> str:
         """One line for the log: the command, how it ended, and the last line of its output."""
         cmd = shlex.join(self.argv) if self.argv else "(empty command)"

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from keepalived_py.check.checker import Verdict
 from keepalived_py.check.specs import CheckerKey, RealServerSpec, VirtualServerSpec
@@ -219,7 +220,7 @@ class Pool:
 
     # --- reporting ----------------------------------------------------------------------------------------
 
-    def status(self, checkers: dict[CheckerKey, object] | None = None) -> list[dict]:
+    def status(self, checkers: dict[CheckerKey, object] | None = None) -> list[dict[str, Any]]:
         """One record per virtual server for ``kpd status``."""
         out = []
         for vs in self.virtual_servers:

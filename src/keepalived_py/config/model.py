@@ -431,7 +431,7 @@ def without_locations(value: object) -> object:
     if hasattr(value, "__dataclass_fields__"):
         return (type(value).__name__, tuple(
             (name, without_locations(getattr(value, name)))
-            for name in value.__dataclass_fields__  # type: ignore[attr-defined]
+            for name in value.__dataclass_fields__
             if name != "location"
         ))
     if isinstance(value, tuple | list):

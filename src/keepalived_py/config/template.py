@@ -86,10 +86,6 @@ _LSTRIP_TAG = re.compile(r"[ \t]*\{[{%#]-")
 _TAG_CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
 
 
-def is_template(path: str | Path) -> bool:
-    return str(path).endswith(".j2")
-
-
 @dataclass(frozen=True)
 class Rendered:
     text: str
@@ -391,7 +387,7 @@ def render_here(
         del chunks
         sink.fatal(limits.exceeded("memory"), _template_loc(str(path), line, path, source_text))
         return None
-    except (jinja2.TemplateError, jinja2.sandbox.SecurityError) as err:
+    except (jinja2.TemplateError, jinja2.exceptions.SecurityError) as err:
         line = _template_line(err.__traceback__, path)
         kind = "undefined variable" if isinstance(err, jinja2.UndefinedError) else "template error"
         sink.fatal(f"{kind}: {err}", _template_loc(str(path), line, path, source_text))

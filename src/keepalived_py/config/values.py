@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -324,7 +324,3 @@ class Words(ValueType[tuple[str, ...]]):
 
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def one_of_words(tokens: Sequence[Token], index: int) -> Token | None:
-    return tokens[index] if index < len(tokens) else None

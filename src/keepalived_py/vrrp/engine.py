@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import logging
 import socket
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
+from typing import TypeVar, overload
 
 from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance, without_locations
 from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_line_instance, notify_args
@@ -46,6 +48,7 @@ from keepalived_py.vrrp.timer import DeadlineTimer
 from keepalived_py.vrrp.track import FileWatcher, ScriptScheduler, Trackers, unusable_scripts
 
 log = logging.getLogger("kpd.vrrp")
+_T = TypeVar("_T")
 
 IPAddress = IPv4Address | IPv6Address
 #: Notify scripts that run longer are killed (keepalived lets them run; kpd bounds them).
@@ -130,7 +133,12 @@ def _identity(inst: VrrpInstance) -> object:
     ))
 
 
-def _first(*values):  # type: ignore[no-untyped-def]
+@overload
+def _first(a: _T | None, b: _T, /) -> _T: ...
+@overload
+def _first(a: _T | None, b: _T | None, c: _T, /) -> _T: ...
+def _first(*values: _T | None) -> _T | None:
+    """The first value set: an instance's own setting, else the global default (typed never None)."""
     for v in values:
         if v is not None:
             return v
@@ -356,7 +364,7 @@ class VrrpEngine:
             was_master = inst.name in resume
             if was_master:
                 inst.holds_addresses = True
-            self._run_event(inst, lambda i=inst, m=was_master: i.machine.start(now, resume_master=m))
+            self._run_event(inst, functools.partial(inst.machine.start, now, resume_master=was_master))
         if self._scripts is not None:
             self._scripts.start()
         await self._stopped.wait()
@@ -440,8 +448,8 @@ class VrrpEngine:
                     self.trackers.set_link(ifname, bool(self._links.state(ifname)))
         started: list[Instance] = []
         for name, cfg in new.items():
-            inst = self.instances.get(name)
-            if inst is None:
+            running = self.instances.get(name)
+            if running is None:
                 created = self._open_instance(cfg)
                 outcome.setdefault(name, "added")
                 if created is not None:
@@ -452,7 +460,7 @@ class VrrpEngine:
             elif without_locations(cfg) == old.get(name):
                 outcome[name] = "unchanged"
             else:
-                self._update_instance(inst, cfg)
+                self._update_instance(running, cfg)
                 outcome[name] = "updated"
         self._build_groups()
         self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
@@ -462,7 +470,7 @@ class VrrpEngine:
             self._apply_tracking_now(name)
         for inst in started:
             self._remove_residual(inst)
-            self._run_event(inst, lambda i=inst: i.machine.start(now))
+            self._run_event(inst, functools.partial(inst.machine.start, now))
         self._scripts.start()
         for name, what in sorted(outcome.items()):
             log.info("(%s) reload: %s", name, what)

@@ -44,7 +44,6 @@ class Reason(enum.StrEnum):
     ADDRESS_OWNER = "address owner"
     MASTER_DOWN = "master down timer expired"
     PRIORITY_ZERO = "master sent priority 0"
-    PREEMPTED = "preempted by a higher priority"
     HIGHER_PRIORITY = "advert with higher priority"
     EQUAL_PRIORITY_HIGHER_ADDRESS = "advert with equal priority from a higher address"
     FAULT = "fault"

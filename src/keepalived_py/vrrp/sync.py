@@ -57,13 +57,13 @@ class SyncGroup:
             ]
             target = moved[-1].new if moved else None
             for m in self.members:
-                acts: list[Action] = []
+                forced: list[Action] = []
                 if target is State.MASTER and m.state is State.BACKUP:
-                    acts = m.force_master(now)
+                    forced = m.force_master(now)
                 elif target is State.BACKUP and m.state is State.MASTER:
-                    acts = m.force_backup(now)
-                if acts:
+                    forced = m.force_backup(now)
+                if forced:
                     changed = True
-                    out.setdefault(m.params.name, []).extend(acts)
+                    out.setdefault(m.params.name, []).extend(forced)
             if not changed:
                 return

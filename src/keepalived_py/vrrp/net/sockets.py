@@ -45,6 +45,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
 
 from keepalived_py.vrrp.net.addresses import primary_address
 from keepalived_py.vrrp.packet import IPPROTO_VRRP, checksum, parse_ipv4
@@ -62,7 +63,6 @@ VRRP_TOS = 0xC0
 # Linux constants CPython does not export.
 IP_PKTINFO = 8
 SO_TIMESTAMPNS = 35  # SCM_TIMESTAMPNS has the same value
-IP_FREEBIND = 15
 IP_MULTICAST_ALL = 49
 IPV6_MULTICAST_ALL = 29
 SO_ATTACH_FILTER = 26
@@ -364,7 +364,9 @@ class VrrpSocket:
                 continue
             return received
 
-    def _received(self, data: bytes, ancdata: list[tuple[int, int, bytes]], address: tuple) -> Received:
+    def _received(
+        self, data: bytes, ancdata: list[tuple[int, int, bytes]], address: tuple[Any, ...]
+    ) -> Received:
         ifindex = self.ifindex
         stamp = None
         for level, kind, value in ancdata:
