@@ -91,3 +91,27 @@ def test_a_reload_with_a_corrupt_snapshot_keeps_the_engine_running_and_says_why(
     doc = json.loads((tmp_path / "status.json").read_text())
     assert doc["generation"] == 7 and doc["reloads"] == 1
     assert (tmp_path / "status.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_status_file_is_refreshed_for_what_changes_without_a_transition(tmp_path):
+    start = _start(tmp_path)
+    runtime = ChildRuntime(start, "status.json", refresh_every=0.05)
+    engine = FakeEngine()
+    counter = {"adverts": 0}
+    hooks = engine.hooks()
+    hooks.status = lambda: dict(counter)
+
+    async def main() -> int:
+        task = asyncio.create_task(runtime.serve(hooks))
+        await asyncio.sleep(0)
+        counter["adverts"] = 41
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            seen = json.loads((tmp_path / "status.json").read_text())["adverts"]
+            if seen == 41:
+                break
+        engine.stopped.set()
+        await asyncio.wait_for(task, 10)
+        return int(seen)
+
+    assert asyncio.run(main()) == 41

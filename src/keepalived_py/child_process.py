@@ -110,10 +110,14 @@ class EngineHooks:
 
 
 class ChildRuntime:
-    def __init__(self, start: ChildStart, status_file: str, *, status_every: float = 0.0):
+    def __init__(self, start: ChildStart, status_file: str, *, status_every: float = 0.0,
+                 refresh_every: float | None = None):
         self.start = start
         self.status_path = start.runtime_dir / status_file
+        #: a change is written at most this long after it happened (0: at the end of the loop turn)
         self.status_every = status_every
+        #: the status file is also rewritten this often, for what changes without a state change (counters)
+        self.refresh_every = refresh_every
         #: generation of the configuration in force, and why the last reload failed (None: it did not)
         self.reloads: dict[str, Any] = {"generation": start.generation, "reload_error": None}
         self._changed: asyncio.Event | None = None
@@ -169,6 +173,12 @@ class ChildRuntime:
             log.warning("SIGHUP while a reload runs: reloading again after it")
         self._reloading = asyncio.get_running_loop().create_task(self._reload(previous))
 
+    async def _refresh(self) -> None:
+        assert self.refresh_every
+        while True:
+            await asyncio.sleep(self.refresh_every)
+            self.dump()
+
     async def serve(self, hooks: EngineHooks) -> None:
         self._hooks = hooks
         loop = asyncio.get_running_loop()
@@ -178,6 +188,7 @@ class ChildRuntime:
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.dump()  # what cannot run here is in the status from the start
         lag = LoopLagMonitor.start()
+        refresh = loop.create_task(self._refresh()) if self.refresh_every else None
         beat = None
         sender = self.start.heartbeat
         if sender is not None:
@@ -191,6 +202,8 @@ class ChildRuntime:
                 beat.cancel()
             if lag.task is not None:
                 lag.task.cancel()
+            if refresh is not None:
+                refresh.cancel()
             await hooks.shutdown()
             self.dump()
 

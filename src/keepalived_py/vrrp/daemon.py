@@ -2,7 +2,8 @@
 
 SIGTERM and SIGINT stop it gracefully (priority 0 from every MASTER, addresses released unless
 ``release`` is False); every instance's status is written to ``<runtime dir>/vrrp-status.json`` (one write
-per loop turn, however many instances changed state in it).
+per loop turn, however many instances changed state in it, and every :data:`STATUS_REFRESH` seconds for
+the counters).
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from keepalived_py.vrrp.engine import VrrpEngine
 from keepalived_py.vrrp.fsm import State
 
 
+#: the status file is rewritten this often for its counters (and at once on every transition)
+STATUS_REFRESH = 1.0
+
+
 def serve(start: ChildStart, *, release: bool = True, resume_master: tuple[str, ...] = ()) -> int:
-    runtime = ChildRuntime(start, VRRP_STATUS)
+    runtime = ChildRuntime(start, VRRP_STATUS, refresh_every=STATUS_REFRESH)
 
     def hooks() -> EngineHooks:
         if start.heartbeat is not None:
