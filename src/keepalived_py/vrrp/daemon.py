@@ -15,7 +15,6 @@ from keepalived_py.runtime_paths import VRRP_STATUS
 from keepalived_py.vrrp.engine import VrrpEngine
 from keepalived_py.vrrp.fsm import State
 
-
 #: the status file is rewritten this often for its counters (and at once on every transition)
 STATUS_REFRESH = 1.0
 
