@@ -49,6 +49,8 @@ class LoadResult:
     config: Config | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    #: Which block each model record came from: the location of any keyword (None with no model).
+    origins: Origins | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -109,4 +111,4 @@ def _load(
     config = validate(config, origins, sink)
     if host_checks:
         check_host(config, origins, sink)
-    return LoadResult(config, sink.diagnostics, sink.unsupported_keywords)
+    return LoadResult(config, sink.diagnostics, sink.unsupported_keywords, origins)
