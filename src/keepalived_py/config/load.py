@@ -49,8 +49,12 @@ class LoadResult:
     config: Config | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
-    #: Which block each model record came from: the location of any keyword (None with no model).
+    #: Which block each model record came from: the location of any keyword (None with no model). Not
+    #: pickled (the reload worker pickles its result): keyed by object id, it means nothing elsewhere.
     origins: Origins | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "origins": None}
 
     @property
     def exit_code(self) -> ExitCode:
