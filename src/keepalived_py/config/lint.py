@@ -102,6 +102,7 @@ def lint(sources: Sequence[NodeSource], *, host_checks: bool = False) -> list[Li
                 vars_files=source.vars_files,
                 config_id=source.config_id,
                 host_checks=host_checks,
+                keep_origins=True,
             ),
         )
         for source in sources

@@ -49,7 +49,7 @@ class LoadResult:
     config: Config | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
-    #: Which block each model record came from: the location of any keyword (None with no model). Not
+    #: Which block each model record came from, to locate any keyword (only with ``keep_origins``). Not
     #: pickled (the reload worker pickles its result): keyed by object id, it means nothing elsewhere.
     origins: Origins | None = None
 
@@ -77,16 +77,21 @@ def load_config(
     overrides: Iterable[str] = (),
     config_id: str | None = None,
     host_checks: bool = True,
+    keep_origins: bool = False,
 ) -> LoadResult:
     """Read a keepalived.conf (or a Jinja2 template of one) into the model, collecting every diagnostic.
 
     ``host_checks``: also check the configuration against this host (interfaces exist, script security),
-    as ``keepalived -t`` does; off for checks of the configuration alone.
+    as ``keepalived -t`` does; off for checks of the configuration alone. ``keep_origins``: keep where each
+    record came from in :attr:`LoadResult.origins` (every block and token stays alive with the result).
     """
     with _gc_paused():
-        return _load(
+        result = _load(
             Path(path), list(vars_files), list(overrides), config_id or default_config_id(), host_checks
         )
+    if not keep_origins:
+        result.origins = None
+    return result
 
 
 def _load(
