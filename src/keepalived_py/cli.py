@@ -21,7 +21,7 @@ from typing import NoReturn
 from keepalived_py import __version__
 from keepalived_py.config import load_config
 from keepalived_py.config import template as config_template
-from keepalived_py.config.diagnostics import DiagnosticSink, Severity
+from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Severity
 from keepalived_py.config.serialize import to_data
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
@@ -96,6 +96,37 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(check)
     check.add_argument("--json", action="store_true", help="print the normalized model and the diagnostics")
 
+    lint = sub.add_parser(
+        "lint",
+        help="check the configurations of all the nodes of a cluster together (docs/lint.md)",
+        description="Each node is checked as check-config checks it, then all are compared: VRRP instances "
+        "sharing a VRID agree on addresses, version, advert_int, authentication and unicast peers, with one "
+        "intended master; directors run the same virtual and real servers. Exit code: the worst of the "
+        "nodes', as check-config's (0, 4, 5, 6); 2 for a bad command line.",
+    )
+    lint.add_argument(
+        "configs",
+        nargs="*",
+        metavar="CONFIG[@ID]",
+        help="a node's keepalived.conf (or *.j2 template); @ID: the config id of its @ID lines",
+    )
+    lint.add_argument(
+        "--template", metavar="TEMPLATE", help="a Jinja2 template rendered once per --vars file"
+    )
+    lint.add_argument(
+        "--vars",
+        action="append",
+        default=[],
+        metavar="FILE[@ID]",
+        help="one node: TEMPLATE rendered with these variables, named after the file (repeatable)",
+    )
+    lint.add_argument(
+        "--host-checks",
+        action="store_true",
+        help="also check each node against this host (interfaces exist, script files), as check-config does",
+    )
+    lint.add_argument("--json", action="store_true", help="print every node's diagnostics as JSON")
+
     for name, text in (
         ("status", "show the running daemon's instances and children"),
         ("stop", "stop the running daemon gracefully"),
@@ -148,20 +179,67 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     else:
         for diag in result.diagnostics:
             print(diag.format(), file=sys.stderr)
-        counts: dict[Severity, int] = {}
-        for diag in result.diagnostics:
-            counts[diag.severity] = counts.get(diag.severity, 0) + 1
-        summary = ", ".join(f"{n} {sev.value}" for sev, n in counts.items() if sev is not Severity.NOTE)
-        verdict = {
-            ExitCode.OK: "configuration is valid",
-            ExitCode.CONFIG_FATAL: "configuration cannot run",
-            ExitCode.CONFIG_ERRORS: "configuration has errors but would run",
-            ExitCode.CONFIG_SCRIPT_SECURITY: "configuration runs scripts without enable_script_security",
-        }[code]
-        print(f"{args.config}: {verdict}" + (f" ({summary})" if summary else ""), file=sys.stderr)
+        print(f"{args.config}: {_verdict(code, result.diagnostics)}", file=sys.stderr)
         if result.unsupported:
             print("not implemented by kpd: " + ", ".join(result.unsupported), file=sys.stderr)
     return int(code)
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from keepalived_py.config import lint
+
+    if bool(args.template) != bool(args.vars):
+        print("kpd lint: --template and --vars go together", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    sources = lint.node_sources(args.configs, args.template, args.vars)
+    if len(sources) < 2:
+        print("kpd lint: name at least two nodes (use check-config for one)", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    nodes = lint.lint(sources, host_checks=args.host_checks)
+    code = lint.exit_code_of(nodes)
+    if args.json:
+        doc = {
+            "nodes": [
+                {
+                    "name": node.source.name,
+                    "config": node.source.config,
+                    "vars": list(node.source.vars_files),
+                    "config_id": node.source.config_id,
+                    "diagnostics": [d.to_json() for d in node.result.diagnostics],
+                    "cross_node": [d.to_json() for d in node.cross_node],
+                    "unsupported": node.result.unsupported,
+                    "exit_code": int(node.exit_code),
+                }
+                for node in nodes
+            ],
+            "exit_code": int(code),
+        }
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        return int(code)
+    for node in nodes:
+        for diag in node.diagnostics:
+            print(diag.format(), file=sys.stderr)
+        print(f"{node.source.label}: {_verdict(node.exit_code, node.diagnostics)}", file=sys.stderr)
+    cross = sum(1 for node in nodes for d in node.cross_node if d.severity is not Severity.NOTE)
+    together = f"{cross} disagreement(s) between the nodes" if cross else "the nodes agree"
+    print(f"kpd lint: {len(nodes)} nodes: {together}", file=sys.stderr)
+    return int(code)
+
+
+def _verdict(code: ExitCode, diagnostics: Sequence[Diagnostic]) -> str:
+    """check-config's verdict line: what the exit code means, and how many diagnostics of each severity."""
+    counts: dict[Severity, int] = {}
+    for diag in diagnostics:
+        counts[diag.severity] = counts.get(diag.severity, 0) + 1
+    summary = ", ".join(f"{n} {sev.value}" for sev, n in counts.items() if sev is not Severity.NOTE)
+    verdict = {
+        ExitCode.OK: "configuration is valid",
+        ExitCode.CONFIG_FATAL: "configuration cannot run",
+        ExitCode.CONFIG_ERRORS: "configuration has errors but would run",
+        ExitCode.CONFIG_SCRIPT_SECURITY: "configuration runs scripts without enable_script_security",
+    }[code]
+    return verdict + (f" ({summary})" if summary else "")
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -248,6 +326,7 @@ def cmd_genhash(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "check-config": cmd_check_config,
+    "lint": cmd_lint,
     "render": cmd_render,
     "start": cmd_start,
     "status": cmd_control,

@@ -175,7 +175,12 @@ class DiagnosticSink:
 
 
 def exit_code_for(diagnostics: Iterable[Diagnostic]) -> ExitCode:
-    codes = {d.severity.exit_code for d in diagnostics}
+    return worst_exit_code(d.severity.exit_code for d in diagnostics)
+
+
+def worst_exit_code(exit_codes: Iterable[ExitCode]) -> ExitCode:
+    """The one of several check exit codes that wins: cannot-run, then errors, then script security."""
+    codes = set(exit_codes)
     for code in _EXIT_PRECEDENCE:
         if code in codes:
             return code

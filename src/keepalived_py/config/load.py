@@ -49,6 +49,12 @@ class LoadResult:
     config: Config | None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    #: Which block each model record came from, to locate any keyword (only with ``keep_origins``). Not
+    #: pickled (the reload worker pickles its result): keyed by object id, it means nothing elsewhere.
+    origins: Origins | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "origins": None}
 
     @property
     def exit_code(self) -> ExitCode:
@@ -71,16 +77,21 @@ def load_config(
     overrides: Iterable[str] = (),
     config_id: str | None = None,
     host_checks: bool = True,
+    keep_origins: bool = False,
 ) -> LoadResult:
     """Read a keepalived.conf (or a Jinja2 template of one) into the model, collecting every diagnostic.
 
     ``host_checks``: also check the configuration against this host (interfaces exist, script security),
-    as ``keepalived -t`` does; off for checks of the configuration alone.
+    as ``keepalived -t`` does; off for checks of the configuration alone. ``keep_origins``: keep where each
+    record came from in :attr:`LoadResult.origins` (every block and token stays alive with the result).
     """
     with _gc_paused():
-        return _load(
+        result = _load(
             Path(path), list(vars_files), list(overrides), config_id or default_config_id(), host_checks
         )
+    if not keep_origins:
+        result.origins = None
+    return result
 
 
 def _load(
@@ -109,4 +120,4 @@ def _load(
     config = validate(config, origins, sink)
     if host_checks:
         check_host(config, origins, sink)
-    return LoadResult(config, sink.diagnostics, sink.unsupported_keywords)
+    return LoadResult(config, sink.diagnostics, sink.unsupported_keywords, origins)
