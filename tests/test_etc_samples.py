@@ -116,6 +116,7 @@ def _only_valid(result: subprocess.CompletedProcess[str]) -> bool:
 
 
 @as_root
+@pytest.mark.netns
 def test_sample_is_valid_once_installed_as_documented(node: Node) -> None:
     conf = node.conf(SAMPLE.read_text())
     result = node.kpd("check-config", "--config", str(conf))
@@ -123,6 +124,7 @@ def test_sample_is_valid_once_installed_as_documented(node: Node) -> None:
 
 
 @as_root
+@pytest.mark.netns
 def test_sample_without_the_script_user_or_the_interface_is_exit_5(node: Node) -> None:
     conf = node.conf(SAMPLE.read_text())
     # the script user missing (run outside the passwd copy, in the namespace with eth0)
@@ -137,6 +139,7 @@ def test_sample_without_the_script_user_or_the_interface_is_exit_5(node: Node) -
 
 
 @as_root
+@pytest.mark.netns
 def test_scripts_not_installed_are_only_noted(node: Node) -> None:
     if Path(LIBEXEC).exists():
         pytest.skip(f"{LIBEXEC} exists on this host")
@@ -146,6 +149,7 @@ def test_scripts_not_installed_are_only_noted(node: Node) -> None:
 
 
 @as_root
+@pytest.mark.netns
 def test_without_enable_script_security_is_exit_6(node: Node) -> None:
     text = SAMPLE.read_text()
     assert "\n    enable_script_security\n" in text
@@ -155,6 +159,7 @@ def test_without_enable_script_security_is_exit_6(node: Node) -> None:
 
 
 @as_root
+@pytest.mark.netns
 def test_group_writable_script_is_disabled_only_when_it_would_run_as_root(node: Node) -> None:
     """keepalived's rule: the path is checked only for scripts run with root privileges."""
     script = node.libexec / "check-director.sh"
@@ -171,8 +176,8 @@ def test_group_writable_script_is_disabled_only_when_it_would_run_as_root(node: 
 
 
 @as_root
-@needs_keepalived
 @pytest.mark.netns
+@needs_keepalived
 @pytest.mark.interop
 def test_keepalived_agrees_on_the_sample(node: Node) -> None:
     """keepalived -t gives kpd's exit codes: valid; group-writable root script disabled (5); no security (6).
@@ -273,6 +278,7 @@ def test_template_refuses_an_unknown_check(tmp_path: Path) -> None:
 
 
 @as_root
+@pytest.mark.netns
 @pytest.mark.parametrize("n", ["a", "b"])
 def test_template_renders_pass_check_config_and_keepalived(node: Node, n: str, tmp_path: Path) -> None:
     plain = node.area / f"{n}.conf"
