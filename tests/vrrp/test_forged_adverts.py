@@ -53,7 +53,7 @@ from lab import Capture, Lab
 
 pytestmark = pytest.mark.netns
 
-LATE = 0.05
+LATE = 0.5  # scheduling on a busy machine; the precise figures are benchmarks (docs/benchmarks.md)
 EARLY = 0.005
 PASSWORD = "s3cret"
 SPOOFED = IPv4Address("192.0.2.50")  # nobody's address

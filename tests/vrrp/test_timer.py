@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from keepalived_py.vrrp.timer import PRECISE_EARLY, DeadlineTimer
 
 
@@ -38,17 +40,23 @@ def test_deadlines_fire_in_order_and_never_early():
     assert all(at >= deadline for _, deadline, at in fired)
 
 
-def test_precise_deadlines_fire_at_the_deadline_not_a_wake_up_later():
+def test_precise_deadlines_wake_the_loop_early_and_fire_at_the_deadline():
+    """The kernel timer is armed PRECISE_EARLY before a precise deadline, and the key fires at (never
+    before) it; how close to it on an idle machine is a benchmark's (bench_vrrp.py takeover overhead)."""
+    armed: list[float | None] = []
+
     def schedule(timer, now, deadlines):
         for i in range(20):
             key = f"k{i}"
             deadlines[key] = now + 0.005 * (i + 1)
             timer.set(key, deadlines[key], precise=True)
+            armed.append(timer._armed)
 
     fired = _run(schedule)
     lateness = sorted(at - deadline for _, deadline, at in fired)
     assert len(fired) == 20 and lateness[0] >= 0
-    assert lateness[len(lateness) // 2] < PRECISE_EARLY  # median: well inside one wake-up latency
+    first = fired[0][1]
+    assert armed[0] == pytest.approx(first - PRECISE_EARLY, abs=1e-9)
 
 
 def test_moved_and_disarmed_deadlines_do_not_fire():
