@@ -232,3 +232,25 @@ def test_reload_during_a_probe_does_not_run_the_same_checker_twice_at_once(write
 
     asyncio.run(main())
     assert overlaps == []
+
+
+@pytest.mark.timeout(60)
+def test_a_verdict_arriving_during_a_resync_is_not_counted_as_a_repair(write_conf):
+    conf = many_checkers(write_conf, servers=600, per_vs=1)  # 600 virtual servers: a resync spans turns
+
+    async def main() -> CheckEngine:
+        engine = CheckEngine(conf, FakeIpvs(), probe=lambda spec: asyncio.sleep(3600))
+        engine.open()
+        await engine.settled()
+        await wait_for_async(lambda: len(engine.checkers) == 600)
+        engine.resync()  # its first slice reads part of the table; the rest over the next turns
+        key = next(iter(engine.checkers))
+        c = engine.checkers[key]
+        engine._running.add(key)
+        engine._apply(key, c, ProbeResult.down("refused"), 0.0)  # a verdict while the resync runs
+        await engine.settled()
+        return engine
+
+    engine = asyncio.run(main())
+    assert engine.stats["verdicts"] == 1
+    assert engine.stats["repairs"] == 0
