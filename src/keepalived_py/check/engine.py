@@ -15,8 +15,8 @@ runs on the same loop):
   loop turn, the rest on the next turns: an engine that cannot keep up runs its checks late (and counts
   them in ``late_probes``), it does not stall the loop. A probe's timeout starts when the probe starts,
   never when it was due, so a late check does not fail a healthy server;
-* once the checkers are built and the table programmed, the long-lived objects (configuration, pool,
-  checkers) are moved out of the garbage collector's reach (``gc.freeze()``): with 10,000 real servers a
+* on start, and again once the checkers are built and the table programmed, the long-lived objects
+  (configuration, pool, checkers) are moved out of the garbage collector's reach (``gc.freeze()``): with 10,000 real servers a
   full collection walking them took 100-300 ms on the host. (Frozen objects are still freed when nothing
   refers to them any more; only reference cycles among them would stay.)
 
@@ -208,6 +208,7 @@ class CheckEngine:
         if gd.lvs_flush:
             log.info("lvs_flush: flushing every IPVS rule")
             self.driver.flush()
+        gc.freeze()  # the configuration and the pool, built already (again once the checkers are)
         self._update_suspended()
         self._notify_all(self.pool.start())
         self.resync()
