@@ -363,7 +363,8 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
           f"{res['down_at_end']} down at the end; {res['table_after_stop']} services left after stop.")
     print(f"CheckEngine() (configuration resolved, pool built; before the loop runs) took "
           f"{res['constructor_s']} s.")
-    print(f"Checks phase: {res['checks_per_s']} probes/s (the configuration asks 1,667/s); "
+    print(f"Checks phase: {res['checks_per_s']} probes/s ({res['checkers']} distinct checkers at delay_loop 6 "
+          f"ask {res['checkers'] / 6:.0f}/s while up, more while failing: retry 3, delay_before_retry 2); "
           f"{res['late_probes']} probes started more than 0.1 s late, at most {res['max_lateness_s']} s.")
     return 0
 
