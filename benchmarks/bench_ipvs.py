@@ -213,7 +213,8 @@ def inside_lag(seconds: float, profile: bool, host: bool = False) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     text = large_config(instances=0)
     if host:
-        text = text.replace("real_server 192.168.", "real_server 127.168.").replace(" 8080 {", f" {HOST_PORT} {{")
+        text = text.replace("real_server 192.168.", "real_server 127.168.")
+        text = text.replace(" 8080 {", f" {HOST_PORT} {{")
         conf = Path(os.environ.get("TMPDIR", "/tmp")) / f"kpd-loop-lag-{os.getpid()}.conf"
         driver: object = MemoryIpvs()
     else:
@@ -363,7 +364,8 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
           f"{res['down_at_end']} down at the end; {res['table_after_stop']} services left after stop.")
     print(f"CheckEngine() (configuration resolved, pool built; before the loop runs) took "
           f"{res['constructor_s']} s.")
-    print(f"Checks phase: {res['checks_per_s']} probes/s ({res['checkers']} distinct checkers at delay_loop 6 "
+    print(f"Checks phase: {res['checks_per_s']} probes/s ({res['checkers']} distinct checkers "
+          "at delay_loop 6 "
           f"ask {res['checkers'] / 6:.0f}/s while up, more while failing: retry 3, delay_before_retry 2); "
           f"{res['late_probes']} probes started more than 0.1 s late, at most {res['max_lateness_s']} s.")
     return 0
@@ -378,7 +380,8 @@ def main() -> int:
         return 0
     if "--loop-lag" in sys.argv and "--host" in sys.argv:
         seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
-        return main_lag(seconds, "--profile" in sys.argv, None, host=True, responder="--responder" in sys.argv)
+        return main_lag(seconds, "--profile" in sys.argv, None, host=True,
+                        responder="--responder" in sys.argv)
     spec = importlib.util.spec_from_file_location("kpdvm", ROOT / "scripts" / "vm" / "kpdvm.py")
     assert spec is not None and spec.loader is not None
     kpdvm = importlib.util.module_from_spec(spec)

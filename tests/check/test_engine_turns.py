@@ -23,8 +23,8 @@ from lab import wait_for_async
 SERVERS = 2000
 
 
-def many_checkers(write_conf, *, servers: int = SERVERS, warmup: str = "warmup 0.000001", delay_loop: float = 0.2,
-                  per_vs: int = 10):
+def many_checkers(write_conf, *, servers: int = SERVERS, warmup: str = "warmup 0.000001",
+                  delay_loop: float = 0.2, per_vs: int = 10):
     out = []
     for v in range((servers + per_vs - 1) // per_vs):
         out.append(f"virtual_server 172.16.{v // 250}.{v % 250 + 1} 80 {{\n"
@@ -32,7 +32,8 @@ def many_checkers(write_conf, *, servers: int = SERVERS, warmup: str = "warmup 0
         for r in range(min(per_vs, servers - v * per_vs)):
             i = v * per_vs + r
             out.append(f"  real_server 10.{i // 62500}.{i // 250 % 250}.{i % 250 + 1} 8080 {{\n"
-                       f"    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n      {warmup}\n    }}\n  }}\n")
+                       f"    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n"
+                       f"      {warmup}\n    }}\n  }}\n")
         out.append("}\n")
     result = load_config(write_conf("".join(out)), host_checks=False)
     assert result.config is not None

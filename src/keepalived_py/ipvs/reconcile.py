@@ -93,7 +93,9 @@ def iter_plan(
             ops.extend(Op(OpKind.ADD_DEST, key, want.dests[dk]) for dk in sorted(want.dests))
             yield ops
             continue
-        ops = [Op(OpKind.SET_SERVICE, key, want.service)] if service_differs(want.service, have.service) else []
+        ops = []
+        if service_differs(want.service, have.service):
+            ops.append(Op(OpKind.SET_SERVICE, key, want.service))
         ops.extend(_dest_ops(key, want, have))
         yield ops
 
