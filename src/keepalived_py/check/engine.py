@@ -17,8 +17,8 @@ runs on the same loop):
   never when it was due, so a late check does not fail a healthy server;
 * on start, and again once the checkers are built and the table programmed, the long-lived objects
   (configuration, pool, checkers) are moved out of the garbage collector's reach (``gc.freeze()``): with
-  10,000 real servers a full collection walking them took 100-300 ms on the host. (Frozen objects are still freed when nothing
-  refers to them any more; only reference cycles among them would stay.)
+  10,000 real servers a full collection walking them took 100-300 ms on the host. (Frozen objects are
+  still freed when nothing refers to them any more; only reference cycles among them would stay.)
 
 All work on the kernel's table (a sync, a full resync: reading the table, planning, applying) runs as steps
 of a generator, one piece of work after another: a slice of at most ``APPLY_BATCH`` steps or
