@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
+    .venv/bin/python benchmarks/bench_ipvs.py --loop-lag --host [--responder] [--seconds 60] [--profile]
 
 Everything runs inside the QEMU VM (TCG software emulation, so absolute times are several times slower
 than on hardware; compare the columns, not the numbers with other sections):
@@ -20,6 +21,11 @@ is refused, and every real server goes down after its retries (10,000 more opera
 still being programmed. Reported per phase (programming until the engine is ready, then ``--seconds`` of
 checks, then the release on stop): how late a 100 ms timer on the loop woke (max, p99), operations, probes.
 ``--profile`` adds the top of a cProfile of the engine's process.
+
+``--loop-lag --host`` runs the same on this host, without the VM: the IPVS driver is an in-memory table (so
+this measures the check engine, not IPVS) and the real servers are moved to 127.168.x.y (loopback) on
+port 18080, where nothing listens (every check refused, as in the VM) or, with ``--responder``, a process
+answers every GET with a 200 (every real server stays up).
 """
 
 from __future__ import annotations
@@ -165,31 +171,88 @@ virtual_server 10.9.0.2 80 {{
     print("BENCH " + json.dumps(out))
 
 
-def inside_lag(seconds: float, profile: bool) -> None:
+HOST_PORT = 18080
+
+
+class MemoryIpvs:
+    """The host run's IPVS driver: an in-memory table."""
+
+    def __init__(self) -> None:
+        self.table: dict = {}
+
+    def dump(self) -> dict:
+        from keepalived_py.ipvs.reconcile import copy_table
+
+        return copy_table(self.table)
+
+    def iter_dump(self):  # type: ignore[no-untyped-def]
+        yield from self.dump().items()
+
+    def apply(self, op: object) -> None:
+        from keepalived_py.ipvs.reconcile import apply_in_place
+
+        apply_in_place(self.table, op)  # type: ignore[arg-type]
+
+    def flush(self) -> None:
+        self.table = {}
+
+
+def inside_lag(seconds: float, profile: bool, host: bool = False) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import asyncio
+    import resource
 
     from gen_config import large_config
 
     from keepalived_py.check.engine import CheckEngine
     from keepalived_py.config import load_config
-    from keepalived_py.ipvs.driver import IpvsDriver
     from keepalived_py.loop_lag import LoopLagMonitor
 
-    subprocess.run(["ip", "route", "add", "local", "192.168.0.0/16", "dev", "lo"], check=True)
-    conf = Path("/tmp/kpd-loop-lag.conf")
-    conf.write_text(large_config(instances=0))
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    text = large_config(instances=0)
+    if host:
+        text = text.replace("real_server 192.168.", "real_server 127.168.")
+        text = text.replace(" 8080 {", f" {HOST_PORT} {{")
+        conf = Path(os.environ.get("TMPDIR", "/tmp")) / f"kpd-loop-lag-{os.getpid()}.conf"
+        driver: object = MemoryIpvs()
+    else:
+        from keepalived_py.ipvs.driver import IpvsDriver
+
+        subprocess.run(["ip", "route", "add", "local", "192.168.0.0/16", "dev", "lo"], check=True)
+        conf = Path("/tmp/kpd-loop-lag.conf")
+        driver = IpvsDriver()
+    conf.write_text(text)
     result = load_config(conf, host_checks=False)
     assert result.config is not None
-    driver = IpvsDriver()
-    driver.flush()
+    driver.flush()  # type: ignore[attr-defined]
+
+    # The longest loop turns in CPU time of this thread: how long the loop itself was busy in one turn,
+    # whatever else competes for the CPU (the lag above also counts time the process waited for a CPU).
+    busy: list[tuple[float, float]] = []
+    original_run_once = asyncio.base_events.BaseEventLoop._run_once
+
+    def timed_run_once(loop):  # type: ignore[no-untyped-def]
+        c0 = time.thread_time()
+        try:
+            return original_run_once(loop)
+        finally:
+            took = time.thread_time() - c0
+            if took > 0.005:
+                busy.append((loop.time(), took))
+
+    asyncio.base_events.BaseEventLoop._run_once = timed_run_once  # type: ignore[method-assign]
 
     async def main() -> dict[str, object]:
         loop = asyncio.get_running_loop()
+        # built before the monitor starts, as in the child (whose start-up heartbeats come from a thread
+        # until the engine runs); reported on its own
+        t0 = time.perf_counter()
+        engine = CheckEngine(result.config, driver)  # type: ignore[arg-type]
+        built = time.perf_counter() - t0
         lag = LoopLagMonitor.start(window=3600.0)
         await asyncio.sleep(0.3)
-        engine = CheckEngine(result.config, driver)  # type: ignore[arg-type]
         marks = {"start": loop.time()}
         engine.open()
         print(f"open() took {loop.time() - marks['start']:.1f} s", file=sys.stderr, flush=True)
@@ -207,9 +270,11 @@ def inside_lag(seconds: float, profile: bool) -> None:
             await asyncio.sleep(0.1)
         marks["ready"] = loop.time()
         ops_ready = engine.stats["ipvs_ops"]
+        probes_ready = engine.stats["probes"]
         await asyncio.sleep(seconds)
         marks["checks"] = loop.time()
         down = sum(not c.up for c in engine.checkers.values())
+        checks_probes = engine.stats["probes"] - probes_ready
         engine.stop()
         await run
         await engine.shutdown()
@@ -221,17 +286,22 @@ def inside_lag(seconds: float, profile: bool) -> None:
         def phase(a: str, b: str) -> dict[str, float]:
             lags = sorted(x for t, x in samples if marks[a] <= t <= marks[b])
             if not lags:
-                return {"max_ms": 0.0, "p99_ms": 0.0, "n": 0}
+                return {"max_ms": 0.0, "p99_ms": 0.0, "n": 0, "cpu_max_ms": 0.0}
+            cpu = max((x for t, x in busy if marks[a] <= t <= marks[b]), default=0.0)
             return {"max_ms": round(lags[-1] * 1000, 1),
                     "p99_ms": round(lags[min(len(lags) - 1, int(0.99 * len(lags)))] * 1000, 1),
-                    "n": len(lags), "seconds": round(marks[b] - marks[a], 1)}
+                    "n": len(lags), "seconds": round(marks[b] - marks[a], 1),
+                    "cpu_max_ms": round(cpu * 1000, 1)}
 
         return {"programming": phase("start", "ready"), "checks": phase("ready", "checks"),
                 "stop": phase("checks", "stopped"), "whole": phase("start", "stopped"),
                 "ops_to_ready": ops_ready, "ops": engine.stats["ipvs_ops"],
                 "ipvs_errors": engine.stats["ipvs_errors"], "probes": engine.stats["probes"],
-                "down_at_end": down, "checkers": len(engine.checkers),
-                "table_after_stop": len(driver.dump())}
+                "down_at_end": down, "checkers": len(engine.checkers), "constructor_s": round(built, 2),
+                "checks_per_s": round(checks_probes / (marks["checks"] - marks["ready"])),
+                "late_probes": engine.stats["late_probes"],
+                "max_lateness_s": round(engine.stats["max_lateness"], 2),
+                "table_after_stop": len(driver.dump())}  # type: ignore[attr-defined]
 
     if profile:
         import cProfile
@@ -248,28 +318,56 @@ def inside_lag(seconds: float, profile: bool) -> None:
     print("BENCH " + json.dumps(out))
 
 
-def main_lag(seconds: float, profile: bool, kpdvm) -> int:  # type: ignore[no-untyped-def]
+def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # type: ignore[no-untyped-def]
+             responder: bool = False) -> int:
     argv = [sys.executable, str(Path(__file__).resolve()), "--inside-lag", str(seconds)]
     if profile:
         argv.append("--profile")
-    r = kpdvm.run_vm(argv, timeout=1800, cwd=ROOT, on_stderr=lambda b: sys.stderr.buffer.write(b))
+    if host:
+        argv.append("--host")
+        answer = None
+        if responder:
+            answer = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_checkers.py"),
+                                       "--responder", "http"])
+            time.sleep(1.0)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=1800, cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        finally:
+            if answer is not None:
+                answer.terminate()
+                answer.wait()
+        sys.stderr.write(r.stderr)
+    else:
+        r = kpdvm.run_vm(argv, timeout=1800, cwd=ROOT, on_stderr=lambda b: sys.stderr.buffer.write(b))
     line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
     if r.returncode != 0 or line is None:
         print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
         return 1
     res = json.loads(line[6:])
     print(json.dumps(res), file=sys.stderr)
-    print("# Check engine + real IPVS driver in the test VM, 1,000 virtual servers x 10 real servers\n")
-    print("| phase | duration | loop lag max | loop lag p99 |")
-    print("| --- | --- | --- | --- |")
+    if host:
+        print("# Check engine on this host (in-memory IPVS table, probes to loopback "
+              f"{'answered 200' if responder else 'refused'}), 1,000 virtual servers x 10 real servers\n")
+    else:
+        print("# Check engine + real IPVS driver in the test VM, 1,000 virtual servers x 10 real servers\n")
+    print("| phase | duration | loop lag max | loop lag p99 | longest loop turn (CPU) |")
+    print("| --- | --- | --- | --- | --- |")
     for name, label in (("programming", "programming from empty (until ready)"),
                         ("checks", "checks (every real server down by the end)"), ("stop", "release on stop"),
                         ("whole", "whole run")):
         p = res[name]
-        print(f"| {label} | {p.get('seconds', 0)} s | {p['max_ms']} ms | {p['p99_ms']} ms |")
+        print(f"| {label} | {p.get('seconds', 0)} s | {p['max_ms']} ms | {p['p99_ms']} ms "
+              f"| {p.get('cpu_max_ms', 0.0)} ms |")
     print(f"\n{res['ops_to_ready']} IPVS operations until ready, {res['ops']} in all "
           f"({res['ipvs_errors']} errors); {res['probes']} probes of {res['checkers']} checkers; "
           f"{res['down_at_end']} down at the end; {res['table_after_stop']} services left after stop.")
+    print(f"CheckEngine() (configuration resolved, pool built; before the loop runs) took "
+          f"{res['constructor_s']} s.")
+    print(f"Checks phase: {res['checks_per_s']} probes/s ({res['checkers']} distinct checkers "
+          "at delay_loop 6 "
+          f"ask {res['checkers'] / 6:.0f}/s while up, more while failing: retry 3, delay_before_retry 2); "
+          f"{res['late_probes']} probes started more than 0.1 s late, at most {res['max_lateness_s']} s.")
     return 0
 
 
@@ -278,8 +376,12 @@ def main() -> int:
         inside()
         return 0
     if len(sys.argv) > 2 and sys.argv[1] == "--inside-lag":
-        inside_lag(float(sys.argv[2]), "--profile" in sys.argv)
+        inside_lag(float(sys.argv[2]), "--profile" in sys.argv, host="--host" in sys.argv)
         return 0
+    if "--loop-lag" in sys.argv and "--host" in sys.argv:
+        seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
+        return main_lag(seconds, "--profile" in sys.argv, None, host=True,
+                        responder="--responder" in sys.argv)
     spec = importlib.util.spec_from_file_location("kpdvm", ROOT / "scripts" / "vm" / "kpdvm.py")
     assert spec is not None and spec.loader is not None
     kpdvm = importlib.util.module_from_spec(spec)

@@ -109,3 +109,18 @@ def test_misc_check_that_cannot_start_is_down_with_the_reason():
     r = run(probe_misc(("/nonexistent/check",), timeout=1.0))
     assert not r.ok
     assert "not found" in r.reason.lower() or "no such file" in r.reason.lower(), r.reason
+
+
+def test_tcp_check_is_up_when_the_connection_completed_while_the_loop_was_late(listener):
+    """A loop kept busy past the timeout while the connection completed (the completion and the timeout
+    are handled in the same turn) must not fail a healthy server: the connection is there."""
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        probe = loop.create_task(probe_tcp("127.0.0.1", listener.getsockname()[1], timeout=0.05))
+        # runs right after the probe's first step (its connect in progress): the loop is late by 0.2 s
+        loop.call_soon(time.sleep, 0.2)
+        return await probe
+
+    r = run(main())
+    assert r.ok, r.reason

@@ -14,7 +14,7 @@ them) or ``flush_unmanaged`` is set (keepalived's lvs_flush).
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from keepalived_py.ipvs.state import Dest, DestKey, Entry, Service, ServiceKey, Table
@@ -67,21 +67,37 @@ def plan(
     flush_unmanaged: bool = False,
 ) -> list[Op]:
     """The operations that make ``current`` equal to ``desired`` for the services kpd manages."""
-    ops: list[Op] = []
+    return [op for ops in iter_plan(desired, current, managed=managed, flush_unmanaged=flush_unmanaged)
+            for op in ops]
+
+
+def iter_plan(
+    desired: Table,
+    current: Table,
+    *,
+    managed: Collection[ServiceKey] = (),
+    flush_unmanaged: bool = False,
+) -> Iterator[list[Op]]:
+    """:func:`plan` one service at a time: the operations for each service looked at, in plan's order (so
+    that a caller may stop between services, e.g. to let its event loop turn)."""
     for key in sorted(current):
         if key not in desired and (flush_unmanaged or key in managed):
-            ops.append(Op(OpKind.DEL_SERVICE, key))
+            yield [Op(OpKind.DEL_SERVICE, key)]
+        else:
+            yield []
     for key in sorted(desired):
         want = desired[key]
         have = current.get(key)
         if have is None:
-            ops.append(Op(OpKind.ADD_SERVICE, key, want.service))
+            ops = [Op(OpKind.ADD_SERVICE, key, want.service)]
             ops.extend(Op(OpKind.ADD_DEST, key, want.dests[dk]) for dk in sorted(want.dests))
+            yield ops
             continue
+        ops = []
         if service_differs(want.service, have.service):
             ops.append(Op(OpKind.SET_SERVICE, key, want.service))
         ops.extend(_dest_ops(key, want, have))
-    return ops
+        yield ops
 
 
 def _dest_ops(key: ServiceKey, want: Entry, have: Entry) -> list[Op]:
