@@ -106,7 +106,7 @@ def test_reload_changing_one_weight_changes_only_that_weight(write_conf):
         engine.open()
         await engine.settled()
         before = len(ipvs.ops)
-        engine.reload(config(write_conf, (1, 5), name="new.conf"))
+        await engine.reload(config(write_conf, (1, 5), name="new.conf"))
         await engine.settled()
         return ipvs.ops[before:]
 
@@ -132,7 +132,7 @@ virtual_server 192.0.2.11 80 {
         task = asyncio.create_task(engine.run())
         await wait_for_async(lambda: "10.0.0.1:8080" not in ipvs.weights()["TCP 192.0.2.10:80"])
         before = len(ipvs.ops)
-        engine.reload(config(write_conf, name="new.conf"))
+        await engine.reload(config(write_conf, name="new.conf"))
         await engine.settled()
         ops = ipvs.ops[before:]
         engine.stop()

@@ -225,7 +225,7 @@ def test_reload_during_a_probe_does_not_run_the_same_checker_twice_at_once(write
         engine.open()
         task = asyncio.create_task(engine.run())
         await wait_for_async(lambda: sum(running.values()) == 4)  # every probe in flight
-        engine.reload(many_checkers(write_conf, servers=4))
+        await engine.reload(many_checkers(write_conf, servers=4))
         state["reloaded"] = engine.stats["probes"]
         await wait_for_async(lambda: engine.stats["probes"] >= state["reloaded"] + 12)
         engine.stop()
@@ -255,3 +255,26 @@ def test_a_verdict_arriving_during_a_resync_is_not_counted_as_a_repair(write_con
     engine = asyncio.run(main())
     assert engine.stats["verdicts"] == 1
     assert engine.stats["repairs"] == 0
+
+
+@pytest.mark.timeout(120)
+def test_the_loop_keeps_turning_while_a_reload_builds_the_new_pool(write_conf):
+    conf = many_checkers(write_conf, servers=20)
+    bigger = many_checkers(write_conf, servers=SERVERS)
+    turns: list[int] = []
+
+    async def main() -> None:
+        engine = CheckEngine(conf, FakeIpvs(), probe=lambda spec: asyncio.sleep(3600))
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await engine.settled()
+        counter = Turns()
+        counter.start()
+        before = counter.n
+        await engine.reload(bigger)
+        turns.append(counter.n - before)
+        engine.stop()
+        await task
+
+    asyncio.run(main())
+    assert turns[0] > 10, "the loop stood still while the reload built the new pool"

@@ -257,13 +257,17 @@ class CheckEngine:
 
     # --- reload -------------------------------------------------------------------------------------------
 
-    def reload(self, config: Config) -> None:
-        """Switch to a new configuration, keeping the state of every checker and server that stays."""
+    async def reload(self, config: Config) -> None:
+        """Switch to a new configuration, keeping the state of every checker and server that stays.
+
+        The new pool (the configuration resolved into probes and policy: pure, and 0.7-1 s for 10,000 real
+        servers) is built on a worker thread, so the loop keeps turning (heartbeats, probes) meanwhile."""
+        assert self._loop is not None
+        pool = await self._loop.run_in_executor(None, lambda: Pool(build(config)))
         old_checkers = self.checkers
         old_vs = {vs.spec.name: vs for vs in self.pool.virtual_servers}
         self.config = config
-        self.pool = Pool(build(config))
-        assert self._loop is not None
+        self.pool = pool
         self.checkers = {}
         new: list[CheckerKey] = []
         for key in self.pool.checker_keys:
