@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from keepalived_py.control.lifecycle import (
+    BUSY_LIMIT_FACTOR,
+    BUSY_LIMIT_MIN,
     DEFAULT_HUNG_TIMEOUT,
     MAX_QUICK_RESTARTS,
     MIN_HUNG_TIMEOUT,
     STARTUP_LIMIT,
     STARTUP_SILENCE,
     Action,
+    Activity,
     ChildRecord,
     Phase,
     derive_hung_timeout,
@@ -184,3 +187,18 @@ def test_the_hung_timeout_override_wins_and_no_vrrp_means_the_default():
 
 def test_the_derived_hung_timeout_has_a_floor_for_very_fast_adverts():
     assert derive_hung_timeout([("fast", 0.03, 0.01)], None).seconds == MIN_HUNG_TIMEOUT
+
+
+def test_a_silent_child_that_keeps_using_cpu_is_slow_not_hung_up_to_the_busy_limit():
+    rec = running()
+    late = 0.5 + HUNG + 1.0
+    assert rec.watchdog(late, HUNG, Activity.BUSY).action is Action.NONE
+    limit = max(BUSY_LIMIT_FACTOR * HUNG, BUSY_LIMIT_MIN)
+    assert rec.watchdog(0.5 + limit - 0.01, HUNG, Activity.BUSY).action is Action.NONE
+    assert rec.watchdog(0.5 + limit + 0.01, HUNG, Activity.BUSY).action is Action.KILL
+
+
+@pytest.mark.parametrize("activity", [Activity.STOPPED, Activity.IDLE, Activity.UNKNOWN])
+def test_a_silent_child_that_is_stopped_or_waiting_is_hung_at_the_timeout(activity):
+    rec = running()
+    assert rec.watchdog(0.5 + HUNG + 0.01, HUNG, activity).action is Action.KILL

@@ -49,6 +49,7 @@ from keepalived_py.config.snapshot import write_snapshot
 from keepalived_py.control.lifecycle import (
     DEFAULT_HUNG_TIMEOUT,
     Action,
+    Activity,
     ChildRecord,
     HungTimeout,
     Phase,
@@ -106,6 +107,8 @@ class Supervised:
     proc: subprocess.Popen[bytes] | None = None
     #: the heartbeat interval the running child was started with
     beat_interval: float = DEFAULT_HUNG_TIMEOUT / 6
+    #: the child's CPU seconds when the parent first looked at it in its current silence
+    cpu_seen: float | None = None
 
     @property
     def pid(self) -> int | None:
@@ -679,7 +682,33 @@ class Arbiter:
     def _watchdog(self) -> None:
         now = time.monotonic()
         for child in list(self.children.values()):
-            self._act(child, child.record.watchdog(now, child.judge_timeout()))
+            activity = Activity.UNKNOWN
+            if child.record.silent_for(now) > child.judge_timeout():
+                activity = self._activity(child)
+            else:
+                child.cpu_seen = None
+            self._act(child, child.record.watchdog(now, child.judge_timeout(), activity))
+
+    @staticmethod
+    def _activity(child: Supervised) -> Activity:
+        """What a silent child is doing, from the kernel: stopped, using CPU, or waiting."""
+        if child.pid is None:
+            return Activity.UNKNOWN
+        try:
+            proc = psutil.Process(child.pid)
+            with proc.oneshot():
+                status = proc.status()
+                times = proc.cpu_times()
+        except psutil.Error:
+            return Activity.UNKNOWN
+        if status in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE,
+                      psutil.STATUS_DEAD):
+            return Activity.STOPPED
+        cpu = times.user + times.system
+        if child.cpu_seen is None:  # the first look in this silence: what it is doing right now
+            child.cpu_seen = cpu
+            return Activity.BUSY if status == psutil.STATUS_RUNNING else Activity.IDLE
+        return Activity.BUSY if cpu > child.cpu_seen else Activity.IDLE
 
     def _housekeeping(self) -> None:
         now = time.monotonic()

@@ -35,6 +35,12 @@ NO_RESPAWN = frozenset({int(ExitCode.CONFIG_FATAL), int(ExitCode.CHILD_FATAL)})
 STARTUP_SILENCE = 10.0
 #: ... and may report start-up progress for at most this long before it counts as stuck.
 STARTUP_LIMIT = 300.0
+#: A silent child that keeps using CPU (a loaded or emulated machine, a big reload) is slow, not hung: it is
+#: given this many hung timeouts (at least BUSY_LIMIT_MIN seconds) before it counts as spinning for good.
+#: Killing a slow child cannot bring its adverts back sooner (its successor must start first); only a child
+#: that cannot run (stopped) or waits without using CPU (blocked, deadlocked) is killed at the hung timeout.
+BUSY_LIMIT_FACTOR = 10.0
+BUSY_LIMIT_MIN = 10.0
 
 
 class Phase(enum.StrEnum):
@@ -45,6 +51,15 @@ class Phase(enum.StrEnum):
     BACKOFF = "backoff"  # dead; respawn due at ``respawn_at``
     FATAL = "fatal"  # exited with a code that forbids a respawn
     STOPPED = "stopped"  # exited after a stop request, not to be respawned
+
+
+class Activity(enum.StrEnum):
+    """What the kernel says a silent child is doing (the parent looks only once it is silent too long)."""
+
+    BUSY = "busy"  # running and it used CPU since the parent last looked: slow, not hung
+    IDLE = "idle"  # sleeping or blocked without using CPU: waiting for something that does not come
+    STOPPED = "stopped"  # stopped (SIGSTOP, a debugger): it cannot run at all
+    UNKNOWN = "unknown"
 
 
 class Action(enum.StrEnum):
@@ -130,8 +145,17 @@ class ChildRecord:
         self.kill_at = now + grace
         return NOTHING
 
-    def watchdog(self, now: float, hung_timeout: float) -> Verdict:
-        """Run at every turn of the parent's loop: is this child hung, or overdue to die?"""
+    def silent_for(self, now: float) -> float:
+        """How long the serving child has been silent (0 when it is not serving)."""
+        if self.pid is None or self.phase is not Phase.RUNNING or self.last_beat is None:
+            return 0.0
+        return now - self.last_beat
+
+    def watchdog(self, now: float, hung_timeout: float, activity: Activity = Activity.UNKNOWN) -> Verdict:
+        """Run at every turn of the parent's loop: is this child hung, or overdue to die?
+
+        ``activity`` matters only for a serving child silent past ``hung_timeout``: a BUSY one gets
+        :data:`BUSY_LIMIT_FACTOR` times longer."""
         if self.pid is None:
             if self.phase is Phase.BACKOFF and self.respawn_at is not None and now >= self.respawn_at \
                     and not self.retired:
@@ -152,8 +176,15 @@ class ChildRecord:
             return NOTHING
         if self.phase is Phase.RUNNING:
             assert self.last_beat is not None
-            if now - self.last_beat > hung_timeout:
-                return self._hung(f"sent no heartbeat for {now - self.last_beat:.2f} s")
+            silent = now - self.last_beat
+            if silent <= hung_timeout:
+                return NOTHING
+            if activity is Activity.BUSY:
+                limit = max(BUSY_LIMIT_FACTOR * hung_timeout, BUSY_LIMIT_MIN)
+                if silent <= limit:
+                    return NOTHING
+                return self._hung(f"sent no heartbeat for {silent:.2f} s while using CPU (spinning)")
+            return self._hung(f"sent no heartbeat for {silent:.2f} s ({activity.value})")
         return NOTHING
 
     def _hung(self, why: str) -> Verdict:
