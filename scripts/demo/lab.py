@@ -488,8 +488,8 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     st = Step("2 real server recovers", f"re-added within delay_loop + connect_timeout = {check_bound:g} s "
               f"(+{MARGIN:g} s); served again")
     results.append(st)
+    t = time.monotonic()  # from the restart, not from when the server answered its own probe
     lab.httpd(vi, up=True)
-    t = time.monotonic()
     back = wait_for(lambda: ipvs_reals("a") == full, check_bound + 30, 0.1)
     took = time.monotonic() - t if back else None
     seen = wait_for(lambda: any(r.ok and r.detail == f"rs{vi}" for r in client.since(t)), 15, 0.1)
@@ -591,7 +591,7 @@ def scenario(lab: Lab, results: list[Step]) -> None:
 
     transitions = [d for d in ("a", "b") if moves(before[d]) != moves(after[d]) or not before[d]]
     st.ok = codes == [0, 0] and took is not None and not failed and not transitions
-    st.measured = (f"weight {RELOAD_WEIGHT} in IPVS after {fmt(took)}; VRRP transitions: "
+    st.measured = (f"weight {RELOAD_WEIGHT} in IPVS {fmt(took)} after the re-render; VRRP transitions: "
                    f"{', '.join(transitions) or 'none'}; {len(failed)} failed requests")
     say(f"5/5 reload (weight {WEIGHTS[RELOAD_RS]} -> {RELOAD_WEIGHT}): {st.measured}  "
         f"{'OK' if st.ok else 'FAIL'}")
