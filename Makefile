@@ -7,7 +7,7 @@ PYTEST := $(PY) -m pytest
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps vm test test-stress test-unit lint docs bench clean
+.PHONY: help venv system-deps vm demo test test-stress test-unit lint docs bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,10 @@ system-deps: ## install missing Debian packages (keepalived, ipvsadm, qemu, tcpd
 
 vm: system-deps ## build/refresh the QEMU VM cache in .cache/vm (stock Debian kernel + initramfs, real IPVS)
 	./scripts/vm/build.sh
+
+demo: system-deps venv ## (root) two kpd directors, 3 HTTP real servers, a client: failures measured (docs/demo.md); in the QEMU VM if this kernel has no IPVS
+	@modprobe -q ip_vs 2>/dev/null || $(MAKE) --no-print-directory vm
+	$(PY) scripts/demo/demo.py
 
 test: system-deps venv vm ## install whatever is missing, then run every test (as root)
 	$(PYTEST) -p no:cacheprovider tests

@@ -1,0 +1,21 @@
+"""`make demo` as an end-to-end test: scripts/demo/lab.py in the kpd test VM (real IPVS, real kpd, real HTTP
+servers and client traffic); every step of the demo must meet its expectation (the lab's exit status)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow]
+
+LAB = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "lab.py"
+
+
+@pytest.mark.timeout(660)
+def test_demo_every_step_meets_its_expectation(run_in_vm):
+    r = run_in_vm([sys.executable, str(LAB)], timeout=600)
+    assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-4000:]
+    assert "every step met its expectation" in r.stdout
+    assert "lab removed" in r.stdout
