@@ -67,9 +67,6 @@ CLIENT_TIMEOUT = 1.0
 # Scheduling slack allowed on top of a protocol bound: the emulated VM is 10-30x slower than a host.
 MARGIN = 3.0 if IN_VM else 1.0
 START_DEADLINE = 180.0 if IN_VM else 60.0
-# In the VM only: kpd derives a 0.6 s hung timeout for its children from advert_int 1 (docs/status.md);
-# the emulated CPU, shared by two directors, stalls them for longer, so they would be killed as hung.
-HUNG_TIMEOUT_VM = 60.0
 
 PREFIX = f"kpddemo{os.getpid()}"
 NS = {name: f"{PREFIX}-{name}" for name in ("br", "client", "a", "b", "rs1", "rs2", "rs3")}
@@ -425,13 +422,6 @@ def scenario(lab: Lab, results: list[Step]) -> None:
             raise RuntimeError(f"the rendered config lacks '{needle}': the etc/ template or vars changed")
     say(f"configs rendered from {TEMPLATE.relative_to(REPO)} with director-{{a,b}}.yaml and "
         f"--set {' '.join(OVERRIDES)}")
-    if IN_VM:
-        for d in ("a", "b"):  # see HUNG_TIMEOUT_VM
-            path = WORK / f"director-{d}.conf"
-            path.write_text(path.read_text().replace(
-                "global_defs {\n", f"global_defs {{\n    kpd_child_hung_timeout {HUNG_TIMEOUT_VM:g}\n", 1))
-        say(f"VM only: kpd_child_hung_timeout {HUNG_TIMEOUT_VM:g} added to both configs (the emulated CPU "
-            "stalls processes for longer than the 0.6 s kpd derives from advert_int 1)")
     full = dict(WEIGHTS)
     started = time.monotonic()
     lab.start_director("a")  # one after the other: the emulated VM starts Python slowly
