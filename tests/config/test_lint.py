@@ -429,7 +429,7 @@ def test_a_template_with_two_vars_files_reports_at_the_template_line(tmp_path, c
     code = main(["lint", "--template", str(TEMPLATE), "--vars", str(VARS_A), "--vars", str(vars_b)])
     err = capsys.readouterr().err
     assert code == 5
-    advert_line = line_of(TEMPLATE, "advert_int")
+    advert_line = line_of(TEMPLATE, "advert_int {{")
     assert f"{TEMPLATE}:{advert_line}:5: warning: VI_WEB: advert_int 2 here, 1 on director-a" in err
     assert f"lb2 ({TEMPLATE} with {vars_b}): configuration has errors but would run" in err
 

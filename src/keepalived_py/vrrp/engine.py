@@ -547,6 +547,13 @@ class VrrpEngine:
         inst = self.instances.get(str(name))
         if inst is None:
             return
+        # A busy loop may run this timer before the reader of an advert that arrived in time: take what
+        # waits in the instance's socket first (at its kernel arrival time), so a Master_Down timer never
+        # fires past an advert that reset it.
+        for fd, demux in self._by_socket.items():
+            if any(member is inst for member in demux.values()):
+                self._on_readable(fd)
+                break
         now = self._loop.time()
         self._run_event(inst, lambda: inst.machine.tick(now))
 
