@@ -80,6 +80,26 @@ def namespace_pids(lab: Lab, node: str) -> list[int]:
     return [int(word) for word in out.split()]
 
 
+def check_dead(lab: Lab, node: str, timeout: float = 2.0) -> None:
+    """After a SIGKILL: wait until ``node``'s namespace holds no process (dying ones take a moment to be
+    reaped); LabError naming whatever is still there after ``timeout`` (it is SIGKILLed too)."""
+    deadline = time.monotonic() + timeout
+    while left := namespace_pids(lab, node):
+        if time.monotonic() > deadline:
+            names = []
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    raw = Path(f"/proc/{pid}/stat").read_text()
+                    state, _ppid, pgid = raw[raw.rindex(")") + 2 :].split()[:3]
+                    names.append(
+                        f"{pid} {raw[raw.index('(') + 1 : raw.rindex(')')]} state {state} pgid {pgid}"
+                    )
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            raise LabError(f"processes left in {node}'s namespace {timeout:g}s after the SIGKILL: {names}")
+        time.sleep(0.02)
+
+
 def kill_group(proc: subprocess.Popen[Any]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -154,9 +174,7 @@ def trial(
     t_kill = time.time()
     d["a"].kill()
     kill_group(responders["a"])
-    left = namespace_pids(lab, "a")
-    if left:
-        raise LabError(f"processes left in a's namespace after the SIGKILL: {left}")
+    check_dead(lab, "a")
     time.sleep(mdi)  # no polling (and no CPU taken from b) while b's timer runs
     probe.wait_ok("b", t_kill, timeout=10)
     t_restart = time.time()

@@ -28,7 +28,6 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_pair import check_dead  # noqa: E402
 from bench_vrrp import (  # noqa: E402
     BACKUP_PRIO,
     TAKEOVER_VRID,
@@ -53,13 +53,6 @@ from pairlab import Sample, longest, mask_stale, max_gap, percentile, runs, slop
 from lab import Lab, LabError, VipSampler  # noqa: E402
 
 VIP = f"192.0.2.{100 + TAKEOVER_VRID}"
-
-
-def namespace_pids(lab: Lab, node: str) -> list[int]:
-    out = subprocess.run(
-        ["ip", "netns", "pids", lab.ns(node)], capture_output=True, text=True, timeout=10
-    ).stdout
-    return [int(word) for word in out.split()]
 
 
 @dataclass
@@ -161,9 +154,7 @@ def soak(
             del vips.samples[: max(0, len(vips.samples) - 20)]  # keep ~100 ms before the kill
             t_kill = time.monotonic()
             a.kill()
-            left = namespace_pids(lab, "a")
-            if left:
-                raise LabError(f"processes left in a's namespace after the SIGKILL: {left}")
+            check_dead(lab, "a")
             time.sleep(mdi)  # no polling (and no CPU taken from b) while b's timer runs
             wait_holders(vips, ("a", "b"), timeout=10, since=t_kill)  # b took over; a's leftover still there
             time.sleep(0.1)
