@@ -120,6 +120,17 @@ def mask_stale(samples: Sequence[Sample], node: str, dead_at: float) -> tuple[li
     return out, gone
 
 
+def timeline(samples: Sequence[Sample], origin: float) -> str:
+    """The holder changes as ``+ms:holders`` relative to ``origin`` (e.g. ``-95:a +300:- +305:b``)."""
+    out = []
+    last: tuple[str, ...] | None = None
+    for when, holders in samples:
+        if holders != last:
+            out.append(f"{(when - origin) * 1e3:+.0f}:{','.join(holders) or '-'}")
+            last = holders
+    return " ".join(out)
+
+
 def max_gap(samples: Sequence[Sample]) -> float:
     """The longest time between two consecutive samples."""
     return max((b[0] - a[0] for a, b in itertools.pairwise(samples)), default=0.0)

@@ -48,7 +48,7 @@ from bench_vrrp import (  # noqa: E402
     master_down_interval,
     pair,
 )
-from pairlab import Sample, longest, mask_stale, max_gap, percentile, runs, slope  # noqa: E402
+from pairlab import Sample, longest, mask_stale, max_gap, percentile, runs, slope, timeline  # noqa: E402
 
 from lab import Lab, LabError, VipSampler  # noqa: E402
 
@@ -115,6 +115,8 @@ def analyse(samples: list[Sample], t_kill: float) -> Failover:
     before = [h for t, h in masked if t < t_kill]
     if any(h != ("a",) for h in before):
         anomalies.append(f"holders before the kill: {sorted(set(before))}")
+    if anomalies:
+        anomalies.append(f"holders, ms from the kill (a's leftover discounted): {timeline(masked, t_kill)}")
     return Failover(
         takeover_gap=longest(takeover),
         double=longest(runs(masked, lambda h: len(h) >= 2)),

@@ -20,6 +20,7 @@ from pairlab import (
     percentile,
     runs,
     slope,
+    timeline,
 )
 
 
@@ -99,3 +100,9 @@ def test_line_file_returns_whole_lines_only(tmp_path: Path) -> None:
         f.write("o\nthree\n")
     assert reader.read() == "two\nthree\n"
     assert reader.read() == ""
+
+
+def test_timeline() -> None:
+    samples = [(0.9, ("a",)), (0.95, ("a",)), (1.3, ()), (1.31, ("b",)), (1.5, ("a", "b"))]
+    assert timeline(samples, 1.0) == "-100:a +300:- +310:b +500:a,b"
+    assert timeline([], 0.0) == ""
