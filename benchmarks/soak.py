@@ -84,6 +84,25 @@ def kpd_processes(pid: int) -> Memory:
     return Memory(procs)
 
 
+EVENTS = {  # kpd log lines worth counting over a soak: what the parent's watchdog and supervisor did
+    "child hung, SIGKILLed": "hung, restarting it",
+    "child exited": "child (pid",
+    "control loop stalled": "the control loop stalled",
+}
+
+
+def log_events(lab: Lab) -> dict[str, dict[str, list[str]]]:
+    """node -> event -> the matching lines of every kpd log the lab kept for that node."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for path in sorted(lab.workdir.glob("*.log")):
+        node = path.name.split("-", 1)[0]
+        for line in path.read_text(errors="replace").splitlines():
+            for event, text in EVENTS.items():
+                if text in line and (event != "child exited" or "exited with" in line):
+                    out.setdefault(node, {}).setdefault(event, []).append(line.strip())
+    return out
+
+
 def wait_holders(vips: VipSampler, want: tuple[str, ...], timeout: float, since: float) -> float:
     """Wait until a sample taken after ``since`` shows exactly ``want``; its time."""
     deadline = time.monotonic() + timeout
@@ -134,50 +153,69 @@ def soak(
     stop_at: float,
     results: list[Failover],
     memory: list[Memory],
+    events: dict[str, dict[str, list[str]]],
 ) -> None:
-    """Run the failovers, appending to ``results`` and ``memory`` (kept when a LabError stops the run)."""
+    """Run the failovers, appending to ``results`` and ``memory`` (kept when a LabError stops the run);
+    ``events`` gets the kpd log lines of :data:`EVENTS` at the end."""
+    with pair(lab, "kpd", advert_int, [TAKEOVER_VRID], "soak") as d, VipSampler(lab, ("a", "b"), VIP) as vips:
+        try:
+            _failovers(lab, d, vips, failovers, advert_int, stop_at, results, memory)
+        finally:
+            events.update(log_events(lab))
+
+
+def _failovers(
+    lab: Lab,
+    d: dict[str, Daemon],
+    vips: VipSampler,
+    failovers: int,
+    advert_int: float,
+    stop_at: float,
+    results: list[Failover],
+    memory: list[Memory],
+) -> None:
     mdi = master_down_interval(advert_int, BACKUP_PRIO)
     settle = max(0.5, 3 * advert_int)
-    with pair(lab, "kpd", advert_int, [TAKEOVER_VRID], "soak") as d, VipSampler(lab, ("a", "b"), VIP) as vips:
-        a: Daemon = d["a"]
-        b: Daemon = d["b"]
-        a.start()
-        wait_holders(vips, ("a",), timeout=30, since=time.monotonic())
-        b.start()
-        b.wait_log("Entering BACKUP STATE", timeout=30)
-        time.sleep(settle)
+    a: Daemon = d["a"]
+    b: Daemon = d["b"]
+    a.start()
+    wait_holders(vips, ("a",), timeout=30, since=time.monotonic())
+    b.start()
+    b.wait_log("Entering BACKUP STATE", timeout=30)
+    time.sleep(settle)
+    memory.append(kpd_processes(b.pid))
+    for i in range(failovers):
+        if time.monotonic() > stop_at:
+            log(f"--max-minutes reached after {i} failovers")
+            break
+        if not b.alive():
+            raise LabError(f"kpd on b exited: {b.log_tail()}")
+        del vips.samples[: max(0, len(vips.samples) - 20)]  # keep ~100 ms before the kill
+        t_kill = time.monotonic()
+        a.kill()
+        check_dead(lab, "a")
+        time.sleep(mdi)  # no polling (and no CPU taken from b) while b's timer runs
+        wait_holders(vips, ("a", "b"), timeout=10, since=t_kill)  # b took over; a's leftover still there
+        time.sleep(0.1)
         memory.append(kpd_processes(b.pid))
-        for i in range(failovers):
-            if time.monotonic() > stop_at:
-                log(f"--max-minutes reached after {i} failovers")
-                break
-            if not b.alive():
-                raise LabError(f"kpd on b exited: {b.log_tail()}")
-            del vips.samples[: max(0, len(vips.samples) - 20)]  # keep ~100 ms before the kill
-            t_kill = time.monotonic()
-            a.kill()
-            check_dead(lab, "a")
-            time.sleep(mdi)  # no polling (and no CPU taken from b) while b's timer runs
-            wait_holders(vips, ("a", "b"), timeout=10, since=t_kill)  # b took over; a's leftover still there
-            time.sleep(0.1)
-            memory.append(kpd_processes(b.pid))
-            t_restart = time.monotonic()
-            a.start()
-            wait_holders(vips, ("a",), timeout=30, since=t_restart)
+        t_restart = time.monotonic()
+        a.start()
+        wait_holders(vips, ("a",), timeout=30, since=t_restart)
+        time.sleep(settle)
+        if vips.samples[-1][1] != ("a",):  # a flap: the analysis reports it; wait for the end of it
+            wait_holders(vips, ("a",), timeout=30, since=time.monotonic())
             time.sleep(settle)
-            if vips.samples[-1][1] != ("a",):
-                raise LabError(f"a lost the VIP after preempting: holders {vips.samples[-1][1]}")
-            result = analyse(list(vips.samples), t_kill)
-            results.append(result)
-            for anomaly in result.anomalies:
-                log(f"  failover {i + 1}: {anomaly}")
-            if (i + 1) % 10 == 0 or i == 0:
-                total = sum(rss for _, rss, _ in memory[-1].procs.values())
-                log(
-                    f"failover {i + 1}/{failovers}: detection {result.takeover_gap * 1e3:.0f} ms, double "
-                    f"{result.double * 1e3:.0f} ms, failback gap {result.failback_gap * 1e3:.0f} ms; b's kpd "
-                    f"RSS {total / 2**20:.1f} MiB, fds {sum(f for _, _, f in memory[-1].procs.values())}"
-                )
+        result = analyse(list(vips.samples), t_kill)
+        results.append(result)
+        for anomaly in result.anomalies:
+            log(f"  failover {i + 1}: {anomaly}")
+        if (i + 1) % 10 == 0 or i == 0:
+            total = sum(rss for _, rss, _ in memory[-1].procs.values())
+            log(
+                f"failover {i + 1}/{failovers}: detection {result.takeover_gap * 1e3:.0f} ms, double "
+                f"{result.double * 1e3:.0f} ms, failback gap {result.failback_gap * 1e3:.0f} ms; b's kpd "
+                f"RSS {total / 2**20:.1f} MiB, fds {sum(f for _, _, f in memory[-1].procs.values())}"
+            )
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -192,7 +230,13 @@ def dist(values: list[float]) -> str:
     )
 
 
-def report(results: list[Failover], memory: list[Memory], advert_int: float, asked: int) -> list[str]:
+def report(
+    results: list[Failover],
+    memory: list[Memory],
+    events: dict[str, dict[str, list[str]]],
+    advert_int: float,
+    asked: int,
+) -> list[str]:
     mdi = master_down_interval(advert_int, BACKUP_PRIO)
     out = [
         "### Failovers and VIP holders",
@@ -237,14 +281,21 @@ def report(results: list[Failover], memory: list[Memory], advert_int: float, ask
         present = [r for r in rows if r is not None]
         rss = [r[1] / 2**20 for r in present]
         fds = [float(r[2]) for r in present]
-        pids = {r[0] for r in present}
+        changes = [i for i in range(1, len(present)) if present[i][0] != present[i - 1][0]]
         half = rss[len(rss) // 2 :]
         out.append(
-            f"| {name} | {'yes' if len(pids) > 1 or len(present) < len(rows) else 'no'} "
+            f"| {name} | {', '.join(f'after failover {i}' for i in changes) or 'no'}"
+            f"{f' (missing from {len(rows) - len(present)} samples)' if len(present) < len(rows) else ''} "
             f"| {rss[0]:.2f} / {rss[-1]:.2f} / {max(rss):.2f} "
             f"| {slope(rss) * 1024:+.2f} / {slope(half) * 1024:+.2f} "
             f"| {fds[0]:.0f} / {fds[-1]:.0f} / {max(fds):.0f} | {slope(fds):+.3f} |"
         )
+    out += ["", "kpd log events over the run (the parent's supervisor and watchdog), per node:", ""]
+    for node in ("a", "b"):
+        found = events.get(node, {})
+        out.append(f"- {node}: " + (", ".join(f"{e} {len(found.get(e, []))}" for e in EVENTS)))
+        for event_lines in found.values():
+            out += [f"  - `{line[:200]}`" for line in event_lines[:5]]
     return out
 
 
@@ -267,11 +318,14 @@ def main() -> int:
     started = time.monotonic()
     results: list[Failover] = []
     memory: list[Memory] = []
+    events: dict[str, dict[str, list[str]]] = {}
     error = ""
     with Lab(("a", "b")) as lab:
         log(f"lab {lab.prefix} up; {args.failovers} failovers, advert_int {args.advert_int:g}")
         try:
-            soak(lab, args.failovers, args.advert_int, started + args.max_minutes * 60, results, memory)
+            soak(
+                lab, args.failovers, args.advert_int, started + args.max_minutes * 60, results, memory, events
+            )
         except LabError as err:
             log(f"stopped by an error: {err}")
             error = str(err).splitlines()[0]
@@ -286,7 +340,7 @@ def main() -> int:
         f"run took {time.monotonic() - started:.0f} s",
         "",
         *([f"**Stopped by an error after {len(results)} failovers:** {error}", ""] if error else []),
-        *report(results, memory, args.advert_int, args.failovers),
+        *report(results, memory, events, args.advert_int, args.failovers),
     ]
     print("\n".join(lines))
     return 0
