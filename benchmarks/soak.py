@@ -25,6 +25,7 @@ and the lab removed at the end, also after a failure or on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import statistics
@@ -184,13 +185,16 @@ def _failovers(
     b.wait_log("Entering BACKUP STATE", timeout=30)
     time.sleep(settle)
     memory.append(kpd_processes(b.pid))
+    analysed_until = vips.samples[-1][0] - 0.1 if vips.samples else 0.0
     for i in range(failovers):
         if time.monotonic() > stop_at:
             log(f"--max-minutes reached after {i} failovers")
             break
         if not b.alive():
             raise LabError(f"kpd on b exited: {b.log_tail()}")
-        del vips.samples[: max(0, len(vips.samples) - 20)]  # keep ~100 ms before the kill
+        # The previous failover's samples were analysed with it: keep only the later ones.
+        keep = next((k for k, (t, _) in enumerate(vips.samples) if t > analysed_until), len(vips.samples))
+        del vips.samples[:keep]
         t_kill = time.monotonic()
         a.kill()
         check_dead(lab, "a")
@@ -205,7 +209,9 @@ def _failovers(
         if vips.samples[-1][1] != ("a",):  # a flap: the analysis reports it; wait for the end of it
             wait_holders(vips, ("a",), timeout=30, since=time.monotonic())
             time.sleep(settle)
-        result = analyse(list(vips.samples), t_kill)
+        samples = list(vips.samples)
+        analysed_until = samples[-1][0]
+        result = analyse(samples, t_kill)
         results.append(result)
         for anomaly in result.anomalies:
             log(f"  failover {i + 1}: {anomaly}")
@@ -271,8 +277,8 @@ def report(
         "over all samples, and over the second half.",
         "",
         "| process | pid changed | RSS first / last / max (MiB) "
-        "| RSS slope (KiB per failover), all / 2nd half | fds first / last / max "
-        "| fds slope (per failover) |",
+        "| RSS slope (KiB per failover): all / 2nd half / longest run of one pid (samples) "
+        "| fds first / last / max | fds slope (per failover) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     names = list(memory[0].procs) if memory else []
@@ -283,11 +289,14 @@ def report(
         fds = [float(r[2]) for r in present]
         changes = [i for i in range(1, len(present)) if present[i][0] != present[i - 1][0]]
         half = rss[len(rss) // 2 :]
+        bounds = [0, *changes, len(present)]
+        lo, hi = max(itertools.pairwise(bounds), key=lambda r: r[1] - r[0])
+        one = rss[lo:hi]
         out.append(
             f"| {name} | {', '.join(f'after failover {i}' for i in changes) or 'no'}"
             f"{f' (missing from {len(rows) - len(present)} samples)' if len(present) < len(rows) else ''} "
             f"| {rss[0]:.2f} / {rss[-1]:.2f} / {max(rss):.2f} "
-            f"| {slope(rss) * 1024:+.2f} / {slope(half) * 1024:+.2f} "
+            f"| {slope(rss) * 1024:+.2f} / {slope(half) * 1024:+.2f} / {slope(one) * 1024:+.2f} ({hi - lo}) "
             f"| {fds[0]:.0f} / {fds[-1]:.0f} / {max(fds):.0f} | {slope(fds):+.3f} |"
         )
     out += ["", "kpd log events over the run (the parent's supervisor and watchdog), per node:", ""]
