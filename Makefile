@@ -7,7 +7,7 @@ PYTEST := $(PY) -m pytest
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv system-deps vm demo test test-stress test-unit lint docs bench clean
+.PHONY: help venv system-deps vm demo test test-stress test-unit lint docs bench soak clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,6 +54,9 @@ bench: venv vm ## run the benchmarks, kpd beside real keepalived (results: docs/
 	$(PY) benchmarks/bench_control.py
 	$(PY) benchmarks/bench_checkers.py
 	$(PY) benchmarks/bench_ipvs.py
+
+soak: venv ## 200 failovers of a kpd pair (SIGKILL + restart): leaks and double MASTERs (results: docs/benchmarks.md)
+	$(PY) benchmarks/soak.py
 
 clean: ## remove the venv, caches and build output
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -202,3 +202,10 @@ def test_a_silent_child_that_keeps_using_cpu_is_slow_not_hung_up_to_the_busy_lim
 def test_a_silent_child_that_is_stopped_or_waiting_is_hung_at_the_timeout(activity):
     rec = running()
     assert rec.watchdog(0.5 + HUNG + 0.01, HUNG, activity).action is Action.KILL
+
+
+def test_a_starting_child_silent_but_using_cpu_is_slow_not_hung():
+    rec = ChildRecord("vrrp")
+    rec.spawned(100, 0.0)  # no beat yet: still importing on an emulated machine
+    assert rec.watchdog(STARTUP_SILENCE + 5.0, HUNG, Activity.BUSY).action is Action.NONE
+    assert rec.watchdog(STARTUP_SILENCE + 5.0, HUNG, Activity.IDLE).action is Action.KILL

@@ -48,6 +48,7 @@ from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import write_snapshot
 from keepalived_py.control.lifecycle import (
     DEFAULT_HUNG_TIMEOUT,
+    STARTUP_SILENCE,
     Action,
     Activity,
     ChildRecord,
@@ -683,7 +684,8 @@ class Arbiter:
         now = time.monotonic()
         for child in list(self.children.values()):
             activity = Activity.UNKNOWN
-            if child.record.silent_for(now) > child.judge_timeout():
+            if child.record.silent_for(now) > child.judge_timeout() or (
+                    child.record.phase is Phase.STARTING and child.record.silent_for(now) > STARTUP_SILENCE):
                 activity = self._activity(child)
             else:
                 child.cpu_seen = None

@@ -31,7 +31,8 @@ MAX_QUICK_RESTARTS = 6
 #: Exit codes of a child that mean "do not respawn me": the configuration or the host cannot run it.
 NO_RESPAWN = frozenset({int(ExitCode.CONFIG_FATAL), int(ExitCode.CHILD_FATAL)})
 #: A starting child (importing, reading the kernel's state) may be silent this long between its start-up
-#: beats before it counts as hung; a slow start is not a hang, only silence is.
+#: beats before it counts as hung, unless the kernel says it is using CPU (a slow start on an emulated or
+#: loaded machine is not a hang; only a child that cannot run or waits without using CPU is).
 STARTUP_SILENCE = 10.0
 #: ... and may report start-up progress for at most this long before it counts as stuck.
 STARTUP_LIMIT = 300.0
@@ -146,10 +147,11 @@ class ChildRecord:
         return NOTHING
 
     def silent_for(self, now: float) -> float:
-        """How long the serving child has been silent (0 when it is not serving)."""
-        if self.pid is None or self.phase is not Phase.RUNNING or self.last_beat is None:
+        """How long the running or starting child has been silent (since its start before its first beat);
+        0 when it is in neither phase."""
+        if self.pid is None or self.phase not in (Phase.STARTING, Phase.RUNNING):
             return 0.0
-        return now - self.last_beat
+        return now - (self.last_beat if self.last_beat is not None else self.started)
 
     def watchdog(self, now: float, hung_timeout: float, activity: Activity = Activity.UNKNOWN) -> Verdict:
         """Run at every turn of the parent's loop: is this child hung, or overdue to die?
@@ -167,12 +169,11 @@ class ChildRecord:
                 return Verdict(Action.KILL, "did not stop in time")
             return NOTHING
         if self.phase is Phase.STARTING:
-            since = self.last_beat if self.last_beat is not None else self.started
-            limit = max(hung_timeout, STARTUP_SILENCE)
-            if now - since > limit:
-                return self._hung(f"sent no heartbeat for {now - since:.1f} s while starting")
             if now - self.started > STARTUP_LIMIT:
                 return self._hung(f"still starting after {now - self.started:.0f} s")
+            silent = self.silent_for(now)
+            if silent > max(hung_timeout, STARTUP_SILENCE) and activity is not Activity.BUSY:
+                return self._hung(f"sent no heartbeat for {silent:.1f} s while starting ({activity.value})")
             return NOTHING
         if self.phase is Phase.RUNNING:
             assert self.last_beat is not None
