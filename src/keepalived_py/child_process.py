@@ -69,15 +69,15 @@ class ChildStart:
     heartbeat: HeartbeatSender | None
 
 
-def start_child(kind: str, name: str, parser: argparse.ArgumentParser,
-                argv: list[str] | None) -> ChildStart | int:
+def start_child(kind: str, name: str, parser: argparse.ArgumentParser, argv: list[str] | None,
+                sender: HeartbeatSender | None = None) -> ChildStart | int:
+    """``sender``: start-up beats the entry point already started (before its imports)."""
     args = parser.parse_args(argv)
     set_name(name)
     die_with_parent()
     if os.getppid() == 1:  # the parent died before we asked to be told
         return int(ExitCode.FAILURE)
-    sender = None
-    if args.heartbeat_socket:
+    if sender is None and args.heartbeat_socket:
         sender = HeartbeatSender(kind, args.heartbeat_socket)
         sender.start_up(args.heartbeat_interval)
     setup_logging(console=args.log_console, level=args.log_level, ident=name)

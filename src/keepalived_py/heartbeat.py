@@ -88,6 +88,29 @@ class HeartbeatSender:
             self._starting = None
 
 
+def start_up_from_argv(kind: str, argv: list[str], default_interval: float) -> HeartbeatSender | None:
+    """Start-up beats as the very first thing a child does, before it imports anything heavy: the
+    ``--heartbeat-socket PATH`` and ``--heartbeat-interval SECONDS`` of its command line, or None."""
+    def value(flag: str) -> str | None:
+        for i, arg in enumerate(argv):
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    path = value("--heartbeat-socket")
+    if not path:
+        return None
+    try:
+        interval = float(value("--heartbeat-interval") or default_interval)
+    except ValueError:
+        interval = default_interval
+    sender = HeartbeatSender(kind, path)
+    sender.start_up(max(interval, 0.01))
+    return sender
+
+
 async def send_heartbeats(
     sender: HeartbeatSender, interval: float, state: Callable[[], dict[str, Any]], changed: asyncio.Event
 ) -> None:

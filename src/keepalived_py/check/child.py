@@ -14,8 +14,13 @@ from __future__ import annotations
 import resource
 import sys
 
-from keepalived_py.child_process import child_parser, start_child
-from keepalived_py.exitcodes import ExitCode
+from keepalived_py.heartbeat import start_up_from_argv
+
+# Heartbeat from the first moment, before the imports below (seconds on an emulated machine).
+_STARTUP_BEATS = start_up_from_argv("checker", sys.argv[1:], 0.5) if __name__ == "__main__" else None
+
+from keepalived_py.child_process import child_parser, start_child  # noqa: E402
+from keepalived_py.exitcodes import ExitCode  # noqa: E402
 
 NAME = "kpd-checker"
 
@@ -23,7 +28,7 @@ NAME = "kpd-checker"
 def main(argv: list[str] | None = None) -> int:
     p = child_parser(NAME)
     p.add_argument("--dont-release-ipvs", action="store_true")
-    start = start_child("checker", NAME, p, argv)
+    start = start_child("checker", NAME, p, argv, _STARTUP_BEATS if argv is None else None)
     if isinstance(start, int):
         return start
     # thousands of probes in flight need descriptors

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import sys
 
-from keepalived_py.child_process import child_parser, start_child
+from keepalived_py.heartbeat import start_up_from_argv
+
+# Heartbeat from the first moment, before the imports below (seconds on an emulated machine).
+_STARTUP_BEATS = start_up_from_argv("vrrp", sys.argv[1:], 0.5) if __name__ == "__main__" else None
+
+from keepalived_py.child_process import child_parser, start_child  # noqa: E402
 
 NAME = "kpd-vrrp"
 
@@ -22,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p = child_parser(NAME)
     p.add_argument("--resume-master", action="append", default=[])
     p.add_argument("--dont-release-vrrp", action="store_true")
-    start = start_child("vrrp", NAME, p, argv)
+    start = start_child("vrrp", NAME, p, argv, _STARTUP_BEATS if argv is None else None)
     if isinstance(start, int):
         return start
     if start.heartbeat is not None:
