@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from keepalived_py.script_runner import ScriptResult, run_script
+from keepalived_py.script_security import ScriptPolicy
 
 __all__ = [
     "FIFO_EVENTS",
@@ -533,3 +534,24 @@ class NotifyQueue:
             self.on_result(result)
         except Exception:
             logger.exception("%s queue: on_result hook failed", self.name)
+
+
+class CheckedScripts:
+    """Notify scripts queued under the one script-security rule (:mod:`keepalived_py.script_security`), as
+    the user it names, judged once per configuration like keepalived (a reload's new ``global_defs`` is
+    judged afresh)."""
+
+    def __init__(self, queue: NotifyQueue) -> None:
+        self.queue = queue
+        self._defs: object = None
+        self._policy: ScriptPolicy | None = None
+
+    def run(self, global_defs: object, argv: Sequence[str], *, timeout: float) -> None:
+        if self._policy is None or self._defs is not global_defs:
+            self._policy = ScriptPolicy.of(global_defs)
+            self._defs = global_defs
+        decision = self._policy.decide(argv)
+        if decision.refused is not None:
+            logger.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
+            return
+        self.queue.submit(list(decision.argv), timeout=timeout, user=decision.user, group=decision.group)

@@ -45,10 +45,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import grp
 import logging
 import os
-import pwd
 import shlex
 import shutil
 import signal as _signal
@@ -58,7 +56,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keepalived_py.script_security import SCRIPT_PATH
+from keepalived_py.script_security import SCRIPT_PATH, resolve_ids
 
 __all__ = [
     "DEFAULT_PATH",
@@ -203,26 +201,17 @@ def _credentials(user: str | None, group: str | None) -> dict[str, Any] | str:
     """Popen keyword arguments switching to ``user``/``group``, or an error message."""
     if user is None and group is None:
         return {}
-    uid: int | None = None
-    gid: int | None = None
-    if user is not None:
-        try:
-            pw = pwd.getpwnam(user)
-        except KeyError:
-            return f"unknown user {user}"
-        uid, gid = pw.pw_uid, pw.pw_gid
-    if group is not None:
-        try:
-            gid = grp.getgrnam(group).gr_gid
-        except KeyError:
-            return f"unknown group {group}"
+    ids = resolve_ids(user, group)
+    if isinstance(ids, str):
+        return ids
+    uid, gid = ids
     kwargs: dict[str, Any] = {}
     euid = os.geteuid()
-    if uid is not None and uid != euid:
+    if uid != euid:
         kwargs["user"] = uid
-    if gid is not None and gid != os.getegid():
+    if gid != os.getegid():
         kwargs["group"] = gid
-    if gid is not None and (euid == 0 or kwargs):
+    if euid == 0 or kwargs:
         # keepalived's setgroups(1, &gid): the script keeps no other supplementary group.
         kwargs["extra_groups"] = [gid]
     return kwargs

@@ -122,7 +122,7 @@ def decide(
             name, group = None, None
         else:
             name, group = DEFAULT_SCRIPT_USER, None
-    ids = _ids(name, group)
+    ids = resolve_ids(name, group)
     if isinstance(ids, str):
         return ScriptDecision(args, name, group, refused=ids)
     uid, gid = ids
@@ -189,7 +189,7 @@ class ScriptPolicy:
         return replace(cached, argv=(*cached.argv[:1], *args[1:]))
 
 
-def _ids(user: str | None, group: str | None) -> tuple[int, int] | str:
+def resolve_ids(user: str | None, group: str | None) -> tuple[int, int] | str:
     """(uid, gid) a script runs with, resolved like keepalived's ``set_uid_gid()``, or an error."""
     if user is None:
         uid, gid = os.geteuid(), os.getegid()

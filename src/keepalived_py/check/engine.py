@@ -59,8 +59,7 @@ from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.config.model import Config
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
-from keepalived_py.notify import NotifyFifo, NotifyQueue
-from keepalived_py.script_security import ScriptPolicy
+from keepalived_py.notify import CheckedScripts, NotifyFifo, NotifyQueue
 
 log = logging.getLogger("kpd.check")
 
@@ -181,8 +180,7 @@ class CheckEngine:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
-        self._script_policy = ScriptPolicy.of(config.global_defs)
-        self._script_policy_config = config
+        self._notify_scripts = CheckedScripts(self._notify)
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: kernel work waiting (the first one running), and the task running it a slice per loop turn
@@ -692,14 +690,7 @@ class CheckEngine:
 
     def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
-        if self._script_policy_config is not self.config:  # judged once per configuration, like keepalived
-            self._script_policy = ScriptPolicy.of(self.config.global_defs)
-            self._script_policy_config = self.config
-        decision = self._script_policy.decide(argv)
-        if decision.refused is not None:
-            log.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
-            return
-        self._notify.submit(list(decision.argv), timeout=timeout, user=decision.user, group=decision.group)
+        self._notify_scripts.run(self.config.global_defs, argv, timeout=timeout)
 
     # --- reporting ----------------------------------------------------------------------------------------
 

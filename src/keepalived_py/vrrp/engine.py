@@ -21,8 +21,14 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import TypeVar, overload
 
 from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance, without_locations
-from keepalived_py.notify import NotifyFifo, NotifyQueue, fifo_line_group, fifo_line_instance, notify_args
-from keepalived_py.script_security import ScriptPolicy
+from keepalived_py.notify import (
+    CheckedScripts,
+    NotifyFifo,
+    NotifyQueue,
+    fifo_line_group,
+    fifo_line_instance,
+    notify_args,
+)
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
 from keepalived_py.vrrp.net import (
@@ -191,8 +197,7 @@ class VrrpEngine:
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
-        self._script_policy = ScriptPolicy.of(config.global_defs)
-        self._script_policy_config = config
+        self._notify_scripts = CheckedScripts(self._notify)
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
         self.trackers: Trackers | None = None
@@ -828,14 +833,7 @@ class VrrpEngine:
 
     def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
-        if self._script_policy_config is not self.config:  # judged once per configuration, like keepalived
-            self._script_policy = ScriptPolicy.of(self.config.global_defs)
-            self._script_policy_config = self.config
-        decision = self._script_policy.decide(argv)
-        if decision.refused is not None:
-            log.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
-            return
-        self._notify.submit(list(decision.argv), timeout=timeout, user=decision.user, group=decision.group)
+        self._notify_scripts.run(self.config.global_defs, argv, timeout=timeout)
 
     def _sync_status(self, inst: Instance) -> None:
         m = inst.machine
