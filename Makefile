@@ -54,6 +54,7 @@ bench: venv vm ## run the benchmarks, kpd beside real keepalived (results: docs/
 	$(PY) benchmarks/bench_control.py
 	$(PY) benchmarks/bench_checkers.py
 	$(PY) benchmarks/bench_ipvs.py
+	$(PY) benchmarks/bench_pair.py
 
 soak: venv ## 200 failovers of a kpd pair (SIGKILL + restart): leaks and double MASTERs (results: docs/benchmarks.md)
 	$(PY) benchmarks/soak.py
