@@ -258,7 +258,7 @@ def test_cancelling_run_script_kills_the_group() -> None:
         return leader
 
     leader = run(scenario())
-    assert not wait_gone(leader)
+    assert not wait_gone(leader, within=15)  # a loaded machine reaps slowly; a group left alive still fails
 
 
 @pytest.mark.timeout(10)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(960)]
 
 SCENARIO = Path(__file__).with_name("checkers_vm_scenario.py")
 MARGIN = 4.0  # the VM emulates its CPU: Python is about ten times slower there
@@ -20,7 +20,7 @@ MARGIN = 4.0  # the VM emulates its CPU: Python is about ten times slower there
 
 @pytest.fixture(scope="module")
 def report(run_in_vm):
-    r = run_in_vm([sys.executable, str(SCENARIO)], timeout=280)
+    r = run_in_vm([sys.executable, str(SCENARIO)], timeout=900)  # generous: a loaded machine emulates slowly
     doc = json.loads(r.files.get("report.json", b"{}") or b"{}")
     doc["_output"] = r.stdout[-6000:] + r.stderr[-3000:]
     doc["_log"] = r.files.get("kpd.log", b"").decode("utf-8", "replace")[-8000:]
