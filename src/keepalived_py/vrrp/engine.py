@@ -63,6 +63,9 @@ NOTIFY_TIMEOUT = 30.0
 STOP_NOTIFY_TIMEOUT = 1.0
 #: Drops of one reason on one instance are logged at most this often (the counters keep every one).
 DROP_LOG_INTERVAL = 10.0
+#: Address changes up to this many are made on the loop (rtnetlink answers in microseconds); more go to the
+#: address worker so that a large set never blocks the loop.
+INLINE_ADDRESS_CHANGES = 16
 
 
 def address_spec(vip: VirtualAddress, default_dev: str) -> AddressSpec:
@@ -193,6 +196,8 @@ class VrrpEngine:
         self._by_socket: dict[int, dict[int, Instance]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._addr_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpd-addr")
+        #: address changes queued on the worker and not yet done, in order
+        self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
@@ -555,12 +560,16 @@ class VrrpEngine:
         # A busy loop may run this timer before the reader of an advert that arrived in time: take what
         # waits in the instance's socket first (at its kernel arrival time), so a Master_Down timer never
         # fires past an advert that reset it.
+        self._take_waiting(inst)
+        now = self._loop.time()
+        self._run_event(inst, lambda: inst.machine.tick(now))
+
+    def _take_waiting(self, inst: Instance) -> None:
+        """Process the packets waiting in ``inst``'s socket now, rather than when its reader runs."""
         for fd, demux in self._by_socket.items():
             if any(member is inst for member in demux.values()):
                 self._on_readable(fd)
                 break
-        now = self._loop.time()
-        self._run_event(inst, lambda: inst.machine.tick(now))
 
     def _on_readable(self, fd: int) -> None:
         demux = self._by_socket.get(fd)
@@ -736,6 +745,9 @@ class VrrpEngine:
         self._program_specs(inst, specs if add else [], [] if add else specs)
 
     def _program_specs(self, inst: Instance, add: list[AddressSpec], remove: list[AddressSpec]) -> None:
+        """Removes then adds addresses: inline when they are few and the address worker has nothing
+        queued (a handful of rtnetlink requests, microseconds each: the new MASTER's gratuitous ARPs then
+        follow its first advert without a thread hop), else in order on the worker, off the loop."""
         assert self._loop is not None and self._addresses is not None
         manager = self._addresses
 
@@ -748,7 +760,15 @@ class VrrpEngine:
                 except OSError as err:
                     log.error("(%s) cannot %s virtual addresses: %s", inst.name, verb, err)
 
-        self._addr_pool.submit(work)
+        if len(add) + len(remove) <= INLINE_ADDRESS_CHANGES and self._addresses_settled():
+            work()
+        else:
+            self._addr_jobs.append(self._addr_pool.submit(work))
+
+    def _addresses_settled(self) -> bool:
+        """True when every address change asked for so far is done (nothing queued on the worker)."""
+        self._addr_jobs = [job for job in self._addr_jobs if not job.done()]
+        return not self._addr_jobs
 
     def _remove_residual(self, inst: Instance) -> None:
         assert self._addresses is not None
@@ -767,14 +787,21 @@ class VrrpEngine:
         for spec in only if only is not None else (*inst.vips, *inst.excluded):
             by_dev.setdefault(spec.dev, []).append(spec)
 
+        def holding() -> bool:
+            return inst.machine.state is State.MASTER and inst.holds_addresses
+
         async def run() -> None:
-            # Wait for the address worker so the addresses exist before we announce them.
-            await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
-            if inst.machine.state is not State.MASTER or not inst.holds_addresses:
-                return  # it gave the addresses up meanwhile: announcing them would mislead the neighbours
+            if not self._addresses_settled():  # the worker is adding them: they must exist first
+                await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
+            # An advert already waiting (a master answering ours) is heard before anything is announced:
+            # a backup that must yield again sends no gratuitous ARP that would outlive its mastership.
+            self._take_waiting(inst)
             for dev, specs in by_dev.items():
+                if not holding():
+                    return  # it gave the addresses up: announcing them would mislead the neighbours
                 try:
-                    await announcer.announce_async(dev, [s.address for s in specs], repeat)
+                    plan = announcer.plan(dev, [s.address for s in specs], repeat)
+                    await announcer.send_scheduled(plan, proceed=holding)
                 except OSError as err:
                     log.warning("(%s) cannot announce addresses on %s: %s", inst.name, dev, err)
 

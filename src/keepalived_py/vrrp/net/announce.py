@@ -262,10 +262,19 @@ class Announcer:
         self, ifname: str, addresses: Sequence[IPAddress | IPv4Interface | IPv6Interface], repeat: int = 1
     ) -> int:
         """send every round, sleeping (never blocking) between spaced frames; return the count."""
+        return await self.send_scheduled(self.plan(ifname, addresses, repeat))
+
+    async def send_scheduled(
+        self, pending: Iterable[Scheduled], *, proceed: Callable[[], bool] | None = None
+    ) -> int:
+        """Send each frame of ``pending`` (sorted by due time) when it is due, sleeping in between; stop
+        early when ``proceed()`` turns false before a frame is sent. Return how many were sent."""
         sent = 0
-        for item in self.plan(ifname, addresses, repeat):
+        for item in pending:
             delay = item.at - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if proceed is not None and not proceed():
+                break
             sent += self.send_frame(item.frame)
         return sent
