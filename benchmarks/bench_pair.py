@@ -48,6 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from bench_run import Run, exit_with, prepare, rounds  # noqa: E402
 from bench_vrrp import (  # noqa: E402
     BACKUP_PRIO,
     BPF,
@@ -55,7 +56,6 @@ from bench_vrrp import (  # noqa: E402
     TAKEOVER_VRID,
     Daemon,
     Frames,
-    environment,
     log,
     master_down_interval,
     pair,
@@ -327,10 +327,6 @@ def report(results: dict[str, Result], trials: int) -> list[str]:
     return out
 
 
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=10, help="trials per implementation (default 10)")
@@ -341,49 +337,26 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.trials, args.rounds = 2, 1
-    if os.geteuid() != 0:
-        print("bench_pair: needs root (network namespaces)", file=sys.stderr)
-        return 2
-    if shutil.which("tcpdump") is None:
-        print("bench_pair: needs tcpdump", file=sys.stderr)
-        return 2
+    refused = prepare("bench_pair", tools=("tcpdump",))
+    if refused is not None:
+        return refused
     impls = [i for i in IMPLEMENTATIONS if i == "kpd" or shutil.which(i)]
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
-    started = time.monotonic()
+    run = Run()
     results = {impl: Result() for impl in impls}
     with Lab(("a", "b", "c")) as lab:
         log(f"lab {lab.prefix} up; implementations: {', '.join(impls)}")
-        rounds = max(1, min(args.rounds, args.trials))
-        for round_no in range(rounds):
-            n = args.trials // rounds + (1 if round_no < args.trials % rounds else 0)
-            for impl in impls:
-                log(f"round {round_no + 1}/{rounds}: {impl}, {n} trials")
-                try:
-                    run_round(lab, impl, n, results[impl], round_no + 1)
-                except LabError as err:
-                    log(f"  {impl}: round failed: {err}")
-                    results[impl].failures.append(f"round {round_no + 1} aborted: {err}")
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-    lines = [
-        "# kpd pair failover benchmark",
-        "",
-        f"Reproduce (as root): `{' '.join(['.venv/bin/python', 'benchmarks/bench_pair.py', *sys.argv[1:]])}`",
-        "",
-        *environment(),
-        f"- load average before / after: {' '.join(load_before)} / {' '.join(load_after)}; "
-        f"run took {time.monotonic() - started:.0f} s",
-        "",
-        *report(results, args.trials),
-    ]
+        for round_no, n_rounds, impl, n in rounds(impls, args.trials, args.rounds):
+            log(f"round {round_no}/{n_rounds}: {impl}, {n} trials")
+            try:
+                run_round(lab, impl, n, results[impl], round_no)
+            except LabError as err:
+                log(f"  {impl}: round failed: {err}")
+                results[impl].failures.append(f"round {round_no} aborted: {err}")
+    lines = [*run.header("kpd pair failover benchmark", "bench_pair.py", sys.argv[1:]),
+             *report(results, args.trials)]
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupt:  # the lab is already torn down by then
-        print(f"bench_pair: interrupted ({interrupt or 'SIGINT'}); lab removed", file=sys.stderr)
-        sys.exit(130)
+    exit_with("bench_pair", main)

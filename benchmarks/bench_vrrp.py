@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -44,6 +43,9 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from lab import Capture, Lab, LabError  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+from bench_run import Run, exit_with, prepare, rounds  # noqa: E402
 
 IMPLEMENTATIONS = ("kpd", "keepalived")
 FAST_INT = 0.1  # the takeover benchmark's advert_int
@@ -478,25 +480,6 @@ def cpu_run(lab: Lab, impl: str, label: str, advert_int: float, vrids: list[int]
 # --- report --------------------------------------------------------------------------------------
 
 
-def environment() -> list[str]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    keepalived = "not installed"
-    if shutil.which("keepalived"):
-        proc = subprocess.run(["keepalived", "--version"], capture_output=True, text=True, timeout=10)
-        keepalived = (proc.stderr or proc.stdout).splitlines()[0].strip()
-    return [
-        f"- CPUs: {os.cpu_count()} ({model or 'unknown model'})",
-        f"- kernel: {platform.system()} {platform.release()}",
-        f"- Python: {platform.python_implementation()} {platform.python_version()} ({sys.executable})",
-        f"- keepalived: {keepalived}",
-    ]
-
-
 def ms(value: float) -> str:
     return f"{value * 1e3:+.3f}"
 
@@ -575,15 +558,7 @@ def cpu_report(results: list[CpuResult], window: float) -> list[str]:
     return out
 
 
-def command_line(argv: list[str]) -> str:
-    return " ".join([".venv/bin/python", "benchmarks/bench_vrrp.py", *argv])
-
-
 # --- main ----------------------------------------------------------------------------------------
-
-
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main() -> int:
@@ -596,33 +571,23 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.trials, args.rounds, args.window = 3, 1, 5.0
-    if os.geteuid() != 0:
-        print("bench_vrrp: needs root (network namespaces)", file=sys.stderr)
-        return 2
-    if shutil.which("tcpdump") is None:
-        print("bench_vrrp: needs tcpdump", file=sys.stderr)
-        return 2
+    refused = prepare("bench_vrrp", tools=("tcpdump",))
+    if refused is not None:
+        return refused
     impls = [i for i in IMPLEMENTATIONS if i == "kpd" or shutil.which(i)]
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
-    started = time.monotonic()
+    run = Run()
     takeover: dict[str, Takeover] = {impl: Takeover() for impl in impls}
     cpu: list[CpuResult] = []
     with Lab(("a", "b")) as lab:
         log(f"lab {lab.prefix} up; implementations: {', '.join(impls)}")
         if args.only in (None, "takeover"):
-            rounds = max(1, min(args.rounds, args.trials))
-            for round_no in range(rounds):
-                n = args.trials // rounds + (1 if round_no < args.trials % rounds else 0)
-                for impl in impls:
-                    log(f"takeover round {round_no + 1}/{rounds}: {impl}, {n} trials")
-                    try:
-                        takeover_round(lab, impl, n, takeover[impl], round_no + 1)
-                    except LabError as err:
-                        log(f"  {impl}: round failed: {err}")
-                        takeover[impl].failures.append(f"round {round_no + 1} aborted: {err}")
+            for round_no, n_rounds, impl, n in rounds(impls, args.trials, args.rounds):
+                log(f"takeover round {round_no}/{n_rounds}: {impl}, {n} trials")
+                try:
+                    takeover_round(lab, impl, n, takeover[impl], round_no)
+                except LabError as err:
+                    log(f"  {impl}: round failed: {err}")
+                    takeover[impl].failures.append(f"round {round_no} aborted: {err}")
         if args.only in (None, "cpu"):
             configs = [
                 ("100 instances, advert_int 1", 1.0, list(range(1, 101))),
@@ -642,19 +607,7 @@ def main() -> int:
                             f"{result.vrrp['b'] * 100:.2f}% of a CPU; machine busy {result.machine:.2f} CPUs"
                         )
                     cpu.append(result)
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
-
-    argv = sys.argv[1:]
-    report = [
-        "# kpd VRRP benchmarks",
-        "",
-        f"Reproduce (as root): `{command_line(argv)}`",
-        "",
-        *environment(),
-        f"- load average before / after: {' '.join(load_before)} / {' '.join(load_after)}; "
-        f"run took {time.monotonic() - started:.0f} s",
-        "",
-    ]
+    report = run.header("kpd VRRP benchmarks", "bench_vrrp.py", sys.argv[1:])
     if args.only in (None, "takeover"):
         report += [*takeover_report(takeover, args.trials), ""]
     if args.only in (None, "cpu"):
@@ -664,8 +617,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupt:  # the lab is already torn down by then
-        print(f"bench_vrrp: interrupted ({interrupt or 'SIGINT'}); lab removed", file=sys.stderr)
-        sys.exit(130)
+    exit_with("bench_vrrp", main)

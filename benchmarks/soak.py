@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import signal
 import statistics
 import sys
 import time
@@ -40,11 +38,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_pair import check_dead  # noqa: E402
+from bench_run import Run, exit_with, prepare  # noqa: E402
 from bench_vrrp import (  # noqa: E402
     BACKUP_PRIO,
     TAKEOVER_VRID,
     Daemon,
-    environment,
     log,
     master_down_interval,
     pair,
@@ -308,23 +306,17 @@ def report(
     return out
 
 
-def _raise_interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--failovers", type=int, default=200, help="failovers (default 200)")
     ap.add_argument("--advert-int", type=float, default=0.1, help="advert_int, s (default 0.1)")
     ap.add_argument("--max-minutes", type=float, default=60.0, help="stop after this long (default 60)")
     args = ap.parse_args()
-    if os.geteuid() != 0:
-        print("soak: needs root (network namespaces)", file=sys.stderr)
-        return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _raise_interrupt)
-    load_before = Path("/proc/loadavg").read_text().split()[:3]
-    started = time.monotonic()
+    refused = prepare("soak")
+    if refused is not None:
+        return refused
+    run = Run()
+    started = run.started
     results: list[Failover] = []
     memory: list[Memory] = []
     events: dict[str, dict[str, list[str]]] = {}
@@ -338,16 +330,8 @@ def main() -> int:
         except LabError as err:
             log(f"stopped by an error: {err}")
             error = str(err).splitlines()[0]
-    load_after = Path("/proc/loadavg").read_text().split()[:3]
     lines = [
-        "# kpd soak",
-        "",
-        f"Reproduce (as root): `{' '.join(['.venv/bin/python', 'benchmarks/soak.py', *sys.argv[1:]])}`",
-        "",
-        *environment(),
-        f"- load average before / after: {' '.join(load_before)} / {' '.join(load_after)}; "
-        f"run took {time.monotonic() - started:.0f} s",
-        "",
+        *run.header("kpd soak", "soak.py", sys.argv[1:]),
         *([f"**Stopped by an error after {len(results)} failovers:** {error}", ""] if error else []),
         *report(results, memory, events, args.advert_int, args.failovers),
     ]
@@ -356,8 +340,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt as interrupt:  # the lab is already torn down by then
-        print(f"soak: interrupted ({interrupt or 'SIGINT'}); lab removed", file=sys.stderr)
-        sys.exit(130)
+    exit_with("soak", main)

@@ -1,4 +1,4 @@
-"""The pure helpers of benchmarks/pairlab.py (used by bench_pair.py and soak.py)."""
+"""The pure helpers of benchmarks/pairlab.py (used by bench_pair.py and soak.py) and bench_run.rounds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+from bench_run import rounds
 from pairlab import (
     LineFile,
     Request,
@@ -106,3 +107,9 @@ def test_timeline() -> None:
     samples = [(0.9, ("a",)), (0.95, ("a",)), (1.3, ()), (1.31, ("b",)), (1.5, ("a", "b"))]
     assert timeline(samples, 1.0) == "-100:a +300:- +310:b +500:a,b"
     assert timeline([], 0.0) == ""
+
+
+def test_rounds_alternate_the_implementations_and_split_the_trials() -> None:
+    assert list(rounds(["kpd", "keepalived"], 5, 2)) == [
+        (1, 2, "kpd", 3), (1, 2, "keepalived", 3), (2, 2, "kpd", 2), (2, 2, "keepalived", 2)]
+    assert list(rounds(["kpd"], 1, 4)) == [(1, 1, "kpd", 1)]  # never more rounds than trials

@@ -7,11 +7,8 @@ import json
 import os
 import re
 import stat
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,27 +22,9 @@ from keepalived_py.runtime_files import (
     write_json_atomic,
     write_private_reply,
 )
+from promptly import promptly
 
 NOBODY = 65534
-
-
-def promptly(fn: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Run ``fn`` in a thread: a regression that blocks fails the test instead of hanging the suite."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as err:  # handed to the test
-            result["error"] = err
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"{fn} blocked for {timeout} s"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 def unblock_fifo(path: Path) -> None:

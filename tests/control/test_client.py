@@ -20,6 +20,7 @@ from keepalived_py import wire
 from keepalived_py.control import client
 from keepalived_py.control.client import ControlError, request
 from keepalived_py.runtime_files import write_private_reply
+from promptly import promptly
 
 
 @pytest.fixture
@@ -72,24 +73,6 @@ def serve_one(sock: socket.socket, answer: Callable[[bytes], bytes], skip: int =
 
 def respond(ok: bool, body: dict[str, Any]) -> Callable[[bytes], bytes]:
     return lambda _data: wire.encode(wire.Response(ok, body))
-
-
-def in_thread(fn: Callable[[], Any], timeout: float = 60.0) -> Any:
-    result: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as err:  # handed to the test
-            result["error"] = err
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    assert not thread.is_alive(), f"{fn} blocked for {timeout} s"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
 
 
 # --- connecting ---------------------------------------------------------------------------------------------
@@ -191,7 +174,7 @@ def test_a_fifo_planted_as_a_reply_file_is_refused_promptly(run):
         serve_one(sock, respond(True, {"reply_file": str(fifo)}))
         try:
             with pytest.raises(ControlError, match="FIFO"):
-                in_thread(lambda: request(run, "status"))
+                promptly(lambda: request(run, "status"), timeout=60)
         finally:
             with contextlib.suppress(OSError):
                 os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
