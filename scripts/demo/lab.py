@@ -68,10 +68,7 @@ CLIENT_TIMEOUT = 1.0
 MARGIN = 3.0 if IN_VM else 1.0
 START_DEADLINE = 180.0 if IN_VM else 60.0
 
-PREFIX = f"kpddemo{os.getpid()}"
-NS = {name: f"{PREFIX}-{name}" for name in ("br", "client", "a", "b", "rs1", "rs2", "rs3")}
-WORK = Path(f"/tmp/{PREFIX}")
-RUNTIME = Path(f"/run/{PREFIX}")
+NAMES = ("br", "client", "a", "b", "rs1", "rs2", "rs3")
 T0 = time.monotonic()
 
 
@@ -89,10 +86,6 @@ def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
     if check and p.returncode != 0:
         raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
     return p.stdout
-
-
-def nsx(ns: str, cmd: str, check: bool = True, timeout: float = 60) -> str:
-    return sh(f"ip netns exec {NS[ns]} {cmd}", check, timeout)
 
 
 def wait_for(pred, timeout: float, poll: float = 0.05):
@@ -113,53 +106,6 @@ def say(text: str) -> None:
 
 def kpd(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PY, "-m", "keepalived_py", *args], capture_output=True, text=True, timeout=timeout)
-
-
-# -------------------------------------------------------------------------------------- the oracle
-def ipvs_reals(d: str) -> dict[str, int] | None:
-    """`ipvsadm -Ln -t VIP:80` in director d's namespace: {real server: weight}, None without the service."""
-    p = subprocess.run(["ip", "netns", "exec", NS[d], "ipvsadm", "-Ln", "-t", f"{VIP}:{PORT}"],
-                       capture_output=True, text=True, timeout=30)
-    if p.returncode != 0:
-        return None
-    reals = {}
-    for line in p.stdout.splitlines():
-        m = re.match(r"^\s+->\s+([\d.]+):(\d+)\s+\w+\s+(\d+)", line)
-        if m:
-            reals[m[1]] = int(m[3])
-    return reals
-
-
-def ipvs_conns(d: str) -> int:
-    """Connections IPVS in director d has scheduled for the VIP service since it was created."""
-    p = subprocess.run(["ip", "netns", "exec", NS[d], "ipvsadm", "-Ln", "--stats", "--exact", "-t",
-                        f"{VIP}:{PORT}"], capture_output=True, text=True, timeout=30)
-    for line in p.stdout.splitlines():
-        f = line.split()
-        if len(f) >= 3 and f[0] == "TCP" and f[1] == f"{VIP}:{PORT}":
-            return int(f[2])
-    return 0
-
-
-def has_vip(d: str) -> bool:
-    out = sh(f"ip -n {NS[d]} -o -4 addr show dev eth0", check=False)
-    return f" {VIP}/" in out
-
-
-def status(d: str) -> dict:
-    p = kpd("status", "--json", "--runtime-dir", str(RUNTIME / d))
-    if p.returncode != 0:
-        return {}
-    try:
-        return json.loads(p.stdout)
-    except ValueError:
-        return {}
-
-
-def vrrp(d: str) -> dict:
-    """Director d's VRRP instance from `kpd status --json` ({} when it does not answer)."""
-    inst = status(d).get("instances") or [{}]
-    return inst[0]
 
 
 # ------------------------------------------------------------------------------------------ client
@@ -243,19 +189,93 @@ class Client:
 
 # --------------------------------------------------------------------------------------------- lab
 class Lab:
-    def __init__(self) -> None:
+    """The namespaces, processes and files of one lab; ``close()`` removes all of them.
+
+    ``forwarding``: "NAT" (the real servers route via the VIP) or "DR" (direct routing: each real server
+    holds the VIP on lo without answering ARP for it, and replies to the client directly).
+    ``daemons``: which daemon runs on each director, "kpd" or "keepalived" (the same rendered file).
+    ``tag`` tells labs of one process apart (namespaces kpddemo<pid>[-tag]-*)."""
+
+    def __init__(self, forwarding: str = "NAT", daemons: dict[str, str] | None = None, tag: str = "") -> None:
+        assert forwarding in ("NAT", "DR")
+        self.forwarding = forwarding
+        self.daemons = daemons or {"a": "kpd", "b": "kpd"}
+        self.prefix = f"kpddemo{os.getpid()}" + (f"-{tag}" if tag else "")
+        self.ns = {name: f"{self.prefix}-{name}" for name in NAMES}
+        self.work = Path(f"/tmp/{self.prefix}")
+        self.runtime = Path(f"/run/{self.prefix}")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, Path] = {}
 
+    # -- commands in the lab
+    def nsx(self, node: str, cmd: str, check: bool = True, timeout: float = 60) -> str:
+        return sh(f"ip netns exec {self.ns[node]} {cmd}", check, timeout)
+
+    def mac(self, node: str) -> str:
+        return sh(f"ip -n {self.ns[node]} -br link show dev eth0").split()[2]
+
+    # -- the oracle
+    def ipvs_reals(self, d: str) -> dict[str, int] | None:
+        """`ipvsadm -Ln -t VIP:80` in director d's namespace: {real server: weight}, None without the
+        service."""
+        p = subprocess.run(["ip", "netns", "exec", self.ns[d], "ipvsadm", "-Ln", "-t", f"{VIP}:{PORT}"],
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            return None
+        reals = {}
+        for line in p.stdout.splitlines():
+            m = re.match(r"^\s+->\s+([\d.]+):(\d+)\s+\w+\s+(\d+)", line)
+            if m:
+                reals[m[1]] = int(m[3])
+        return reals
+
+    def ipvs_stats(self, d: str) -> dict[str, int]:
+        """Director d's IPVS counters of the VIP service since it was created: conns, inpkts, outpkts."""
+        p = subprocess.run(["ip", "netns", "exec", self.ns[d], "ipvsadm", "-Ln", "--stats", "--exact", "-t",
+                            f"{VIP}:{PORT}"], capture_output=True, text=True, timeout=30)
+        for line in p.stdout.splitlines():
+            f = line.split()
+            if len(f) >= 5 and f[0] == "TCP" and f[1] == f"{VIP}:{PORT}":
+                return {"conns": int(f[2]), "inpkts": int(f[3]), "outpkts": int(f[4])}
+        return {"conns": 0, "inpkts": 0, "outpkts": 0}
+
+    def ipvs_conns(self, d: str) -> int:
+        """Connections IPVS in director d has scheduled for the VIP service since it was created."""
+        return self.ipvs_stats(d)["conns"]
+
+    def has_vip(self, d: str) -> bool:
+        out = sh(f"ip -n {self.ns[d]} -o -4 addr show dev eth0", check=False)
+        return f" {VIP}/" in out
+
+    def status(self, d: str) -> dict:
+        p = kpd("status", "--json", "--runtime-dir", str(self.runtime / d))
+        if p.returncode != 0:
+            return {}
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            return {}
+
+    def vrrp(self, d: str) -> dict:
+        """kpd director d's VRRP instance from `kpd status --json` ({} when it does not answer)."""
+        inst = self.status(d).get("instances") or [{}]
+        return inst[0]
+
+    def state(self, d: str) -> str | None:
+        """MASTER/BACKUP/...: kpd's from `kpd status`; keepalived's from whether it holds the VIP."""
+        if self.daemons[d] == "keepalived":
+            return "MASTER" if self.has_vip(d) else "BACKUP"
+        return self.vrrp(d).get("state")
+
     # -- build
     def build(self) -> None:
-        WORK.mkdir(parents=True)
-        RUNTIME.mkdir(parents=True)
-        br = NS["br"]
-        script = ["set -e", *(f"ip netns add {ns}" for ns in NS.values()),
+        self.work.mkdir(parents=True)
+        self.runtime.mkdir(parents=True)
+        br = self.ns["br"]
+        script = ["set -e", *(f"ip netns add {ns}" for ns in self.ns.values()),
                   f"ip -n {br} link add br0 type bridge mcast_snooping 0",
                   f"ip -n {br} link set br0 up", f"ip -n {br} link set lo up"]
-        for name, ns in NS.items():
+        for name, ns in self.ns.items():
             if name == "br":
                 continue
             script += [f"ip -n {br} link add p-{name} type veth peer name eth0 netns {ns}",
@@ -263,26 +283,38 @@ class Lab:
                        f"ip -n {ns} link set lo up", f"ip -n {ns} link set eth0 up",
                        f"ip netns exec {ns} sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                        "net.ipv4.conf.all.accept_redirects=0 net.ipv4.conf.eth0.accept_redirects=0"]
-        script.append(f"ip -n {NS['client']} addr add {CLIENT_ADDR}/24 dev eth0")
+        script.append(f"ip -n {self.ns['client']} addr add {CLIENT_ADDR}/24 dev eth0")
         for d in ("a", "b"):
-            front, back = DIRECTOR_ADDR[d]
+            script += self._director_addresses(d)
             # a router on one arm: forward, and never redirect the real servers past the IPVS un-NAT
-            script += [f"ip -n {NS[d]} addr add {front}/24 dev eth0",
-                       f"ip -n {NS[d]} addr add {back}/24 dev eth0",
-                       f"ip netns exec {NS[d]} sysctl -qw net.ipv4.ip_forward=1 "
-                       "net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0 "
-                       "net.ipv4.conf.default.send_redirects=0 net.ipv4.vs.expire_nodest_conn=1"]
+            script.append(f"ip netns exec {self.ns[d]} sysctl -qw net.ipv4.ip_forward=1 "
+                          "net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.eth0.send_redirects=0 "
+                          "net.ipv4.conf.default.send_redirects=0 net.ipv4.vs.expire_nodest_conn=1")
         for i, addr in enumerate(REAL_SERVERS, 1):
-            ns = NS[f"rs{i}"]
-            script += [f"ip -n {ns} addr add {addr}/24 dev eth0",
-                       f"ip -n {ns} route add default via {VIP} dev eth0 onlink"]
-            www = WORK / f"www{i}"
+            ns = self.ns[f"rs{i}"]
+            script.append(f"ip -n {ns} addr add {addr}/24 dev eth0")
+            if self.forwarding == "NAT":
+                script.append(f"ip -n {ns} route add default via {VIP} dev eth0 onlink")
+            else:
+                # DR: the VIP on lo, never announced nor answered for on eth0; replies go straight to the
+                # client on the shared segment (a default route on the link: ARP for the client itself)
+                script += [f"ip netns exec {ns} sysctl -qw net.ipv4.conf.all.arp_ignore=1 "
+                           "net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 "
+                           "net.ipv4.conf.eth0.arp_announce=2",
+                           f"ip -n {ns} addr add {VIP}/32 dev lo",
+                           f"ip -n {ns} route add default dev eth0"]
+            www = self.work / f"www{i}"
             www.mkdir()
             (www / "index.html").write_text(f"rs{i}\n")
             (www / "health").write_text("ok\n")
         sh("\n".join(script), timeout=300)
         for i in range(1, len(REAL_SERVERS) + 1):
             self.httpd(i, up=True)
+
+    def _director_addresses(self, d: str) -> list[str]:
+        front, back = DIRECTOR_ADDR[d]
+        return [f"ip -n {self.ns[d]} addr add {front}/24 dev eth0",
+                f"ip -n {self.ns[d]} addr add {back}/24 dev eth0"]
 
     def httpd(self, i: int, up: bool) -> None:
         key = f"httpd{i}"
@@ -291,66 +323,112 @@ class Lab:
             p.kill()
             p.wait(10)
             return
+        # on every address: the real server's own (health checks, NAT) and, with DR, the VIP on lo
         self.procs[key] = subprocess.Popen(
-            ["ip", "netns", "exec", NS[f"rs{i}"], "busybox", "httpd", "-f", "-p",
-             f"{REAL_SERVERS[i - 1]}:{PORT}", "-h", str(WORK / f"www{i}")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ["ip", "netns", "exec", self.ns[f"rs{i}"], "busybox", "httpd", "-f", "-p", str(PORT),
+             "-h", str(self.work / f"www{i}")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         ok = wait_for(lambda: subprocess.run(
-            ["ip", "netns", "exec", NS[f"rs{i}"], "curl", "-s", "-o", "/dev/null", "-m", "1",
+            ["ip", "netns", "exec", self.ns[f"rs{i}"], "curl", "-s", "-o", "/dev/null", "-m", "1",
              f"http://{REAL_SERVERS[i - 1]}/health"]).returncode == 0, 20, 0.1)
         if not ok:
             raise RuntimeError(f"busybox httpd did not start in rs{i}")
 
     # -- directors
+    def config_path(self, d: str) -> Path:
+        return self.work / f"director-{d}.conf"
+
     def render(self, d: str, *extra: str) -> None:
-        sets = [a for o in [*OVERRIDES, *extra] for a in ("--set", o)]
-        out = WORK / f"director-{d}.conf"
-        p = kpd("render", str(TEMPLATE), "--vars", str(VARS[d]), *sets, "-o", str(out))
+        overrides = [*OVERRIDES, f"service.forwarding={self.forwarding}", *extra]
+        sets = [a for o in overrides for a in ("--set", o)]
+        p = kpd("render", str(TEMPLATE), "--vars", str(VARS[d]), *sets, "-o", str(self.config_path(d)))
         if p.returncode != 0:
             raise RuntimeError(f"kpd render for director {d} failed: {p.stderr.strip()}")
 
     def start_director(self, d: str) -> None:
-        rt = RUNTIME / d
-        log = WORK / f"kpd-{d}.log"
+        rt = self.runtime / d
+        log = self.work / f"{self.daemons[d]}-{d}.log"
         self.logs[d] = log
+        if self.daemons[d] == "keepalived":
+            rt.mkdir(parents=True, exist_ok=True)
+            cmd = ["keepalived", "-n", "-l", "-D", "-f", str(self.config_path(d)), "-p",
+                   str(rt / "keepalived.pid"), "-r", str(rt / "vrrp.pid"), "-c", str(rt / "checkers.pid")]
+        else:
+            cmd = [PY, "-m", "keepalived_py", "start", "--config", str(self.config_path(d)),
+                   "--runtime-dir", str(rt), "--log-console"]
         with open(log, "ab") as f:
-            self.procs[f"kpd-{d}"] = subprocess.Popen(
-                ["ip", "netns", "exec", NS[d], PY, "-m", "keepalived_py", "start", "--config",
-                 str(WORK / f"director-{d}.conf"), "--runtime-dir", str(rt), "--log-console"],
-                stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs[f"director-{d}"] = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns[d], *cmd], stdout=f, stderr=subprocess.STDOUT,
+                start_new_session=True)
+
+    def bring_up(self, d: str, master: bool, deadline: float = START_DEADLINE) -> float:
+        """Starts director d and waits until its IPVS table lists every real server and it is the pair's
+        MASTER holding the VIP (master) or BACKUP beside a MASTER (not master); the seconds it took."""
+        started = time.monotonic()
+        self.start_director(d)  # one after the other: the emulated VM starts Python slowly
+        other = "b" if d == "a" else "a"
+        m, b = (d, other) if master else (other, d)
+        up = wait_for(lambda: self.ipvs_reals(d) == WEIGHTS, deadline, 0.5) and wait_for(
+            lambda: self.has_vip(m) and not self.has_vip(b) and self.state(m) == "MASTER"
+            and (not master or self.state(b) in ("BACKUP", None)) and (master or self.state(b) == "BACKUP"),
+            60, 0.5)
+        if not up:
+            self.log_tail(d)
+            raise RuntimeError(f"director {d} ({self.daemons[d]}) did not come up as "
+                               f"{'MASTER' if master else 'BACKUP'} within {deadline:g} s: VIP on a "
+                               f"{self.has_vip('a')}, on b {self.has_vip('b')}, IPVS {self.ipvs_reals(d)}, "
+                               f"states a {self.state('a')}, b {self.state('b')}")
+        return time.monotonic() - started
 
     def kill_director(self, d: str) -> None:
-        """A crash: SIGKILL of the director's kpd process group (the parent and its children), then its link
-        cut at once (the kernel of a dead host forwards nothing: no VIP, no IPVS)."""
-        p = self.procs.pop(f"kpd-{d}")
+        """A crash: SIGKILL of the director's daemon (its process group, and keepalived's children by their
+        pid files), then its link cut at once (the kernel of a dead host forwards nothing)."""
+        p = self.procs.pop(f"director-{d}")
         os.killpg(p.pid, signal.SIGKILL)
-        sh(f"ip -n {NS[d]} link set eth0 down")
+        for name in ("vrrp.pid", "checkers.pid"):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int((self.runtime / d / name).read_text().split()[0]), signal.SIGKILL)
+        sh(f"ip -n {self.ns[d]} link set eth0 down")
         p.wait(30)
 
+    def reboot_director(self, d: str) -> None:
+        """The dead director's host comes back: addresses, IPVS table and runtime files gone, link up."""
+        sh(f"ip -n {self.ns[d]} addr flush dev eth0")
+        self.nsx(d, "ipvsadm -C")
+        shutil.rmtree(self.runtime / d, ignore_errors=True)
+        sh(" && ".join([*self._director_addresses(d), f"ip -n {self.ns[d]} link set eth0 up"]))
+
     def start_client(self) -> Client:
-        out = WORK / "client.log"
+        out = self.work / "client.log"
         out.touch()
         self.procs["client"] = subprocess.Popen(
-            ["ip", "netns", "exec", NS["client"], PY, __file__, "client", str(out)],
-            stdout=subprocess.DEVNULL, stderr=open(WORK / "client.err", "wb"))  # noqa: SIM115
+            ["ip", "netns", "exec", self.ns["client"], PY, __file__, "client", str(out)],
+            stdout=subprocess.DEVNULL, stderr=open(self.work / "client.err", "wb"))  # noqa: SIM115
         return Client(out)
+
+    def log_tail(self, d: str, n: int = 30) -> None:
+        with contextlib.suppress(OSError, KeyError):
+            tail = self.logs[d].read_text(errors="replace").splitlines()[-n:]
+            print(f"--- last lines of director {d}'s {self.daemons[d]} log\n" + "\n".join(tail), flush=True)
 
     # -- teardown
     def close(self) -> None:
-        for p in self.procs.values():  # kpd first gets SIGTERM: it stops cleanly (releases VIP and IPVS)
+        for p in self.procs.values():  # the daemons first get SIGTERM: they stop cleanly
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM) if p.pid == os.getpgid(p.pid) else p.terminate()
         deadline = time.monotonic() + 20
         for p in self.procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(max(0.1, deadline - time.monotonic()))
-        remove_namespaces(NS.values())
+        remove_namespaces(self.ns.values())
         for p in self.procs.values():
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 p.kill()
                 p.wait(5)
-        shutil.rmtree(RUNTIME, ignore_errors=True)
-        shutil.rmtree(WORK, ignore_errors=True)
+        shutil.rmtree(self.runtime, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def left_behind(self) -> list[str]:
+        return [n for n in self.ns.values() if Path(f"/run/netns/{n}").exists()]
 
 
 def remove_namespaces(names) -> None:
@@ -382,8 +460,9 @@ def remove_stale() -> None:
             dead.add(m[1])
     remove_namespaces(n for n in names if any(n.startswith(f"kpddemo{pid}-") for pid in dead))
     for pid in dead:
-        shutil.rmtree(f"/tmp/kpddemo{pid}", ignore_errors=True)
-        shutil.rmtree(f"/run/kpddemo{pid}", ignore_errors=True)
+        for base in ("/tmp", "/run"):
+            for stale in Path(base).glob(f"kpddemo{pid}*"):
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------- scenario
@@ -395,12 +474,6 @@ class Step:
     ok: bool = False
 
 
-def log_tail(d: str, n: int = 30) -> None:
-    with contextlib.suppress(OSError):
-        tail = (WORK / f"kpd-{d}.log").read_text(errors="replace").splitlines()[-n:]
-        print(f"--- last lines of director {d}'s kpd log\n" + "\n".join(tail), flush=True)
-
-
 def fmt(x: float | None) -> str:
     return "never" if x is None else f"{x:.2f} s"
 
@@ -410,12 +483,12 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     check_bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * 1.0
 
     # ---- lab up
-    say(f"lab: namespaces {PREFIX}-*: client {CLIENT_ADDR}, directors a/b, real servers "
+    say(f"lab: namespaces {lab.prefix}-*: client {CLIENT_ADDR}, directors a/b, real servers "
         f"{', '.join(REAL_SERVERS)} (busybox httpd); VIP {VIP}:{PORT}")
     lab.build()
     for d in ("a", "b"):
         lab.render(d)
-    text = (WORK / "director-a.conf").read_text()
+    text = lab.config_path("a").read_text()
     for needle in (f"{VIP}/24 dev eth0", f"virtual_server {VIP} {PORT}", f"priority {PRIORITY['a']}",
                    *(f"real_server {r} {PORT}" for r in REAL_SERVERS)):
         if needle not in text:
@@ -423,27 +496,15 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     say(f"configs rendered from {TEMPLATE.relative_to(REPO)} with director-{{a,b}}.yaml and "
         f"--set {' '.join(OVERRIDES)}")
     full = dict(WEIGHTS)
-    started = time.monotonic()
-    lab.start_director("a")  # one after the other: the emulated VM starts Python slowly
-    if not wait_for(lambda: has_vip("a") and ipvs_reals("a") == full, START_DEADLINE, 0.5):
-        raise RuntimeError(f"director a did not come up within {START_DEADLINE:g} s: VIP on it "
-                           f"{has_vip('a')}, IPVS {ipvs_reals('a')}")
-    say(f"director a up after {time.monotonic() - started:.1f} s: VIP {VIP} on it, three real servers "
-        "in IPVS")
-    lab.start_director("b")
-    ready = wait_for(lambda: ipvs_reals("b") == full, START_DEADLINE, 0.5) and wait_for(
-        lambda: vrrp("b").get("state") == "BACKUP" and vrrp("a").get("state") == "MASTER" and has_vip("a"),
-        60, 1.0)
-    if not ready:
-        raise RuntimeError(f"director b did not come up within {START_DEADLINE:g} s: VIP on a "
-                           f"{has_vip('a')}, IPVS b {ipvs_reals('b')}, VRRP a "
-                           f"{vrrp('a').get('state')}, b {vrrp('b').get('state')}")
-    say(f"director b up after {time.monotonic() - started:.1f} s (both): a MASTER with the VIP, b BACKUP, "
-        "three real servers in both IPVS tables")
+    took = lab.bring_up("a", master=True)
+    say(f"director a up after {took:.1f} s: VIP {VIP} on it, three real servers in IPVS")
+    took += lab.bring_up("b", master=False)
+    say(f"director b up after {took:.1f} s (both): a MASTER with the VIP, b BACKUP, three real servers in "
+        "both IPVS tables")
     for d in ("a", "b"):
-        p = kpd("status", "--runtime-dir", str(RUNTIME / d))
+        p = kpd("status", "--runtime-dir", str(lab.runtime / d))
         print(f"--- kpd status, director {d}\n{(p.stdout + p.stderr).rstrip()}", flush=True)
-    print(f"--- ipvsadm -Ln, director a\n{nsx('a', 'ipvsadm -Ln').rstrip()}", flush=True)
+    print(f"--- ipvsadm -Ln, director a\n{lab.nsx('a', 'ipvsadm -Ln').rstrip()}", flush=True)
 
     client = lab.start_client()
     got = wait_for(lambda: {r.detail for r in client.since(0) if r.ok} >= {"rs1", "rs2", "rs3"}, 60, 0.2)
@@ -463,7 +524,7 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     results.append(st)
     t = time.monotonic()
     lab.httpd(vi, up=False)
-    gone = wait_for(lambda: (r := ipvs_reals("a")) is not None and victim not in r, check_bound + 30, 0.1)
+    gone = wait_for(lambda: (r := lab.ipvs_reals("a")) is not None and victim not in r, check_bound + 30, 0.1)
     took = time.monotonic() - t if gone else None
     t_rm = time.monotonic()
     time.sleep(3)
@@ -480,7 +541,7 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     results.append(st)
     t = time.monotonic()  # from the restart, not from when the server answered its own probe
     lab.httpd(vi, up=True)
-    back = wait_for(lambda: ipvs_reals("a") == full, check_bound + 30, 0.1)
+    back = wait_for(lambda: lab.ipvs_reals("a") == full, check_bound + 30, 0.1)
     took = time.monotonic() - t if back else None
     seen = wait_for(lambda: any(r.ok and r.detail == f"rs{vi}" for r in client.since(t)), 15, 0.1)
     failed = [r for r in client.since(t) if not r.ok]
@@ -493,13 +554,13 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     st = Step("3 MASTER director killed", f"b takes over; the client is served again (Master_Down_Interval "
               f"{master_down:.2f} s)")
     results.append(st)
-    b_conns = ipvs_conns("b")
+    b_conns = lab.ipvs_conns("b")
     tk = time.monotonic()
     lab.kill_director("a")
-    left = sh(f"ip netns pids {NS['a']}", check=False).split()
+    left = sh(f"ip netns pids {lab.ns['a']}", check=False).split()
     if left:
         say(f"processes left in director a's namespace after the kill: {left}")
-    b_master = wait_for(lambda: has_vip("b"), 60, 0.1)
+    b_master = wait_for(lambda: lab.has_vip("b"), 60, 0.1)
     t_vip = time.monotonic() - tk if b_master else None
     # served again: a request sent after the VIP moved to b succeeded
     resumed = wait_for(lambda: t_vip is not None and client.success_after(tk + t_vip), 60, 0.1)
@@ -507,7 +568,7 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     # outage: from the start of the first request the kill made fail to the end of the first request that
     # succeeded after it (both in the client's own log)
     fails = [r for r in client.since(tk - CLIENT_TIMEOUT) if not r.ok and r.end >= tk]
-    through_b = ipvs_conns("b") - b_conns
+    through_b = lab.ipvs_conns("b") - b_conns
     outage = None
     late = []
     if fails:
@@ -530,20 +591,15 @@ def scenario(lab: Lab, results: list[Step]) -> None:
     st = Step("4 master returns, preempts", "VIP back on a, the client served through a, b BACKUP")
     results.append(st)
     # the dead host reboots: its addresses, IPVS table and runtime files are gone
-    sh(f"ip -n {NS['a']} addr flush dev eth0")
-    nsx("a", "ipvsadm -C")
-    shutil.rmtree(RUNTIME / "a", ignore_errors=True)
-    front, back_addr = DIRECTOR_ADDR["a"]
-    sh(f"ip -n {NS['a']} addr add {front}/24 dev eth0 && ip -n {NS['a']} addr add {back_addr}/24 dev eth0 "
-       f"&& ip -n {NS['a']} link set eth0 up")
+    lab.reboot_director("a")
     t = time.monotonic()
     lab.start_director("a")
-    on_a = wait_for(lambda: has_vip("a"), 150, 0.3)
+    on_a = wait_for(lambda: lab.has_vip("a"), 150, 0.3)
     t_vip = time.monotonic() - t if on_a else None
-    via_a = on_a and wait_for(lambda: ipvs_conns("a") > 0, 30, 0.2)
+    via_a = on_a and wait_for(lambda: lab.ipvs_conns("a") > 0, 30, 0.2)
     t_srv = time.monotonic() - t if via_a else None
-    b_backup = wait_for(lambda: not has_vip("b"), 30, 0.2) and wait_for(
-        lambda: vrrp("b").get("state") == "BACKUP", 30, 1.0)
+    b_backup = wait_for(lambda: not lab.has_vip("b"), 30, 0.2) and wait_for(
+        lambda: lab.vrrp("b").get("state") == "BACKUP", 30, 1.0)
     time.sleep(2)
     t_ok = time.monotonic()
     failed = [r for r in client.since(t) if not r.ok]
@@ -552,27 +608,27 @@ def scenario(lab: Lab, results: list[Step]) -> None:
                    f"{len(failed)} failed requests")
     say(f"4/5 director a restarted: {st.measured}  {'OK' if st.ok else 'FAIL'}")
     if not st.ok:
-        log_tail("a")
-        log_tail("b", 10)
+        lab.log_tail("a")
+        lab.log_tail("b", 10)
 
     # ---- 5. reload with a changed weight
     st = Step("5 reload, weight changed", f"{RELOAD_RS} weight {WEIGHTS[RELOAD_RS]} -> {RELOAD_WEIGHT} in "
               "IPVS; no VRRP transition; no failed request")
     results.append(st)
-    wait_for(lambda: ipvs_reals("a") == full, 30, 0.2)
-    before = {d: vrrp(d) for d in ("a", "b")}
+    wait_for(lambda: lab.ipvs_reals("a") == full, 30, 0.2)
+    before = {d: lab.vrrp(d) for d in ("a", "b")}
     new_weights = dict(WEIGHTS, **{RELOAD_RS: RELOAD_WEIGHT})
     reals = ", ".join(f"{{address: {r}, weight: {w}}}" for r, w in new_weights.items())
     t = time.monotonic()
     codes = []
     for d in ("a", "b"):
         lab.render(d, f"service.real_servers=[{reals}]")
-        codes.append(kpd("reload", "--runtime-dir", str(RUNTIME / d)).returncode)
+        codes.append(kpd("reload", "--runtime-dir", str(lab.runtime / d)).returncode)
     want = dict(full, **{RELOAD_RS: RELOAD_WEIGHT})
-    done = wait_for(lambda: ipvs_reals("a") == want and ipvs_reals("b") == want, 60, 0.1)
+    done = wait_for(lambda: lab.ipvs_reals("a") == want and lab.ipvs_reals("b") == want, 60, 0.1)
     took = time.monotonic() - t if done else None
     time.sleep(2)
-    after = {d: vrrp(d) for d in ("a", "b")}
+    after = {d: lab.vrrp(d) for d in ("a", "b")}
     failed = [r for r in client.since(t) if not r.ok]
 
     def moves(i: dict) -> tuple:
@@ -631,11 +687,11 @@ def main() -> int:
             signal.signal(sig, signal.SIG_IGN)
         if code == 1:
             for d in lab.logs:
-                log_tail(d, 25)
+                lab.log_tail(d, 25)
         if results:
             summary(results)
         lab.close()
-        left = [n for n in NS.values() if Path(f"/run/netns/{n}").exists()]
+        left = lab.left_behind()
         say("lab removed" if not left else f"could not remove namespaces {left}")
     if code == 0:
         print("demo: every step met its expectation")
