@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import functools
 import logging
+import select
 import socket
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -36,6 +37,7 @@ from keepalived_py.vrrp.net import (
     AddressSpec,
     Announcer,
     LinkMonitor,
+    Scheduled,
     VrrpSocket,
     primary_address,
 )
@@ -564,6 +566,14 @@ class VrrpEngine:
         now = self._loop.time()
         self._run_event(inst, lambda: inst.machine.tick(now))
 
+    def _advert_waiting(self, inst: Instance) -> bool:
+        """True when a packet waits to be read on ``inst``'s socket (a poll, nothing is consumed)."""
+        try:
+            ready, _, _ = select.select([inst.socket.fileno()], [], [], 0)
+        except (OSError, ValueError):
+            return True  # cannot tell: take the path that reads first
+        return bool(ready)
+
     def _take_waiting(self, inst: Instance) -> None:
         """Process the packets waiting in ``inst``'s socket now, rather than when its reader runs."""
         for fd, demux in self._by_socket.items():
@@ -790,20 +800,40 @@ class VrrpEngine:
         def holding() -> bool:
             return inst.machine.state is State.MASTER and inst.holds_addresses
 
-        async def run() -> None:
-            if not self._addresses_settled():  # the worker is adding them: they must exist first
-                await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
-            # An advert already waiting (a master answering ours) is heard before anything is announced:
-            # a backup that must yield again sends no gratuitous ARP that would outlive its mastership.
-            self._take_waiting(inst)
+        if self._addresses_settled() and not self._advert_waiting(inst):
+            # The addresses are in place and no answer waits to be heard: what is due goes out now, in
+            # the turn that made this MASTER, right after its first advert (as keepalived does).
+            if not holding():
+                return  # it gave the addresses up: announcing them would mislead the neighbours
+            later: list[Scheduled] = []
             for dev, specs in by_dev.items():
-                if not holding():
-                    return  # it gave the addresses up: announcing them would mislead the neighbours
                 try:
-                    plan = announcer.plan(dev, [s.address for s in specs], repeat)
-                    await announcer.send_scheduled(plan, proceed=holding)
+                    later += announcer.announce(dev, [s.address for s in specs], repeat)
                 except OSError as err:
                     log.warning("(%s) cannot announce addresses on %s: %s", inst.name, dev, err)
+            if not later:
+                return
+            later.sort(key=lambda item: item.at)
+
+            async def run() -> None:
+                await announcer.send_scheduled(later, proceed=holding)
+        else:
+
+            async def run() -> None:
+                if not self._addresses_settled():  # the worker is adding them: they must exist first
+                    await asyncio.get_running_loop().run_in_executor(self._addr_pool, lambda: None)
+                # An advert already waiting (a master answering ours) is heard before anything is
+                # announced: a backup that must yield again sends no gratuitous ARP that would outlive
+                # its mastership.
+                self._take_waiting(inst)
+                for dev, specs in by_dev.items():
+                    if not holding():
+                        return  # it gave the addresses up: announcing them would mislead the neighbours
+                    try:
+                        plan = announcer.plan(dev, [s.address for s in specs], repeat)
+                        await announcer.send_scheduled(plan, proceed=holding)
+                    except OSError as err:
+                        log.warning("(%s) cannot announce addresses on %s: %s", inst.name, dev, err)
 
         task = self._loop.create_task(run())
         self._announce_tasks.add(task)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import select
 import time
 
@@ -136,3 +137,22 @@ def test_one_shot_queries(lab: Lab) -> None:
     lab.link_down("a")
     with lab.enter("a"):
         assert link_state("eth0") is False
+
+
+@netns
+def test_ioctl_lookups_agree_with_rtnetlink_in_the_sockets_namespace(lab: Lab) -> None:
+    with lab.enter("a"):
+        rtnl = RtNetlink()
+    with rtnl:  # used from this thread, outside the namespace: answers stay a's
+        full = rtnl.link("eth0")
+        fast = rtnl.ethernet_link("eth0")
+        assert full is not None and fast is not None
+        assert (fast.ifindex, fast.mac, fast.hw_type, fast.broadcast) == (
+            full.ifindex, full.mac, full.hw_type, full.broadcast)
+        assert fast.flags == full.flags & 0xFFFF and fast.ifindex == lab.ifindex("a")
+        assert rtnl.ifindex("eth0") == full.ifindex
+        assert rtnl.ifindex("nosuch0") is None
+        with pytest.raises(OSError) as err:
+            rtnl.ethernet_link("nosuch0")
+        assert err.value.errno == errno.ENODEV
+        assert rtnl.ethernet_link("lo") is None  # not Ethernet: the caller asks rtnetlink

@@ -181,12 +181,16 @@ class Announcer:
         self, ifname: str, addresses: Iterable[IPAddress | IPv4Interface | IPv6Interface]
     ) -> list[Frame]:
         """One frame per address (ARP for IPv4, NA for IPv6), in order; none on a NOARP or MAC-less link."""
-        info = self.link(ifname)
+        addresses = [_plain(item) for item in addresses]
+        info = None
+        if all(isinstance(address, IPv4Address) for address in addresses):
+            info = self._rtnl.ethernet_link(ifname)  # no NA router flag needed: the fast lookup will do
+        if info is None:
+            info = self.link(ifname)
         if info.flags & IFF_NOARP or not info.mac:
             return []
         frames: list[Frame] = []
-        for item in addresses:
-            address = _plain(item)
+        for address in addresses:
             if isinstance(address, IPv4Address):
                 data = garp_frame(
                     info.mac, address, hw_type=info.hw_type, broadcast=info.broadcast or ETHER_BROADCAST
