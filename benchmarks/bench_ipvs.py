@@ -353,8 +353,10 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
         print("# Check engine + real IPVS driver in the test VM, 1,000 virtual servers x 10 real servers\n")
     print("| phase | duration | loop lag max | loop lag p99 | longest loop turn (CPU) |")
     print("| --- | --- | --- | --- | --- |")
+    servers = "every real server up" if responder else "every real server down by the end"
     for name, label in (("programming", "programming from empty (until ready)"),
-                        ("checks", "checks (every real server down by the end)"), ("stop", "release on stop"),
+                        ("checks", f"checks ({servers})"),
+                        ("stop", "release on stop"),
                         ("whole", "whole run")):
         p = res[name]
         print(f"| {label} | {p.get('seconds', 0)} s | {p['max_ms']} ms | {p['p99_ms']} ms "
