@@ -28,6 +28,10 @@ from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
 from keepalived_py.logs import setup_logging
 from keepalived_py.runtime_files import ensure_runtime_dir
 
+log = logging.getLogger("kpd")
+#: how `kpd start` logs each configuration diagnostic
+_LOG_LEVEL = {Severity.FATAL: logging.ERROR, Severity.NOTE: logging.INFO}
+
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 DEFAULT_RUNTIME_DIR = "/run/kpd"
 LOG_LEVELS = tuple(LOG_LEVEL_NAMES)
@@ -181,7 +185,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(diag.format(), file=sys.stderr)
         print(f"{args.config}: {_verdict(code, result.diagnostics)}", file=sys.stderr)
         if result.unsupported:
-            print("not implemented by kpd: " + ", ".join(result.unsupported), file=sys.stderr)
+            print("not (fully) implemented by kpd: " + ", ".join(result.unsupported), file=sys.stderr)
     return int(code)
 
 
@@ -260,8 +264,10 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     setup_logging(console=args.log_console, level=args.log_level)
     result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
-    for diag in result.diagnostics:
+    for diag in result.diagnostics:  # once, at start (a reload logs its own); partial features included
         print(diag.format(), file=sys.stderr)
+        if not args.log_console:  # the console already has them; the log (syslog, journal) gets them too
+            log.log(_LOG_LEVEL.get(diag.severity, logging.WARNING), "%s", diag.format())
     if not result.runnable or result.config is None:
         return int(ExitCode.CONFIG_FATAL)
     try:

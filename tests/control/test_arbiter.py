@@ -296,6 +296,7 @@ def test_sighup_with_a_broken_config_is_rejected_the_old_one_runs_and_status_sho
     doc = wait_for(lambda: (d := json.loads(kpd_cli("status", "--json", "--runtime-dir", run_dir).stdout))
                    .get("reload") and d, timeout=10)
     assert doc["reload"]["ok"] is False and doc["config_generation"] == 0
+    assert doc["router_id"] == socket.gethostname()  # no router_id configured: the host name, as keepalived
     assert any("virtual_router_id" in e and "keepalived.conf:" in e for e in doc["reload"]["errors"])
     assert "REJECTED" in kpd_cli("status", "--runtime-dir", run_dir).stdout
     answer = kpd_cli("reload", "--runtime-dir", run_dir)

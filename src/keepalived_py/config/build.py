@@ -135,9 +135,20 @@ def _instance(b: Block) -> VrrpInstance:
         extra["authentication"] = Authentication(auth.values["auth_type"], auth.values.get("auth_pass", ""))
     else:
         extra["authentication"] = None
-    if b.values.get("_no_accept"):
+    # Each pair sets one flag both ways; as in keepalived, the later of the two lines wins.
+    if b.values.get("_no_accept") and not _later(b, "accept", "_no_accept"):
         extra["accept"] = False
+    if b.values.get("_preempt") and _later(b, "_preempt", "nopreempt"):
+        extra["nopreempt"] = False
     return _make(VrrpInstance, b, **extra)
+
+
+def _later(b: Block, attr: str, other: str) -> bool:
+    """``attr`` was given after ``other`` in block ``b`` (False when either is missing)."""
+    if attr not in b.where or other not in b.where:
+        return False
+    mine, theirs = b.where[attr].loc, b.where[other].loc
+    return (mine.line, mine.col) > (theirs.line, theirs.col) if mine.file == theirs.file else False
 
 
 def _virtual_server(b: Block) -> VirtualServer:

@@ -25,7 +25,7 @@ class Severity(enum.StrEnum):
 
     FATAL = "error"  # the configuration cannot run
     ERROR = "warning"  # an error, but keepalived would run (unknown keyword, bad value ignored)
-    UNSUPPORTED = "unsupported"  # a keyword keepalived knows but kpd does not implement
+    UNSUPPORTED = "unsupported"  # a keyword keepalived knows but kpd does not implement, or only in part
     SECURITY = "security"  # script security (enable_script_security missing, unsafe script path)
     NOTE = "note"  # information only
 
@@ -139,6 +139,19 @@ class DiagnosticSink:
             )
         )
 
+    def partial(
+        self, keyword: str, missing: str, location: Location | None = None, what: str = "keyword"
+    ) -> None:
+        """A keyword kpd acts on only in part, and what it does not do (exit code 5, as unsupported)."""
+        self.add(
+            Diagnostic(
+                Severity.UNSUPPORTED,
+                f"{what} '{keyword}' is only partly implemented by kpd: {missing}",
+                location,
+                keyword=keyword,
+            )
+        )
+
     def security(self, message: str, location: Location | None = None) -> None:
         self.add(Diagnostic(Severity.SECURITY, message, location))
 
@@ -157,7 +170,8 @@ class DiagnosticSink:
 
     @property
     def unsupported_keywords(self) -> list[str]:
-        """Names of unsupported keywords met, each once, in order of first appearance."""
+        """Names of the keywords met that kpd does not implement or implements in part, each once, in order
+        of first appearance."""
         seen: dict[str, None] = {}
         for d in self.diagnostics:
             if d.severity is Severity.UNSUPPORTED and d.keyword:

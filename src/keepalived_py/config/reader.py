@@ -73,6 +73,9 @@ class Reader:
                 what = "block" if node.children is not None else "keyword"
                 self.sink.unsupported(kw.name, node.loc, what=f"{section.title} {what}")
                 continue
+            if kw.partial:
+                what = "block" if node.children is not None else "keyword"
+                self.sink.partial(kw.name, kw.partial, node.loc, what=f"{section.title} {what}")
             if node.keyword.text in kw.deprecated:
                 self.sink.note(f"'{node.keyword.text}' is deprecated; use '{kw.name}'", node.loc)
             kind = kw.kind

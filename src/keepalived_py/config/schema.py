@@ -49,11 +49,21 @@ class Keyword:
     field: str = ""
     #: False: keepalived knows it, kpd does not implement it; reported by name and ignored.
     supported: bool = True
+    #: What kpd does not do of what keepalived does with this keyword ("" when kpd does all of it). The value
+    #: is read and validated as usual; every use is reported (check-config exit 5) and listed in the docs.
+    partial: str = ""
     #: A bad value makes the item it identifies unusable (VRID, a server's address): keepalived drops the
     #: item and runs the rest, and so does kpd.
     drops_item: bool = False
     #: Filled in on registration.
     section: str = ""
+
+    @property
+    def support(self) -> str:
+        """How much of keepalived's behaviour kpd has: "implemented", "partial" or "not implemented"."""
+        if not self.supported:
+            return "not implemented"
+        return "partial" if self.partial else "implemented"
 
     @property
     def spellings(self) -> tuple[str, ...]:

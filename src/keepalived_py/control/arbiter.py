@@ -845,6 +845,8 @@ class Arbiter:
                         vs["note"] = "the Checkers child is not running or not heartbeating: last known state"
         return {
             "pid": os.getpid(),
+            # this node's name (keepalived's default: the host name)
+            "router_id": self.config.global_defs.router_id or socket.gethostname(),
             "config_generation": self.generation,
             "reload": self.last_reload,
             "reload_in_progress": self._reload is not None,

@@ -122,20 +122,6 @@ def instance_params(inst: VrrpInstance, gd: GlobalDefs, local: IPAddress) -> Par
     )
 
 
-def not_yet_implemented(config: Config) -> list[str]:
-    """Configured VRRP features this version of the engine reads but does not act on, one line each."""
-    out = []
-    gd = config.global_defs
-    for inst in config.vrrp_instances:
-        if inst.virtual_routes or inst.virtual_rules:
-            out.append(f"({inst.name}) virtual_routes / virtual_rules are not installed by kpd yet")
-        if inst.accept is not None or inst.strict_mode or gd.vrrp_strict:
-            out.append(f"({inst.name}) accept mode / vrrp_strict firewall rules are not installed by kpd")
-    if gd.notification_email or gd.smtp_server is not None:
-        out.append("SMTP alerts (notification_email, smtp_server) are not sent by this version of kpd")
-    return out
-
-
 def _identity(inst: VrrpInstance) -> object:
     """What makes an instance the virtual router it is: a change here restarts it on reload."""
     return without_locations((
@@ -220,8 +206,6 @@ class VrrpEngine:
     def open(self) -> None:
         """Create sockets and managers for every instance (in the calling thread's network namespace)."""
         gd = self.config.global_defs
-        for message in not_yet_implemented(self.config):
-            log.warning("%s", message)
         self._addresses = AddressManager()
         self._announcer = Announcer(garp_interval=gd.vrrp_garp_interval, gna_interval=gd.vrrp_gna_interval)
         for path in {f.path for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f is not None}:

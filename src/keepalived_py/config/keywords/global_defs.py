@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from keepalived_py.config.items import INTERFACE, SCRIPT, SCRIPT_USER
+from keepalived_py.config.keywords.gaps import NO_FIFO_SCRIPT, NO_FIREWALL, NO_SMTP
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -95,19 +96,30 @@ def declare(schema: Schema) -> None:
             "Addresses that receive SMTP alerts.",
             Word(what="e-mail address"),
             kind=Kind.WORDS,
+            partial=NO_SMTP,
         ),
-        Keyword("notification_email_from", "Sender address of SMTP alerts.", Word(what="e-mail address")),
-        Keyword("smtp_server", "SMTP relay for alerts: ADDRESS [PORT] (port 25).", AddressPort()),
-        Keyword("smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", Word()),
+        Keyword(
+            "notification_email_from",
+            "Sender address of SMTP alerts.",
+            Word(what="e-mail address"),
+            partial=NO_SMTP,
+        ),
+        Keyword(
+            "smtp_server", "SMTP relay for alerts: ADDRESS [PORT] (port 25).", AddressPort(), partial=NO_SMTP
+        ),
+        Keyword(
+            "smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", Word(), partial=NO_SMTP
+        ),
         Keyword(
             "smtp_connect_timeout",
             "SMTP connection timeout.",
             Seconds(1, 3600, integer_only=True),
             default=30.0,
+            partial=NO_SMTP,
         ),
-        Keyword("smtp_alert", "Send SMTP alerts for every kind of event.", Flag()),
-        Keyword("smtp_alert_vrrp", "Send SMTP alerts for VRRP state changes.", Flag()),
-        Keyword("smtp_alert_checker", "Send SMTP alerts for checker state changes.", Flag()),
+        Keyword("smtp_alert", "Send SMTP alerts for every kind of event.", Flag(), partial=NO_SMTP),
+        Keyword("smtp_alert_vrrp", "Send SMTP alerts for VRRP state changes.", Flag(), partial=NO_SMTP),
+        Keyword("smtp_alert_checker", "Send SMTP alerts for checker state changes.", Flag(), partial=NO_SMTP),
         Keyword("script_user", "User (and group) scripts run as when they name none.", SCRIPT_USER),
         Keyword(
             "enable_script_security", "Refuse scripts a non-root user could change.", Flag(), default=False
@@ -181,6 +193,7 @@ def declare(schema: Schema) -> None:
             "Enforce RFC 3768/9568 strictly (no unicast, no auth with v3, ...).",
             Flag(),
             default=False,
+            partial=NO_FIREWALL,
         ),
         Keyword(
             "vrrp_skip_check_adv_addr",
@@ -199,6 +212,7 @@ def declare(schema: Schema) -> None:
             "Delay before VRRP starts after the daemon starts.",
             Seconds(0, 3600),
             default=0.0,
+            partial="ignored: kpd starts its VRRP instances at once",
         ),
         Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
         Keyword(
@@ -209,11 +223,21 @@ def declare(schema: Schema) -> None:
             aliases=("lvs_flush_onstop",),
         ),
         Keyword("notify_fifo", "FIFO receiving every state change line.", NOTIFY_FIFO),
-        Keyword("notify_fifo_script", "Script started to read notify_fifo.", SCRIPT),
+        Keyword("notify_fifo_script", "Script started to read notify_fifo.", SCRIPT, partial=NO_FIFO_SCRIPT),
         Keyword("vrrp_notify_fifo", "FIFO receiving VRRP state change lines.", NOTIFY_FIFO),
-        Keyword("vrrp_notify_fifo_script", "Script started to read vrrp_notify_fifo.", SCRIPT),
+        Keyword(
+            "vrrp_notify_fifo_script",
+            "Script started to read vrrp_notify_fifo.",
+            SCRIPT,
+            partial=NO_FIFO_SCRIPT,
+        ),
         Keyword("lvs_notify_fifo", "FIFO receiving checker state change lines.", NOTIFY_FIFO),
-        Keyword("lvs_notify_fifo_script", "Script started to read lvs_notify_fifo.", SCRIPT),
+        Keyword(
+            "lvs_notify_fifo_script",
+            "Script started to read lvs_notify_fifo.",
+            SCRIPT,
+            partial=NO_FIFO_SCRIPT,
+        ),
         Keyword(
             "child_wait_time",
             "Seconds to wait for children to exit on stop before killing them.",
@@ -222,7 +246,12 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("default_interface", "Interface of instances that name none.", INTERFACE),
         Keyword(
-            "dynamic_interfaces", "Allow interfaces that do not exist yet at start-up.", Flag(), default=False
+            "dynamic_interfaces",
+            "Allow interfaces that do not exist yet at start-up.",
+            Flag(),
+            default=False,
+            partial="an instance whose interface is missing at start runs once a reload finds the interface; "
+            "keepalived starts it when the interface appears, and stops it when it goes",
         ),
         Keyword(
             "kpd_child_hung_timeout",

@@ -13,6 +13,7 @@ from keepalived_py.config.items import (
     STATUS_CODES,
     URL_PATH,
 )
+from keepalived_py.config.keywords.gaps import NO_SMTP
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import PORT, Address, AddressPort, Choice, Flag, Int, Seconds, Word
 
@@ -48,7 +49,12 @@ def _checker_common() -> list[Keyword]:
         Keyword("connect_port", "Port to probe instead of the real server's.", PORT),
         Keyword("bindto", "Source address of probes.", Address()),
         Keyword("bind_port", "Source port of probes.", PORT),
-        Keyword("fwmark", "Firewall mark set on probe packets.", Int(0, 2**32 - 1)),
+        Keyword(
+            "fwmark",
+            "Firewall mark set on probe packets.",
+            Int(0, 2**32 - 1),
+            partial="the mark is not set on kpd's probe sockets (SO_MARK)",
+        ),
         Keyword("alpha", "Start this checker in the failed state.", Flag()),
         *_shared_timing("checker"),
     ]
@@ -140,7 +146,7 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("sorry_server_lvs_method", "Forwarding method of the sorry server.", LB_KIND),
         Keyword("ops", "One-packet scheduling (UDP).", Flag(), default=False),
-        Keyword("smtp_alert", "Send SMTP alerts for this service.", Flag()),
+        Keyword("smtp_alert", "Send SMTP alerts for this service.", Flag(), partial=NO_SMTP),
         Keyword(
             "real_server",
             "A real server: IP [PORT].",
@@ -188,7 +194,7 @@ def declare(schema: Schema) -> None:
         Keyword("lvs_method", "Forwarding method of this server (default: the service's).", LB_KIND),
         Keyword("alpha", "Start as down until the first success.", Flag()),
         Keyword("virtualhost", "Host header for this server's HTTP checks.", Word()),
-        Keyword("smtp_alert", "Send SMTP alerts for this server.", Flag()),
+        Keyword("smtp_alert", "Send SMTP alerts for this server.", Flag(), partial=NO_SMTP),
         *_shared_timing("real server"),
         *checkers,
     )
@@ -208,7 +214,11 @@ def declare(schema: Schema) -> None:
             "enable_sni", "SSL_GET: send SNI (the virtualhost) in the TLS handshake.", Flag(), default=True
         ),
         Keyword(
-            "fast_recovery", "Re-add a server after one success even when retry > 0.", Flag(), default=False
+            "fast_recovery",
+            "Re-add a server after one success even when retry > 0.",
+            Flag(),
+            default=False,
+            partial="ignored: a failed server needs as many successes as usual to be re-added",
         ),
     )
     schema.add(

@@ -17,6 +17,7 @@ from keepalived_py.config.items import (
     VIP,
     WEIGHT_REVERSE,
 )
+from keepalived_py.config.keywords.gaps import NO_FIREWALL, NO_SMTP
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import (
     Address,
@@ -157,8 +158,20 @@ def declare(schema: Schema) -> None:
             VIP,
             kind=Kind.LIST,
         ),
-        Keyword("virtual_routes", "Routes added while MASTER.", ROUTE, kind=Kind.LIST),
-        Keyword("virtual_rules", "Policy routing rules added while MASTER.", ROUTE, kind=Kind.LIST),
+        Keyword(
+            "virtual_routes",
+            "Routes added while MASTER.",
+            ROUTE,
+            kind=Kind.LIST,
+            partial="read and checked, never installed: kpd adds no route on becoming MASTER",
+        ),
+        Keyword(
+            "virtual_rules",
+            "Policy routing rules added while MASTER.",
+            ROUTE,
+            kind=Kind.LIST,
+            partial="read and checked, never installed: kpd adds no rule on becoming MASTER",
+        ),
         Keyword(
             "track_interface",
             "Interfaces whose link state moves the instance (weight) or faults it.",
@@ -197,10 +210,16 @@ def declare(schema: Schema) -> None:
             "notify_master_rx_lower_pri", NOTIFY_DOC.format(what="MASTER hears a lower priority"), SCRIPT
         ),
         Keyword("notify", "Script run on every transition with: INSTANCE name STATE priority.", SCRIPT),
-        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag()),
+        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("accept", "Accept packets to the VIPs while MASTER (default unless vrrp_strict).", Flag()),
-        Keyword("no_accept", "Drop packets to non-owned VIPs while MASTER.", Flag(), field="_no_accept"),
-        Keyword("strict_mode", "As vrrp_strict, for this instance.", Flag()),
+        Keyword(
+            "no_accept",
+            "Drop packets to non-owned VIPs while MASTER.",
+            Flag(),
+            field="_no_accept",
+            partial=NO_FIREWALL,
+        ),
+        Keyword("strict_mode", "As vrrp_strict, for this instance.", Flag(), partial=NO_FIREWALL),
         Keyword("skip_check_adv_addr", "As vrrp_skip_check_adv_addr, for this instance.", Flag()),
         Keyword("check_unicast_src", "As vrrp_check_unicast_src, for this instance.", Flag()),
         Keyword(
@@ -219,7 +238,7 @@ def declare(schema: Schema) -> None:
         Keyword("notify_fault", NOTIFY_DOC.format(what="group enters FAULT"), SCRIPT),
         Keyword("notify_stop", NOTIFY_DOC.format(what="group stops"), SCRIPT),
         Keyword("notify", "Script run on every transition with: GROUP name STATE priority.", SCRIPT),
-        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag()),
+        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
         Keyword("track_file", "track_files tracked by every member.", TRACK_NAME, kind=Kind.LIST),

@@ -1,0 +1,11 @@
+"""What kpd does not do (yet) of what keepalived does, in words shared by several keyword declarations
+(``Keyword.partial``): each use of such a keyword is reported by check-config and listed in the docs."""
+
+from __future__ import annotations
+
+NO_SMTP = "kpd sends no SMTP alerts: the value is read and checked, no mail goes out"
+NO_FIREWALL = (
+    "the packet-filter rules keepalived installs (nftables or iptables: traffic to the VIPs dropped while "
+    "BACKUP, and while MASTER without accept mode) are not installed by kpd, so the VIPs accept traffic"
+)
+NO_FIFO_SCRIPT = "the script is not started: kpd writes the FIFO, something else must read it"

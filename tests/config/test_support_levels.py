@@ -1,0 +1,114 @@
+"""Nothing silently different from keepalived: every keyword has a support level, every use of one kpd does
+not fully act on is reported at its line (exit 5), the generated docs list them, and a keyword declared
+implemented is read by the code that runs (not only by the configuration layer)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from keepalived_py.config import load_config
+from keepalived_py.config.diagnostics import Severity
+from keepalived_py.config.keywords import SCHEMA
+from keepalived_py.config.reference import differences
+from keepalived_py.exitcodes import ExitCode
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "keepalived_py"
+#: implemented keywords whose value the configuration builder folds into another attribute
+FOLDED = {("vrrp_instance", "preempt"): "clears nopreempt when it comes after it (build.py)"}
+
+CONF = """\
+global_defs {
+    router_id lb1
+    smtp_server 192.0.2.25
+}
+vrrp_instance VI_1 {
+    interface lo
+    virtual_router_id 51
+    priority 100
+    strict_mode
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+    virtual_routes {
+        198.51.100.0/24 via 192.0.2.1
+    }
+}
+virtual_server 192.0.2.100 80 {
+    lb_algo wlc
+    lb_kind NAT
+    protocol TCP
+    real_server 192.0.2.21 80 {
+        TCP_CHECK {
+            fwmark 7
+        }
+    }
+}
+"""
+
+
+def test_every_keyword_has_a_support_level():
+    levels = {kw.support for kw in SCHEMA.all_keywords()}
+    assert levels == {"implemented", "partial", "not implemented"}
+    for kw in SCHEMA.all_keywords():
+        assert (kw.support == "partial") == bool(kw.partial) and (kw.partial == "" or kw.supported)
+
+
+def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_exit_5(write_conf):
+    result = load_config(write_conf(CONF), host_checks=False)
+    assert result.exit_code is ExitCode.CONFIG_ERRORS
+    reported = {(d.keyword, d.location.line, d.location.col) for d in result.diagnostics
+                if d.severity is Severity.UNSUPPORTED and d.location is not None}
+    assert reported == {("smtp_server", 3, 5), ("strict_mode", 9, 5), ("virtual_routes", 13, 5),
+                        ("fwmark", 23, 13)}
+    (smtp,) = [d for d in result.diagnostics if d.keyword == "smtp_server"]
+    assert "only partly implemented" in smtp.message and "SMTP" in smtp.message
+    assert result.unsupported == ["smtp_server", "strict_mode", "virtual_routes", "fwmark"]
+    # the value is still read and checked: the model holds it
+    assert result.config is not None and result.config.vrrp_instances[0].virtual_routes
+
+
+def test_a_configuration_without_such_keywords_stays_valid(write_conf):
+    text = CONF.replace("    smtp_server 192.0.2.25\n", "").replace("    strict_mode\n", "")
+    text = re.sub(r"    virtual_routes \{\n.*?\n    \}\n", "", text, flags=re.S)
+    text = text.replace("            fwmark 7\n", "")
+    assert load_config(write_conf(text), host_checks=False).exit_code is ExitCode.OK
+
+
+@pytest.mark.parametrize(("text", "nopreempt", "accept"), [
+    ("nopreempt\n    preempt", False, None),
+    ("preempt\n    nopreempt", True, None),
+    ("accept\n    no_accept", False, False),
+    ("no_accept\n    accept", False, True),
+])
+def test_the_later_of_two_opposite_flags_wins_as_in_keepalived(write_conf, text, nopreempt, accept):
+    conf = ("vrrp_instance VI_1 {\n    interface lo\n    virtual_router_id 51\n    priority 100\n"
+            f"    {text}\n    virtual_ipaddress {{\n        192.0.2.100/24\n    }}\n}}\n")
+    result = load_config(write_conf(conf), host_checks=False)
+    assert result.config is not None
+    inst = result.config.vrrp_instances[0]
+    assert inst.nopreempt is nopreempt and inst.accept is accept
+
+
+def test_the_generated_differences_list_every_keyword_kpd_does_not_fully_act_on():
+    text = "\n".join(differences())
+    for kw in SCHEMA.all_keywords():
+        if kw.support == "partial":
+            assert f"| `{kw.name}` | {kw.partial} |" in text
+        elif kw.support == "not implemented":
+            assert f"`{kw.name}`" in text
+
+
+def test_every_implemented_keyword_is_read_by_the_code_that_runs():
+    """A model attribute that only the configuration layer reads is a keyword kpd parses and ignores."""
+    runtime = "\n".join(
+        p.read_text() for p in PACKAGE.rglob("*.py") if "config" not in p.relative_to(PACKAGE).parts)
+    unread = []
+    for kw in SCHEMA.all_keywords():
+        if kw.support != "implemented" or (kw.section, kw.name) in FOLDED:
+            continue
+        if re.search(rf"\.{re.escape(kw.attr)}\b|['\"]{re.escape(kw.attr)}['\"]", runtime) is None:
+            unread.append(f"{kw.section}.{kw.name} (model attribute {kw.attr})")
+    assert not unread, "declared implemented, never read at run time: " + ", ".join(unread)
