@@ -76,7 +76,10 @@ def test_aliases_resolve_to_the_implemented_keyword():
     vs = SCHEMA["virtual_server"]
     assert vs.lookup("lvs_sched") is vs.lookup("lb_algo")
     assert vs.lookup("lvs_method") is vs.lookup("lb_kind")
-    assert SCHEMA["TCP_CHECK"].lookup("nb_get_retry") is SCHEMA["TCP_CHECK"].lookup("retry")
+    # keepalived 2.2.7 takes the old spelling nb_get_retry in HTTP_GET/SSL_GET only (deprecated there)
+    assert SCHEMA["HTTP_GET"].lookup("nb_get_retry") is SCHEMA["HTTP_GET"].lookup("retry")
+    for section in ("TCP_CHECK", "MISC_CHECK", "real_server", "virtual_server"):
+        assert SCHEMA[section].lookup("nb_get_retry") is None, section
     assert SCHEMA[ROOT].lookup("vrrp_track_file") is SCHEMA[ROOT].lookup("track_file")
 
 

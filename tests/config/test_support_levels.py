@@ -112,3 +112,18 @@ def test_every_implemented_keyword_is_read_by_the_code_that_runs():
         if re.search(rf"\.{re.escape(kw.attr)}\b|['\"]{re.escape(kw.attr)}['\"]", runtime) is None:
             unread.append(f"{kw.section}.{kw.name} (model attribute {kw.attr})")
     assert not unread, "declared implemented, never read at run time: " + ", ".join(unread)
+
+
+def test_nb_get_retry_outside_http_get_is_unknown_as_in_keepalived_with_the_fix_named(write_conf):
+    conf = ("virtual_server 192.0.2.100 80 {\n    lb_algo wlc\n    lb_kind NAT\n    protocol TCP\n"
+            "    real_server 192.0.2.21 80 {\n        TCP_CHECK {\n            nb_get_retry 3\n        }\n"
+            "        HTTP_GET {\n            url {\n                path /\n            }\n"
+            "            nb_get_retry 4\n        }\n    }\n}\n")
+    result = load_config(write_conf(conf), host_checks=False)
+    assert result.exit_code is ExitCode.CONFIG_ERRORS  # keepalived -t: "Unknown keyword 'nb_get_retry'", 5
+    (unknown,) = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+    assert (unknown.location.line, unknown.location.col) == (7, 13)
+    assert "only in HTTP_GET/SSL_GET; here, use 'retry'" in unknown.message
+    assert result.config is not None
+    tcp, http = result.config.virtual_servers[0].real_servers[0].checks
+    assert tcp.retry is None and http.retry == 4  # the TCP check keeps its default, as keepalived's

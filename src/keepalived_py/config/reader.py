@@ -92,9 +92,15 @@ class Reader:
         where = "at the top level" if section.name == ROOT else f"in {section.title}"
         hint = ""
         for other in self.schema:
-            if other is not section and other.lookup(node.keyword.text) is not None:
+            kw = other.lookup(node.keyword.text) if other is not section else None
+            if kw is None:
+                continue
+            if node.keyword.text != kw.name and (here := section.lookup(kw.name)) is not None:
+                # an old spelling keepalived takes only elsewhere (nb_get_retry in TCP_CHECK)
+                hint = f" (keepalived takes it only in {other.title}; here, use '{here.name}')"
+            else:
                 hint = f" (it belongs in {other.title})"
-                break
+            break
         self.sink.error(
             f"unknown keyword '{_show(node.keyword.text)}' {where}{hint}; it is ignored", node.loc
         )

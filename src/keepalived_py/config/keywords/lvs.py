@@ -27,8 +27,12 @@ TIMEOUT = Seconds(0.000001, 86400)
 RETRY = Int(0, 2**31 - 1)
 
 
-def _shared_timing(what: str) -> list[Keyword]:
-    """Timing keywords a virtual server, a real server and a checker may all set (inner wins)."""
+def _shared_timing(what: str, retry_deprecated: tuple[str, ...] = ()) -> list[Keyword]:
+    """Timing keywords a virtual server, a real server and a checker may all set (inner wins).
+
+    ``retry_deprecated``: old spellings of ``retry`` keepalived still takes here (2.2 takes
+    ``nb_get_retry`` in HTTP_GET/SSL_GET only; elsewhere it is an unknown keyword and retry keeps its
+    default)."""
     return [
         Keyword("delay_loop", f"Seconds between checks (for this {what}).", DELAY),
         Keyword("connect_timeout", f"Seconds a probe may take (for this {what}; default 5).", TIMEOUT),
@@ -36,14 +40,14 @@ def _shared_timing(what: str) -> list[Keyword]:
             "retry",
             f"Extra attempts before a check fails (for this {what}).",
             RETRY,
-            aliases=("nb_get_retry",),
+            deprecated=retry_deprecated,
         ),
         Keyword("delay_before_retry", f"Seconds between attempts (for this {what}; default 1).", DELAY),
         Keyword("warmup", f"Random delay up to this many seconds before the first check ({what}).", DELAY),
     ]
 
 
-def _checker_common() -> list[Keyword]:
+def _checker_common(retry_deprecated: tuple[str, ...] = ()) -> list[Keyword]:
     return [
         Keyword("connect_ip", "Address to probe instead of the real server's.", Address()),
         Keyword("connect_port", "Port to probe instead of the real server's.", PORT),
@@ -56,7 +60,7 @@ def _checker_common() -> list[Keyword]:
             partial="the mark is not set on kpd's probe sockets (SO_MARK)",
         ),
         Keyword("alpha", "Start this checker in the failed state.", Flag()),
-        *_shared_timing("checker"),
+        *_shared_timing("checker", retry_deprecated),
     ]
 
 
@@ -201,7 +205,7 @@ def declare(schema: Schema) -> None:
     schema.add("TCP_CHECK", *_checker_common())
     schema.add(
         "HTTP_GET",
-        *_checker_common(),
+        *_checker_common(retry_deprecated=("nb_get_retry",)),
         Keyword("url", "A URL to fetch.", kind=Kind.SECTION, child="url", repeatable=True),
         Keyword("virtualhost", "Host header (default: the real server's or the service's).", Word()),
         Keyword(
