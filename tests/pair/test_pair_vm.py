@@ -77,7 +77,9 @@ def test_real_server_dying_during_failover_is_removed_on_the_new_master(report):
     assert s["rs_removed_on_backup_after"] is not None, s
     assert s["rs_removed_on_backup_after"] <= s["check_bound"] + CHECK_SLACK, s
     assert_takeover(s, report["_output"])
-    assert s["bodies_after"] == ["rs1", "rs3"], s
+    # after the removal the dead server gets no request (which of the others IPVS picks is the kernel's
+    # wlc: connections in TIME_WAIT from the first failover weigh on its choice for two minutes)
+    assert s["bodies_after"] and "rs2" not in s["bodies_after"], s
 
 
 # ------------------------------------------------------------------------------------------- DR

@@ -254,6 +254,13 @@ def test_spacing_is_planned_not_slept(lab: Lab) -> None:
         now[0] = 200.5
         pending = announcer.send_due(pending)
         assert [s.at for s in pending] == [201.0] and announcer.sent == 2
+        # A frame sent late pushes the next of its kind back: the interval counts from the real send.
+        now[0] = 201.3
+        assert announcer.send_due(pending) == [] and announcer.sent == 3
+        (late,) = announcer.plan("eth0", [VIP4], repeat=1)
+        assert late.at == pytest.approx(201.8)
+        now[0] = 201.79
+        assert announcer.send_due([late]) == [late] and announcer.sent == 3
 
 
 @netns

@@ -140,6 +140,8 @@ class Announcer:
         self._intervals: dict[str, tuple[float, float]] = {}
         #: (ifname, is_arp) -> earliest time the next frame of that kind may go out on that interface.
         self._next: dict[tuple[str, bool], float] = {}
+        #: (ifname, is_arp) -> the last frame's real send time plus the interval (spacing never shrinks).
+        self._after: dict[tuple[str, bool], float] = {}
         self._own_netlink = netlink is None
         self._rtnl = netlink if netlink is not None else RtNetlink()
         # Protocol 0: a packet socket that receives nothing (keepalived filters its receive side instead).
@@ -230,7 +232,10 @@ class Announcer:
         return plan
 
     def send_frame(self, frame: Frame) -> bool:
-        """Send one frame without blocking; False (and counted in :attr:`errors`) if the kernel refused."""
+        """Send one frame without blocking; False (and counted in :attr:`errors`) if the kernel refused.
+
+        The interface's spacing counts from when a frame really went out: a frame sent late pushes the
+        next one of its kind on that interface back (see :meth:`due`)."""
         try:
             self._sock.sendto(frame.data, (frame.ifname, frame.ethertype))
         except OSError as exc:
@@ -239,14 +244,29 @@ class Announcer:
             log.info("error %s sending %s on %s for %s", exc.errno, kind, frame.ifname, frame.address)
             return False
         self.sent += 1
+        key = (frame.ifname, frame.is_arp)
+        gap = self._gap(frame)
+        if gap > 0:
+            earliest = self._clock() + gap
+            self._after[key] = earliest
+            self._next[key] = max(self._next.get(key, earliest), earliest)
         return True
+
+    def _gap(self, frame: Frame) -> float:
+        arp_gap, na_gap = self.intervals(frame.ifname)
+        return arp_gap if frame.is_arp else na_gap
+
+    def due(self, item: Scheduled) -> float:
+        """When ``item`` may go out: its planned time, or later when the previous frame of its kind on its
+        interface went out late."""
+        return max(item.at, self._after.get((item.frame.ifname, item.frame.is_arp), item.at))
 
     def send_due(self, pending: Iterable[Scheduled], *, now: float | None = None) -> list[Scheduled]:
         """Send the frames of ``pending`` that are due; return the others, still sorted."""
         now = self._clock() if now is None else now
         later: list[Scheduled] = []
         for item in pending:
-            if item.at <= now:
+            if self.due(item) <= now:
                 self.send_frame(item.frame)
             else:
                 later.append(item)
@@ -275,7 +295,7 @@ class Announcer:
         early when ``proceed()`` turns false before a frame is sent. Return how many were sent."""
         sent = 0
         for item in pending:
-            delay = item.at - self._clock()
+            delay = self.due(item) - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             if proceed is not None and not proceed():
