@@ -16,6 +16,7 @@ from keepalived_py.vrrp.net.links import (
     LinkMonitor,
     RtNetlink,
     flags_up,
+    ifreq_index,
     link_state,
 )
 from lab import Lab
@@ -156,3 +157,12 @@ def test_ioctl_lookups_agree_with_rtnetlink_in_the_sockets_namespace(lab: Lab) -
             rtnl.ethernet_link("nosuch0")
         assert err.value.errno == errno.ENODEV
         assert rtnl.ethernet_link("lo") is None  # not Ethernet: the caller asks rtnetlink
+
+
+def test_an_ifreq_never_takes_a_name_the_kernel_would_read_differently() -> None:
+    with RtNetlink() as rtnl:
+        for bad in ("lo\0x", "x" * 16, "", "eth\udcff"):
+            with pytest.raises(OSError) as err:
+                ifreq_index(rtnl._sock, bad)
+            assert err.value.errno == errno.EINVAL, bad
+        assert rtnl.ethernet_link("lo\0x") is None  # the caller asks rtnetlink, which takes the whole name

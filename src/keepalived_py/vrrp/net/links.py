@@ -174,8 +174,12 @@ ARPHRD_ETHER = 1
 
 
 def _ifreq(sock: socket.socket, request: int, ifname: str) -> bytes:
-    name = ifname.encode()
-    if not name or len(name) >= 16:
+    try:
+        name = ifname.encode()
+    except UnicodeEncodeError:
+        name = b""
+    # a NUL would end the name early in the kernel and name another interface
+    if not name or len(name) >= 16 or b"\0" in name:
         raise OSError(errno.EINVAL, f"interface name {ifname!r} does not fit an ifreq")
     return fcntl.ioctl(sock.fileno(), request, struct.pack("16s16x", name))
 
