@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from keepalived_py.script_runner import ScriptResult, run_script
-from keepalived_py.script_security import ScriptPolicy
+from keepalived_py.script_security import ScriptPolicy, UserSpec
 
 __all__ = [
     "FIFO_EVENTS",
@@ -546,11 +546,14 @@ class CheckedScripts:
         self._defs: object = None
         self._policy: ScriptPolicy | None = None
 
-    def run(self, global_defs: object, argv: Sequence[str], *, timeout: float) -> None:
+    def run(
+        self, global_defs: object, argv: Sequence[str], *, timeout: float, user: UserSpec | None = None
+    ) -> None:
+        """Queue ``argv``, run as ``user`` (the script's own USER [GROUP]) or as the rule's default."""
         if self._policy is None or self._defs is not global_defs:
             self._policy = ScriptPolicy.of(global_defs)
             self._defs = global_defs
-        decision = self._policy.decide(argv)
+        decision = self._policy.decide(argv, user)
         if decision.refused is not None:
             logger.warning("not running script %s: %s", argv[0] if argv else "(empty)", decision.refused)
             return

@@ -134,13 +134,13 @@ def test_quorum_with_hysteresis_runs_quorum_scripts_at_the_thresholds(write_conf
              "    quorum_up \"/bin/echo up\"\n    quorum_down \"/bin/echo down\"")
     pool = pool_of(write_conf, vs_conf("".join(rs(f"10.0.0.{i}") for i in range(1, 6)), extra))
     start = pool.start()
-    assert start[0].up and start[0].scripts == (("/bin/echo", "up"),)
+    assert start[0].up and [x.argv for x in start[0].scripts] == [("/bin/echo", "up")]
     assert [n.what for n in fail(pool, "10.0.0.1")] == ["rs"]  # live weight 4
     assert [n.what for n in fail(pool, "10.0.0.2")] == ["rs"]  # 3
     assert [n.what for n in fail(pool, "10.0.0.3")] == ["rs"]  # 2, not below 3 - 1: quorum kept
     notes = fail(pool, "10.0.0.4")  # weight 1 < 2: lost
     assert [(n.what, n.up) for n in notes] == [("rs", False), ("vs", False)]
-    assert notes[-1].scripts == (("/bin/echo", "down"),)
+    assert [x.argv for x in notes[-1].scripts] == [("/bin/echo", "down")]
     assert [n.what for n in set_state(pool, "10.0.0.1", True)] == ["rs"]  # 2 < 3 + 1
     assert [n.what for n in set_state(pool, "10.0.0.2", True)] == ["rs"]  # 3 < 4
     notes = set_state(pool, "10.0.0.3", True)  # 4 >= 4: gained
@@ -171,7 +171,7 @@ def test_misc_dynamic_weight_reaches_the_table(write_conf):
 def test_notify_scripts_of_a_real_server(write_conf):
     pool = pool_of(write_conf, vs_conf(rs("10.0.0.1", extra='        notify_down "/bin/echo gone"')))
     notes = fail(pool, "10.0.0.1")
-    assert notes[0].scripts == (("/bin/echo", "gone"),)
+    assert [x.argv for x in notes[0].scripts] == [("/bin/echo", "gone")]
 
 
 def test_identical_probe_shared_by_two_virtual_servers_is_one_checker(write_conf):

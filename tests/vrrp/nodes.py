@@ -86,6 +86,8 @@ class Vrrp:
     scripts: tuple[Script, ...] = ()
     global_extra: tuple[str, ...] = ()
     instance_extra: tuple[str, ...] = ()
+    #: configuration lines after the instance (more instances, a vrrp_sync_group)
+    trailer: tuple[str, ...] = ()
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -152,6 +154,7 @@ def render(conf: Vrrp, *, router_id: str, source: str | None = None, ifname: str
         lines += ["    track_script {", *(f"        {s.name}" for s in conf.scripts), "    }"]
     lines += [f"    {x}" for x in conf.instance_extra]
     lines += ["    virtual_ipaddress {", *(f"        {v}" for v in conf.addresses), "    }", "}"]
+    lines += conf.trailer
     return "\n".join(lines) + "\n"
 
 

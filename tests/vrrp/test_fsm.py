@@ -93,13 +93,18 @@ def test_address_owner_becomes_master_at_once():
     assert o.machine.last_reason is Reason.ADDRESS_OWNER
 
 
-def test_state_master_waits_one_advert_interval_before_taking_over():
+def test_state_master_below_255_waits_a_whole_master_down_interval():
+    """keepalived (vrrp_init_state / try_up_instance): only the address owner starts MASTER; `state MASTER`
+    below 255 starts BACKUP like any backup, so a live master's next advert is always heard first."""
     link = Link()
     a = link.add("a", 100, "10.0.0.1", start_as_master=True)
     link.start()
     assert a.state is State.BACKUP
     link.run_for(1.0 + skew_time(3, 255, 1.0) + CS)
+    assert a.state is State.BACKUP
+    link.run_for(master_down_interval(3, 100, 1.0) - (1.0 + skew_time(3, 255, 1.0)))
     assert a.state is State.MASTER
+    assert a.transitions()[-1][0] == pytest.approx(master_down_interval(3, 100, 1.0), abs=CS)
 
 
 def test_backup_takes_over_after_master_down_interval_when_master_dies():
@@ -320,3 +325,17 @@ def test_late_ticks_do_not_make_the_advert_schedule_drift():
             sent.append(late)
     # 100 adverts at 0.1 s take 10 s, not 10 s plus 100 times the lateness
     assert sent[-1] - sent[0] == pytest.approx(0.1 * (len(sent) - 1), abs=0.002)
+
+
+def test_state_master_clears_nopreempt_and_preempt_delay_as_keepalived_does(tmp_path):
+    from keepalived_py.config import load_config
+    from keepalived_py.vrrp.engine import instance_params
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n state MASTER\n interface eth0\n nopreempt\n preempt_delay 5\n"
+        " virtual_router_id 51\n priority 100\n virtual_ipaddress {\n  10.0.0.1/24\n }\n}\n"
+    )
+    cfg = load_config(conf, host_checks=False).config
+    params = instance_params(cfg.vrrp_instances[0], cfg.global_defs, IPv4Address("10.0.0.2"))
+    assert params.start_as_master and not params.nopreempt and params.preempt_delay == 0

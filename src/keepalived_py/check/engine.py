@@ -56,7 +56,7 @@ from keepalived_py.check.pool import Notification, Pool, VirtualServerState
 from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
 from keepalived_py.check.tcp_probe import probe_tcp
-from keepalived_py.config.model import Config
+from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
 from keepalived_py.notify import CheckedScripts, NotifyFifo, NotifyQueue
@@ -683,14 +683,14 @@ class CheckEngine:
     def _notify_all(self, notes: list[Notification]) -> None:
         for note in notes:
             log.info("%s", note.message)
-            for argv in note.scripts:
-                self._run_script(argv)
+            for script in note.scripts:
+                self._run_script(script)
             for fifo in self._fifos:
                 fifo.write_line(note.fifo_line)
 
-    def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
+    def _run_script(self, script: NotifyScript, *, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
-        self._notify_scripts.run(self.config.global_defs, argv, timeout=timeout)
+        self._notify_scripts.run(self.config.global_defs, script.argv, timeout=timeout, user=script.user)
 
     # --- reporting ----------------------------------------------------------------------------------------
 

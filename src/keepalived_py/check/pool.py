@@ -19,6 +19,7 @@ from typing import Any
 
 from keepalived_py.check.checker import Verdict
 from keepalived_py.check.specs import CheckerKey, RealServerSpec, VirtualServerSpec
+from keepalived_py.config.model import NotifyScript
 from keepalived_py.ipvs.state import Dest, DestKey, Entry, Forward, ServiceKey
 from keepalived_py.notify import fifo_line_real_server, fifo_line_virtual_server
 
@@ -28,7 +29,7 @@ class Notification:
     what: str  # "rs" or "vs"
     up: bool
     name: str
-    scripts: tuple[tuple[str, ...], ...]
+    scripts: tuple[NotifyScript, ...]
     fifo_line: str
     message: str
 

@@ -25,6 +25,7 @@ from keepalived_py.config.model import (
     Config,
     HttpCheck,
     MiscCheck,
+    NotifyScript,
     RealServer,
     VirtualServer,
 )
@@ -95,8 +96,8 @@ class RealServerSpec:
     inhibit: bool
     alpha: bool
     checkers: tuple[CheckerKey, ...]
-    notify_up: tuple[str, ...] = ()
-    notify_down: tuple[str, ...] = ()
+    notify_up: NotifyScript | None = None
+    notify_down: NotifyScript | None = None
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class VirtualServerSpec:
     real_servers: tuple[RealServerSpec, ...]
     quorum: int = 1
     hysteresis: int = 0
-    quorum_up: tuple[str, ...] = ()
-    quorum_down: tuple[str, ...] = ()
+    quorum_up: NotifyScript | None = None
+    quorum_down: NotifyScript | None = None
     sorry_server: Dest | None = None
     sorry_server_inhibit: bool = False
     ha_suspend: bool = False

@@ -18,6 +18,9 @@ from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
 from keepalived_py.script_security import ScriptPolicy
 
+#: Scripts whose user comes from a ``user`` keyword of their own, not from words after the command.
+_OWN_USER_KEYWORD = ("vrrp_script", "MISC_CHECK")
+
 
 def interface_exists(name: str) -> bool:
     try:
@@ -51,7 +54,10 @@ def check_host(
         decision = policy.decide(argv, user)
         if decision.refused is not None:
             report = sink.note if decision.missing else sink.error
-            report(f"{what}: script '{argv[0]}' cannot run ({decision.refused}); it is disabled", loc)
+            hint = ""
+            if user is not None and "unknown" in decision.refused and not what.startswith(_OWN_USER_KEYWORD):
+                hint = "; the words after a notify script are USER [GROUP]: quote the whole command line"
+            report(f"{what}: script '{argv[0]}' cannot run ({decision.refused}); it is disabled{hint}", loc)
             continue
         found.append((what, loc))
     if found and not gd.enable_script_security:

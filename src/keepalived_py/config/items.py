@@ -8,6 +8,7 @@ import re
 from keepalived_py.command_line import split_command_line
 from keepalived_py.config.lexer import Token
 from keepalived_py.config.model import (
+    NotifyScript,
     ScriptUser,
     Tracked,
     UnicastPeer,
@@ -52,23 +53,84 @@ INTERFACE = Custom(_interface, "interface name")
 # --- scripts ------------------------------------------------------------------------------------------------
 
 
-def script_argv(args: Args) -> tuple[str, ...]:
-    """A script command line as keepalived takes it: the words joined, then split by its script rules.
-
-    Scripts never run through a shell; this only splits arguments (quotes and backslash escapes as
-    keepalived's script tokenizer treats them, see :func:`split_command_line`).
-    """
+def _script_words(args: Args) -> list[tuple[str, Token]]:
+    """The words after a script keyword as keepalived reads them: it re-reads the line with its script rules
+    (quotes of both kinds, backslash escapes; :func:`split_command_line`), so ``"/bin/x a" nobody`` is the
+    words ``/bin/x a`` and ``nobody``. Each word with the token it starts in."""
     first = args.first("a script path")
-    try:
-        argv = tuple(split_command_line(" ".join(args.texts())))
-    except ValueError as err:
-        raise BadValue(f"cannot split script command line: {err}", first) from None
-    if not argv or not argv[0]:
+    out: list[tuple[str, Token]] = []
+    for tok in args.tokens:
+        # Our lexer has taken the double quotes off; put them back (it leaves backslashes inside alone, so
+        # keepalived's escapes apply as they would to the line).
+        text = f'"{tok.text}"' if tok.quoted else tok.text
+        try:
+            words = split_command_line(text) if text else []
+        except ValueError:
+            # a single quote spanning tokens ('/bin/x a'): read the rest of the line as one text
+            rest = " ".join(f'"{t.text}"' if t.quoted else t.text for t in args.tokens[len(out) :])
+            try:
+                words = split_command_line(rest)
+            except ValueError as err:
+                raise BadValue(f"cannot split script command line: {err}", tok) from None
+            out.extend((w, tok) for w in words)
+            break
+        if tok.quoted and not words:
+            words = [""]
+        out.extend((w, tok) for w in words)
+    if not out or not out[0][0]:
         raise BadValue("empty script command line", first)
+    return out
+
+
+def _command(word: str, tok: Token) -> tuple[str, ...]:
+    """The argument vector of keepalived's script string (split a second time by the same rules)."""
+    try:
+        argv = tuple(split_command_line(word))
+    except ValueError as err:
+        raise BadValue(f"cannot split script command line: {err}", tok) from None
+    if not argv or not argv[0]:
+        raise BadValue("empty script command line", tok)
     return argv
 
 
-SCRIPT = Custom(script_argv, "script path and arguments")
+def script_argv(args: Args) -> tuple[str, ...]:
+    """``vrrp_script``'s ``script`` and ``MISC_CHECK``'s ``misc_path``: keepalived takes the first word as the
+    whole command line (quote it to pass arguments: ``script "/bin/check 80"``) and ignores the rest.
+
+    Scripts never run through a shell; this only splits arguments.
+    """
+    words = _script_words(args)
+    word, tok = words[0]
+    if len(words) > 1:
+        ignored = " ".join(w for w, _ in words[1:])
+        args.note(
+            f"keepalived runs only '{word}' and ignores '{ignored[:60]}'; to pass arguments, quote the whole "
+            f'command line: "{word} {ignored[:60]}"',
+            words[1][1],
+        )
+    return _command(word, tok)
+
+
+SCRIPT = Custom(script_argv, 'command line (quoted as one word: "/path/script arg ...")')
+
+
+def notify_script(args: Args) -> NotifyScript:
+    """A notify-style script: the command line (the first word, quoted to pass arguments), then optionally
+    the user and group it runs as (keepalived ``notify_script_init()``); later words are ignored."""
+    words = _script_words(args)
+    word, tok = words[0]
+    user = ScriptUser(words[1][0], words[2][0] if len(words) > 2 else None) if len(words) > 1 else None
+    if len(words) > 3:
+        ignored = " ".join(w for w, _ in words[3:])
+        args.note(
+            f"keepalived ignores '{ignored[:60]}' (the words after a script are USER [GROUP]); to pass "
+            "arguments, quote the whole command line",
+            words[3][1],
+        )
+    return NotifyScript(_command(word, tok), user)
+
+
+NOTIFY_SCRIPT = Custom(notify_script, 'command line (quoted as one word) [USER [GROUP]]')
 
 
 def _script_user(args: Args) -> ScriptUser:

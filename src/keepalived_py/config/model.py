@@ -37,6 +37,16 @@ class ScriptUser:
 
 
 @dataclass(frozen=True)
+class NotifyScript:
+    """A notify-style script keyword (``notify*``, ``quorum_up``/``_down``, ``notify_up``/``_down``, the FIFO
+    scripts): the command line, and the user and group named after it (``notify_master "/bin/x arg" nobody
+    nogroup``), which keepalived runs it as; None: global_defs' ``script_user`` or the default."""
+
+    argv: tuple[str, ...]
+    user: ScriptUser | None = None
+
+
+@dataclass(frozen=True)
 class GlobalDefs:
     router_id: str | None = None
     notification_email: tuple[str, ...] = ()
@@ -70,11 +80,11 @@ class GlobalDefs:
     lvs_flush: bool = False
     lvs_flush_on_stop: str = "NONE"
     notify_fifo: NotifyFifo | None = None
-    notify_fifo_script: tuple[str, ...] = ()
+    notify_fifo_script: NotifyScript | None = None
     vrrp_notify_fifo: NotifyFifo | None = None
-    vrrp_notify_fifo_script: tuple[str, ...] = ()
+    vrrp_notify_fifo_script: NotifyScript | None = None
     lvs_notify_fifo: NotifyFifo | None = None
-    lvs_notify_fifo_script: tuple[str, ...] = ()
+    lvs_notify_fifo_script: NotifyScript | None = None
     child_wait_time: float = 5.0
     default_interface: str | None = None
     dynamic_interfaces: bool = False
@@ -196,12 +206,12 @@ class VrrpInstance:
     garp_lower_prio_repeat: int | None = None
     lower_prio_no_advert: bool | None = None
     higher_prio_send_advert: bool | None = None
-    notify_master: tuple[str, ...] = ()
-    notify_backup: tuple[str, ...] = ()
-    notify_fault: tuple[str, ...] = ()
-    notify_stop: tuple[str, ...] = ()
-    notify_master_rx_lower_pri: tuple[str, ...] = ()
-    notify: tuple[str, ...] = ()
+    notify_master: NotifyScript | None = None
+    notify_backup: NotifyScript | None = None
+    notify_fault: NotifyScript | None = None
+    notify_stop: NotifyScript | None = None
+    notify_master_rx_lower_pri: NotifyScript | None = None
+    notify: NotifyScript | None = None
     smtp_alert: bool | None = None
     accept: bool | None = None  # None: keepalived's default (accept unless vrrp_strict)
     strict_mode: bool | None = None
@@ -223,11 +233,11 @@ class VrrpInstance:
 class VrrpSyncGroup:
     name: str
     group: tuple[str, ...] = ()
-    notify_master: tuple[str, ...] = ()
-    notify_backup: tuple[str, ...] = ()
-    notify_fault: tuple[str, ...] = ()
-    notify_stop: tuple[str, ...] = ()
-    notify: tuple[str, ...] = ()
+    notify_master: NotifyScript | None = None
+    notify_backup: NotifyScript | None = None
+    notify_fault: NotifyScript | None = None
+    notify_stop: NotifyScript | None = None
+    notify: NotifyScript | None = None
     smtp_alert: bool | None = None
     track_script: tuple[Tracked, ...] = ()
     track_interface: tuple[Tracked, ...] = ()
@@ -304,8 +314,8 @@ class RealServer:
     port: int | None
     weight: int = 1
     inhibit_on_failure: bool | None = None
-    notify_up: tuple[str, ...] = ()
-    notify_down: tuple[str, ...] = ()
+    notify_up: NotifyScript | None = None
+    notify_down: NotifyScript | None = None
     uthreshold: int = 0
     lthreshold: int = 0
     lvs_method: str | None = None  # None: the virtual server's
@@ -368,8 +378,8 @@ class VirtualServer:
     alpha: bool = False
     omega: bool = False
     quorum: int = 1
-    quorum_up: tuple[str, ...] = ()
-    quorum_down: tuple[str, ...] = ()
+    quorum_up: NotifyScript | None = None
+    quorum_down: NotifyScript | None = None
     hysteresis: int = 0
     inhibit_on_failure: bool = False
     sorry_server: tuple[IPAddress, int | None] | None = None

@@ -144,11 +144,14 @@ class Reader:
             self._no_block(kw, node)
             return
         assert kw.value is not None, kw.name
+        args = Args(node.keyword, tuple(node.args))
         try:
-            value = kw.value(Args(node.keyword, tuple(node.args)))
+            value = kw.value(args)
         except BadValue as err:
             self._bad(kw, err, node)
             return
+        for message, token in args.notes:
+            self.sink.note(message, token.loc)
         if kw.collects:
             self._store(block, kw, value, node.keyword)
         else:

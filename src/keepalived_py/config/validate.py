@@ -16,6 +16,7 @@ from keepalived_py.config.model import (
     Config,
     HttpCheck,
     MiscCheck,
+    NotifyScript,
     ScriptUser,
     VirtualServer,
     VrrpInstance,
@@ -152,12 +153,20 @@ class Validator:
                 "the instance starts as MASTER",
                 self.loc(inst, "state"),
             )
-        if inst.nopreempt and inst.state == "MASTER":
-            self.sink.error(
-                f"vrrp_instance {name}: nopreempt is incompatible with state MASTER; "
-                "the instance starts as BACKUP",
-                self.loc(inst, "nopreempt"),
-            )
+        strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
+        if inst.state == "MASTER" and not (strict and inst.priority != 255):
+            # keepalived keeps the initial state and drops what cannot work with it
+            if inst.nopreempt:
+                self.sink.error(
+                    f"vrrp_instance {name}: nopreempt will not work with initial state MASTER; it is cleared",
+                    self.loc(inst, "nopreempt"),
+                )
+            if inst.preempt_delay:
+                self.sink.error(
+                    f"vrrp_instance {name}: preempt_delay will not work with initial state MASTER; "
+                    "it is cleared",
+                    self.loc(inst, "preempt_delay"),
+                )
         auth = inst.authentication
         if auth is not None:
             where = self.loc(inst, "authentication")
@@ -180,7 +189,6 @@ class Validator:
                 )
             elif not auth.auth_pass:
                 self.sink.error(f"vrrp_instance {name}: auth_type PASS without auth_pass", where)
-        strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
         if strict:
             self._strict(inst, version)
         src = inst.unicast_src_ip
@@ -416,12 +424,19 @@ class Validator:
 
     def scripts(self) -> Iterator[tuple[str, tuple[str, ...], Location, ScriptUser | None]]:
         """Every script the configuration would run: (what it is, its argv, where it is configured, the
-        user its own ``user`` keyword names, if any)."""
+        user it names itself, if any: its ``user`` keyword, or the USER [GROUP] after a notify script)."""
         cfg = self.config
         gd = cfg.global_defs
+
+        Found = tuple[str, tuple[str, ...], Location, ScriptUser | None]
+
+        def notify(what: str, record: object, attr: str) -> Iterator[Found]:
+            script: NotifyScript | None = getattr(record, attr, None)
+            if script is not None:
+                yield what, script.argv, self.loc(record, attr), script.user
+
         for attr in ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"):
-            if getattr(gd, attr):
-                yield attr, getattr(gd, attr), self.loc(gd, attr), None
+            yield from notify(attr, gd, attr)
         for script in cfg.vrrp_scripts:
             if script.script:
                 yield f"vrrp_script {script.name}", script.script, self.loc(script, "script"), script.user
@@ -436,17 +451,13 @@ class Validator:
         records: tuple[VrrpInstance | VrrpSyncGroup, ...] = (*cfg.vrrp_instances, *cfg.vrrp_sync_groups)
         for rec in records:
             for attr in notify_attrs:
-                if getattr(rec, attr, ()):
-                    yield f"{attr} of {rec.name}", getattr(rec, attr), self.loc(rec, attr), None
+                yield from notify(f"{attr} of {rec.name}", rec, attr)
         for vs in cfg.virtual_servers:
             for attr in ("quorum_up", "quorum_down"):
-                if getattr(vs, attr):
-                    yield f"{attr} of virtual_server {vs.key}", getattr(vs, attr), self.loc(vs, attr), None
+                yield from notify(f"{attr} of virtual_server {vs.key}", vs, attr)
             for rs in vs.real_servers:
                 for attr in ("notify_up", "notify_down"):
-                    if getattr(rs, attr):
-                        what = f"{attr} of real_server {rs.address}"
-                        yield what, getattr(rs, attr), self.loc(rs, attr), None
+                    yield from notify(f"{attr} of real_server {rs.address}", rs, attr)
                 for check in rs.checks:
                     if isinstance(check, MiscCheck) and check.misc_path:
                         yield (

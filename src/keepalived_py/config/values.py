@@ -11,7 +11,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from keepalived_py.config.lexer import Token
@@ -36,6 +36,11 @@ class Args:
 
     keyword: Token
     tokens: tuple[Token, ...]
+    #: Remarks a value type makes without rejecting the value (shown as notes, located at the token)
+    notes: list[tuple[str, Token]] = field(default_factory=list)
+
+    def note(self, message: str, token: Token) -> None:
+        self.notes.append((message, token))
 
     def __len__(self) -> int:
         return len(self.tokens)

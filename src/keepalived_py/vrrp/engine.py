@@ -16,12 +16,19 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TypeVar, overload
 
-from keepalived_py.config.model import Config, GlobalDefs, VirtualAddress, VrrpInstance, without_locations
+from keepalived_py.config.model import (
+    Config,
+    GlobalDefs,
+    NotifyScript,
+    VirtualAddress,
+    VrrpInstance,
+    without_locations,
+)
 from keepalived_py.notify import (
     CheckedScripts,
     NotifyFifo,
@@ -96,17 +103,18 @@ def instance_params(inst: VrrpInstance, gd: GlobalDefs, local: IPAddress) -> Par
     strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
     garp_delay = _first(inst.garp_master_delay, gd.vrrp_garp_master_delay)
     garp_repeat = _first(inst.garp_master_repeat, gd.vrrp_garp_master_repeat)
+    # vrrp_strict: the initial state follows the priority (check-config reports a mismatch)
+    start_as_master = inst.state == "MASTER" and not (strict and inst.priority != 255)
     return Params(
         name=inst.name,
         version=version,
         advert_int=advert_int,
         priority=inst.priority,
         local_address=local,
-        start_as_master=inst.state == "MASTER"
-        and not inst.nopreempt
-        and not (strict and inst.priority != 255),
-        nopreempt=inst.nopreempt,
-        preempt_delay=0.0 if (inst.nopreempt or strict) else inst.preempt_delay,
+        start_as_master=start_as_master,
+        # keepalived clears both with an initial state MASTER (check-config says so)
+        nopreempt=inst.nopreempt and not start_as_master,
+        preempt_delay=0.0 if (inst.nopreempt or strict or start_as_master) else inst.preempt_delay,
         lower_prio_no_advert=_first(inst.lower_prio_no_advert, gd.vrrp_lower_prio_no_advert),
         higher_prio_send_advert=_first(inst.higher_prio_send_advert, gd.vrrp_higher_prio_send_advert),
         garp_master_delay=garp_delay,
@@ -194,6 +202,8 @@ class VrrpEngine:
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
         self.trackers: Trackers | None = None
+        #: Instances kept in INIT until their tracked scripts' first results (keepalived: silently)
+        self._held: set[str] = set()
         self._timer: DeadlineTimer | None = None
         self._scripts: ScriptScheduler | None = None
         self._files: FileWatcher | None = None
@@ -251,12 +261,14 @@ class VrrpEngine:
         self.groups = {}
         for inst in self.instances.values():
             inst.sync = None
+            inst.machine.sync_gate = None
         for group in self.config.vrrp_sync_groups:
             members = [self.instances[m].machine for m in group.group if m in self.instances]
             if members:
                 kept = old.get(group.name)
                 same = kept is not None and [id(m) for m in kept.members] == [id(m) for m in members]
                 sync = kept if same and kept is not None else SyncGroup(group.name, members)
+                sync.attach()  # a kept group's members had their gate cleared above
                 self.groups[group.name] = sync
                 for m in group.group:
                     if m in self.instances:
@@ -360,7 +372,7 @@ class VrrpEngine:
             was_master = inst.name in resume
             if was_master:
                 inst.holds_addresses = True
-            self._run_event(inst, functools.partial(inst.machine.start, now, resume_master=was_master))
+            self._start_or_hold(inst, now, resume_master=was_master)
         if self._scripts is not None:
             self._scripts.start()
         await self._stopped.wait()
@@ -466,7 +478,7 @@ class VrrpEngine:
             self._apply_tracking_now(name)
         for inst in started:
             self._remove_residual(inst)
-            self._run_event(inst, functools.partial(inst.machine.start, now))
+            self._start_or_hold(inst, now)
         self._scripts.start()
         for name, what in sorted(outcome.items()):
             log.info("(%s) reload: %s", name, what)
@@ -479,6 +491,7 @@ class VrrpEngine:
         for task in list(inst.announcing):
             task.cancel()
         self._timer.set(inst.name, None)
+        self._held.discard(inst.name)
         del self.instances[inst.name]
         fd = inst.socket.fileno()
         demux = self._by_socket.get(fd, {})
@@ -658,17 +671,56 @@ class VrrpEngine:
         inst = self.instances[name]
         tracking = self.trackers.instance(name)
         inst.status.tracking = tracking.reasons()
-        priority, fault = tracking.priority(), tracking.fault()
+        # A script with no first result yet holds an instance in INIT (see _start_or_hold), never in FAULT.
+        priority, fault = tracking.priority(), tracking.failing()
         if inst.machine.state is State.INIT:
             inst.machine.priority = priority
             inst.machine.faulted = fault
             inst.status.effective_priority = priority
+            if name in self._held:
+                self._release_held(inst)
             return
         now = self._loop.time()
         if priority != inst.machine.priority:
             self._run_event(inst, lambda: inst.machine.set_priority(now, priority))
         if fault != inst.machine.faulted:
             self._run_event(inst, lambda: inst.machine.set_fault(now, fault))
+
+    def _start_or_hold(self, inst: Instance, now: float, *, resume_master: bool = False) -> None:
+        """Start ``inst``, unless it (or a member of its sync group) tracks a weight-0 script that has no
+        result yet: keepalived then holds the instance silently (no FAULT, no notification, no advert)
+        until the first result, which starts it (BACKUP) or faults it (FAULT, notified). A restarted child
+        resuming MASTER does not wait: its addresses and adverts carry on (no flap)."""
+        if not resume_master and self._held_by_scripts(inst):
+            self._held.add(inst.name)
+            log.info("(%s) waiting for the first result of its tracked scripts", inst.name)
+            self._sync_status(inst)
+            return
+        self._run_event(inst, functools.partial(inst.machine.start, now, resume_master=resume_master))
+
+    def _group_of(self, inst: Instance) -> list[Instance]:
+        if inst.sync is None:
+            return [inst]
+        return [i for i in self.instances.values() if i.sync is inst.sync]
+
+    def _held_by_scripts(self, inst: Instance) -> bool:
+        """keepalived's ``num_script_init`` (of the instance, or of any member of its sync group), unless a
+        tracker really fails, which is a FAULT to notify at once."""
+        if self.trackers is None:
+            return False
+        tracked = [self.trackers.instance(m.name) for m in self._group_of(inst)]
+        return any(t.initialising() for t in tracked) and not any(t.failing() for t in tracked)
+
+    def _release_held(self, inst: Instance) -> None:
+        """The scripts holding ``inst`` (and its group) reported: start every held member."""
+        if self._held_by_scripts(inst):
+            return
+        assert self._loop is not None
+        now = self._loop.time()
+        for member in self._group_of(inst):
+            if member.name in self._held:
+                self._held.discard(member.name)
+                self._run_event(member, functools.partial(member.machine.start, now, held=True))
 
     def set_priority(self, name: str, priority: int) -> None:
         inst = self.instances[name]
@@ -837,16 +889,14 @@ class VrrpEngine:
             State.BACKUP: cfg.notify_backup,
             State.FAULT: cfg.notify_fault,
             State.STOP: cfg.notify_stop,
-        }.get(t.new, ())
+        }.get(t.new)
         timeout = STOP_NOTIFY_TIMEOUT if stop else NOTIFY_TIMEOUT
-        if t.new in (State.MASTER, State.BACKUP, State.FAULT, State.STOP) and inst.sync is None:
-            if script:
-                self._run_script(script, timeout=timeout)
-            if cfg.notify:
-                self._run_script(
-                    (*cfg.notify, *notify_args("INSTANCE", cfg.name, t.new.value, t.priority)),
-                    timeout=timeout,
-                )
+        # A sync group's members run their own scripts too (keepalived: each member's, then the group's).
+        if t.new in (State.MASTER, State.BACKUP, State.FAULT, State.STOP):
+            self._run_script(script, timeout=timeout)
+            self._run_script(
+                cfg.notify, notify_args("INSTANCE", cfg.name, t.new.value, t.priority), timeout=timeout
+            )
         if t.new is not State.INIT:
             for fifo in self._fifos:
                 fifo.write_line(fifo_line_instance(cfg.name, t.new.value, t.priority))
@@ -864,17 +914,20 @@ class VrrpEngine:
             State.BACKUP: cfg.notify_backup,
             State.FAULT: cfg.notify_fault,
             State.STOP: cfg.notify_stop,
-        }.get(state, ())
-        if script:
-            self._run_script(script)
-        if cfg.notify:
-            self._run_script((*cfg.notify, *notify_args("GROUP", cfg.name, state.value, 0)))
+        }.get(state)
+        self._run_script(script)
+        self._run_script(cfg.notify, notify_args("GROUP", cfg.name, state.value, 0))
         for fifo in self._fifos:
             fifo.write_line(fifo_line_group(cfg.name, state.value))
 
-    def _run_script(self, argv: tuple[str, ...], *, timeout: float = NOTIFY_TIMEOUT) -> None:
-        """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""
-        self._notify_scripts.run(self.config.global_defs, argv, timeout=timeout)
+    def _run_script(
+        self, script: NotifyScript | None, extra: Sequence[str] = (), *, timeout: float = NOTIFY_TIMEOUT
+    ) -> None:
+        """Queue a notify script (with ``extra`` arguments), if the one script-security rule lets it run (as
+        the user it names)."""
+        if script is not None:
+            argv = (*script.argv, *extra)
+            self._notify_scripts.run(self.config.global_defs, argv, timeout=timeout, user=script.user)
 
     def _sync_status(self, inst: Instance) -> None:
         m = inst.machine

@@ -6,8 +6,13 @@ reads a clock or touches a socket: the shell asks :attr:`Vrrp.deadline` when to 
 
 keepalived behaviours kept here (its code is the reference where the RFC leaves room):
 
-- ``state MASTER`` below priority 255 starts as BACKUP with a down timer of one advert interval plus the
-  minimal skew, so a running master is heard before taking over; the address owner (255) goes MASTER at once.
+- ``state MASTER`` below priority 255 starts as BACKUP and waits a whole Master_Down_Interval, like any
+  backup (keepalived ``vrrp_init_state()``); the address owner (255) goes MASTER at once. In a sync group
+  that is not MASTER, such a member waits one advert interval plus the minimal skew instead.
+- ``wants_master`` is keepalived's ``wantstate``: the state the instance would take if it were not in a
+  sync group. A member of a sync group becomes MASTER only when its group lets it (:attr:`Vrrp.sync_gate`:
+  keepalived's ``vrrp_sync_can_goto_master()``, every other member wants MASTER too); otherwise its down
+  timer is re-armed and it stays BACKUP, still wanting MASTER until it accepts an advert.
 - A BACKUP resets its down timer only for adverts it accepts (priority >= its own, ``nopreempt``, or inside
   ``preempt_delay``); ignored adverts leave the running timer alone.
 - A MASTER answers a lower-priority advert with an advert at once (unless ``lower_prio_no_advert``), and a
@@ -20,6 +25,7 @@ keepalived behaviours kept here (its code is the reference where the RFC leaves 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
@@ -175,6 +181,11 @@ class Vrrp:
     faulted: bool = False
     #: True while another member of its sync group is in FAULT.
     group_faulted: bool = False
+    #: keepalived's ``wantstate == MASTER``: the down timer expired (or ``state MASTER``/owner at start) and
+    #: no advert has been accepted since; what a sync group asks of its members.
+    wants_master: bool = False
+    #: Set by a sync group: whether this member may become MASTER now (None: not in a sync group).
+    sync_gate: Callable[[Vrrp], bool] | None = field(default=None, repr=False, compare=False)
     last_transition: float | None = None
     last_reason: Reason | None = None
     counters: Counters = field(default_factory=Counters)
@@ -193,6 +204,11 @@ class Vrrp:
             self.priority = self.params.priority
         if not self.master_adver_int:
             self.master_adver_int = self.params.advert_int
+        self.wants_master = self.params.start_as_master or self.params.is_owner
+
+    def may_become_master(self) -> bool:
+        """Neither a fault in its sync group nor the group's other members stop it becoming MASTER."""
+        return self.master_allowed and (self.sync_gate is None or self.sync_gate(self))
 
     # --- timers -----------------------------------------------------------------------------------------
 
@@ -221,10 +237,14 @@ class Vrrp:
 
     # --- events -----------------------------------------------------------------------------------------
 
-    def start(self, now: float, *, resume_master: bool = False) -> list[Action]:
-        """Leave INIT. ``resume_master``: a restarted child that was MASTER resumes at once (no flap)."""
+    def start(self, now: float, *, resume_master: bool = False, held: bool = False) -> list[Action]:
+        """Leave INIT. ``resume_master``: a restarted child that was MASTER resumes at once (no flap).
+        ``held``: the start waited for tracked scripts' first results, and (as keepalived's
+        ``try_up_instance()``) only the address owner still wants MASTER."""
         self._started = now
         out: list[Action] = []
+        if held:
+            self.wants_master = self.params.is_owner
         if self.in_fault:
             self._enter(out, now, State.FAULT, Reason.FAULT)
             return out
@@ -236,12 +256,12 @@ class Vrrp:
             self._advert_at = now + self.params.advert_int
             self._arm_refresh(now)
             return out
-        if self.params.is_owner and self.master_allowed:
+        if self.params.is_owner and self.may_become_master():
             self._become_master(out, now, Reason.ADDRESS_OWNER)
             return out
         self.master_adver_int = self.params.advert_int
         self._enter(out, now, State.BACKUP, Reason.STARTUP)
-        if self.params.start_as_master:
+        if self.sync_gate is not None and self.wants_master:
             self._down_at = now + self.params.advert_int + self._min_skew()
         else:
             self._down_at = now + self.master_down_interval
@@ -252,7 +272,8 @@ class Vrrp:
         out: list[Action] = []
         if self.state is State.BACKUP and self._down_at is not None and now >= self._down_at:
             self._down_at = None
-            if self.master_allowed:
+            self.wants_master = True
+            if self.may_become_master():
                 self._become_master(out, now, self._down_reason)
             else:
                 self._down_at = now + self.master_down_interval
@@ -324,9 +345,11 @@ class Vrrp:
             elif self.state is not State.INIT and self.state is not State.STOP:
                 self._enter(out, now, State.FAULT, Reason.FAULT)
                 self._down_at = None
+                self.wants_master = False
         elif self.state is State.FAULT:
             self.master_adver_int = self.params.advert_int
-            if self.params.is_owner and self.master_allowed:
+            self.wants_master = self.params.is_owner
+            if self.params.is_owner and self.may_become_master():
                 self._become_master(out, now, Reason.FAULT_CLEARED)
             else:
                 self._enter(out, now, State.BACKUP, Reason.FAULT_CLEARED)
@@ -352,6 +375,7 @@ class Vrrp:
         """A sync group moves this member to MASTER with the others."""
         out: list[Action] = []
         if self.state is State.BACKUP and not self.in_fault:
+            self.wants_master = True
             self._become_master(out, now, Reason.SYNC_GROUP)
         return out
 
@@ -380,6 +404,8 @@ class Vrrp:
             self.master_address = source
             self.master_priority = priority
             self._down_reason = Reason.MASTER_DOWN
+            # Held in BACKUP by its sync group after its timer expired, it wanted MASTER; not any more.
+            self.wants_master = False
             if p.preempt_delay > 0:
                 if priority >= self.priority:
                     self._preempt_at = None
@@ -436,6 +462,7 @@ class Vrrp:
         self._arm_refresh(now)
         self.master_address = self.params.local_address
         self.master_priority = self.priority
+        self.wants_master = True
         self.counters.became_master += 1
         self._enter(out, now, State.MASTER, reason)
 
@@ -453,6 +480,7 @@ class Vrrp:
         self._clear_timers()
         self.counters.released_master += 1
         self._preempt_at = None
+        self.wants_master = False
         if new is State.BACKUP:
             self._down_at = now + self.master_down_interval
         else:

@@ -4,6 +4,11 @@ A :class:`SyncGroup` wraps the state machines of its members. Every event for a 
 :meth:`SyncGroup.run`, which then moves the other members: one member becoming MASTER takes the others to
 MASTER, one falling back to BACKUP takes them to BACKUP, and while any member is in FAULT the whole group is
 in FAULT (no member may become MASTER).
+
+A member whose down timer expires becomes MASTER only when the group is already MASTER or every other
+member wants MASTER too (its own down timer expired and it has accepted no advert since): keepalived's
+``vrrp_sync_can_goto_master()``, which prefers BACKUP to thrashing. Adverts lost on one member's link only
+therefore change nothing; a dead master is taken over when the last member's timer expires.
 """
 
 from __future__ import annotations
@@ -20,6 +25,20 @@ class SyncGroup:
     members: list[Vrrp]
     #: The group state last announced to its notify scripts (so each group transition notifies once).
     notified_state: State | None = None
+
+    def __post_init__(self) -> None:
+        self.attach()
+
+    def attach(self) -> None:
+        """Make every member ask this group before becoming MASTER."""
+        for m in self.members:
+            m.sync_gate = self.lets_become_master
+
+    def lets_become_master(self, member: Vrrp) -> bool:
+        """keepalived's ``vrrp_sync_can_goto_master()``: the group is MASTER, or all the others want it."""
+        if self.state is State.MASTER:
+            return True
+        return all(m.wants_master for m in self.members if m is not member)
 
     @property
     def state(self) -> State:

@@ -416,7 +416,7 @@ class InstanceTracking:
             if tracker.pending:
                 if e.weight == 0 and tracker.holds_instances:
                     return _Effect(
-                        hold=True, reason=f"script {e.name} has no result yet (fault until it has)"
+                        hold=True, reason=f"script {e.name} has no result yet (held until it has)"
                     )
                 return _Effect()
             good = tracker.state is ScriptState.OK
@@ -454,8 +454,12 @@ class InstanceTracking:
         return any(x.fault or x.hold for x in self._effects())
 
     def initialising(self) -> bool:
-        """True while a weight-0 script has no result yet (keepalived enters FAULT silently: no notify)."""
+        """True while a weight-0 script has no result yet (keepalived holds the instance silently)."""
         return any(x.hold for x in self._effects())
+
+    def failing(self) -> bool:
+        """True while a weight-0 tracker really fails (a pending first result does not count)."""
+        return any(x.fault for x in self._effects())
 
     def reasons(self) -> list[str]:
         """Human-readable lines for every tracker now moving the priority or holding the instance in FAULT."""

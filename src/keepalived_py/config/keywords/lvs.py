@@ -6,6 +6,7 @@ from keepalived_py.config.items import (
     DIGEST,
     GROUP_MEMBER,
     HTTP_PROTOCOL,
+    NOTIFY_SCRIPT,
     REAL_SERVER_ADDRESS,
     SCRIPT,
     SCRIPT_USER,
@@ -127,8 +128,8 @@ def declare(schema: Schema) -> None:
         Keyword("alpha", "Start real servers as down until their first success.", Flag(), default=False),
         Keyword("omega", "Run quorum_down and notify_down on shutdown.", Flag(), default=False),
         Keyword("quorum", "Minimum total weight of live real servers.", Int(1, 2**31 - 1), default=1),
-        Keyword("quorum_up", "Script run when the quorum is gained.", SCRIPT),
-        Keyword("quorum_down", "Script run when the quorum is lost.", SCRIPT),
+        Keyword("quorum_up", "Script run when the quorum is gained.", NOTIFY_SCRIPT),
+        Keyword("quorum_down", "Script run when the quorum is lost.", NOTIFY_SCRIPT),
         Keyword(
             "hysteresis",
             "Weight margin around the quorum before changing state.",
@@ -191,8 +192,8 @@ def declare(schema: Schema) -> None:
         Keyword(
             "inhibit_on_failure", "Set the weight to 0 on failure instead of removing the server.", Flag()
         ),
-        Keyword("notify_up", "Script run when the server comes up.", SCRIPT),
-        Keyword("notify_down", "Script run when the server goes down.", SCRIPT),
+        Keyword("notify_up", "Script run when the server comes up.", NOTIFY_SCRIPT),
+        Keyword("notify_down", "Script run when the server goes down.", NOTIFY_SCRIPT),
         Keyword("uthreshold", "IPVS upper connection threshold (0: none).", Int(0, 2**31 - 1), default=0),
         Keyword("lthreshold", "IPVS lower connection threshold (0: none).", Int(0, 2**31 - 1), default=0),
         Keyword("lvs_method", "Forwarding method of this server (default: the service's).", LB_KIND),

@@ -8,6 +8,7 @@ from keepalived_py.config.items import (
     AUTH_TYPE,
     INIT_FILE,
     INTERFACE,
+    NOTIFY_SCRIPT,
     ROUTE,
     SCRIPT,
     SCRIPT_USER,
@@ -49,7 +50,9 @@ def _advert_int(args: Args) -> float:
     return Seconds(0.01, 255).check(args.one("seconds"))
 
 
-NOTIFY_DOC = "Script run, without a shell, when the {what}."
+NOTIFY_DOC = (
+    "Script run, without a shell, when the {what}; the quoted command line, then the USER [GROUP] it runs as."
+)
 
 
 def declare(schema: Schema) -> None:
@@ -63,7 +66,12 @@ def declare(schema: Schema) -> None:
 
     schema.add(
         "vrrp_script",
-        Keyword("script", "Command line to run (no shell; quoted as one string or as words).", SCRIPT),
+        Keyword(
+            "script",
+            "Command line to run (no shell); keepalived reads only the first word: quote it to pass "
+            "arguments.",
+            SCRIPT,
+        ),
         Keyword("interval", "Seconds between runs.", Seconds(0.000001, 86400), default=1.0),
         Keyword(
             "timeout",
@@ -202,14 +210,18 @@ def declare(schema: Schema) -> None:
         *(Keyword(name, doc, vt) for name, (doc, vt) in garp.items()),
         Keyword("lower_prio_no_advert", "As vrrp_lower_prio_no_advert, for this instance.", Flag()),
         Keyword("higher_prio_send_advert", "As vrrp_higher_prio_send_advert, for this instance.", Flag()),
-        Keyword("notify_master", NOTIFY_DOC.format(what="instance becomes MASTER"), SCRIPT),
-        Keyword("notify_backup", NOTIFY_DOC.format(what="instance becomes BACKUP"), SCRIPT),
-        Keyword("notify_fault", NOTIFY_DOC.format(what="instance enters FAULT"), SCRIPT),
-        Keyword("notify_stop", NOTIFY_DOC.format(what="instance stops"), SCRIPT),
+        Keyword("notify_master", NOTIFY_DOC.format(what="instance becomes MASTER"), NOTIFY_SCRIPT),
+        Keyword("notify_backup", NOTIFY_DOC.format(what="instance becomes BACKUP"), NOTIFY_SCRIPT),
+        Keyword("notify_fault", NOTIFY_DOC.format(what="instance enters FAULT"), NOTIFY_SCRIPT),
+        Keyword("notify_stop", NOTIFY_DOC.format(what="instance stops"), NOTIFY_SCRIPT),
         Keyword(
-            "notify_master_rx_lower_pri", NOTIFY_DOC.format(what="MASTER hears a lower priority"), SCRIPT
+            "notify_master_rx_lower_pri",
+            NOTIFY_DOC.format(what="MASTER hears a lower priority"),
+            NOTIFY_SCRIPT,
         ),
-        Keyword("notify", "Script run on every transition with: INSTANCE name STATE priority.", SCRIPT),
+        Keyword(
+            "notify", "Script run on every transition with: INSTANCE name STATE priority.", NOTIFY_SCRIPT
+        ),
         Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("accept", "Accept packets to the VIPs while MASTER (default unless vrrp_strict).", Flag()),
         Keyword(
@@ -233,11 +245,11 @@ def declare(schema: Schema) -> None:
     schema.add(
         "vrrp_sync_group",
         Keyword("group", "The member instances.", Word(what="instance name"), kind=Kind.WORDS),
-        Keyword("notify_master", NOTIFY_DOC.format(what="group becomes MASTER"), SCRIPT),
-        Keyword("notify_backup", NOTIFY_DOC.format(what="group becomes BACKUP"), SCRIPT),
-        Keyword("notify_fault", NOTIFY_DOC.format(what="group enters FAULT"), SCRIPT),
-        Keyword("notify_stop", NOTIFY_DOC.format(what="group stops"), SCRIPT),
-        Keyword("notify", "Script run on every transition with: GROUP name STATE priority.", SCRIPT),
+        Keyword("notify_master", NOTIFY_DOC.format(what="group becomes MASTER"), NOTIFY_SCRIPT),
+        Keyword("notify_backup", NOTIFY_DOC.format(what="group becomes BACKUP"), NOTIFY_SCRIPT),
+        Keyword("notify_fault", NOTIFY_DOC.format(what="group enters FAULT"), NOTIFY_SCRIPT),
+        Keyword("notify_stop", NOTIFY_DOC.format(what="group stops"), NOTIFY_SCRIPT),
+        Keyword("notify", "Script run on every transition with: GROUP name STATE priority.", NOTIFY_SCRIPT),
         Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
