@@ -90,3 +90,17 @@ def test_unquoted_arguments_taken_for_a_user_are_reported_with_the_fix(tmp_path:
     (err,) = [d for d in result.diagnostics if "notify_master" in d.message]
     assert "unknown user no-such-user-kpd" in err.message and "quote the whole command line" in err.message
     assert err.location.line == 9
+
+
+def test_a_vrrp_script_defined_after_the_instance_is_not_tracked(tmp_path: Path) -> None:
+    """keepalived ignores the entry (the name is looked up when the track_script line is read): the model
+    that runs keeps only what keepalived tracks."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        'vrrp_script early {\n script "/bin/true"\n}\n'
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n"
+        " track_script {\n  late\n  early\n }\n virtual_ipaddress {\n  10.0.0.1/24\n }\n}\n"
+        'vrrp_script late {\n script "/bin/true"\n}\n'
+    )
+    result = load_config(conf, host_checks=False)
+    assert [t.name for t in result.config.vrrp_instances[0].track_script] == ["early"]

@@ -6,6 +6,7 @@ are all reported from the schema's records, and the model builder then turns blo
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ from keepalived_py.config.lexer import Token
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema, Section
 from keepalived_py.config.tree import Node
 from keepalived_py.config.values import Args, BadValue
+
+_READING_ORDER = itertools.count()
 
 
 @dataclass
@@ -32,6 +35,9 @@ class Block:
     item_where: dict[str, list[Token]] = field(default_factory=dict)
     #: attributes whose items are being collected into a list (a tuple once the block is read)
     collecting: set[str] = field(default_factory=set, repr=False, compare=False)
+    #: When the block was opened, in reading order (includes are read where they stand): keepalived
+    #: resolves some names at the point of use, so what is defined later is not found.
+    order: int = field(default_factory=lambda: next(_READING_ORDER), repr=False, compare=False)
 
     def freeze(self) -> None:
         """Turn the lists collected while reading into the tuples the model builder expects."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import TypeVar
 
 from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink, Location
@@ -18,10 +19,16 @@ from keepalived_py.config.model import (
     MiscCheck,
     NotifyScript,
     ScriptUser,
+    Tracked,
     VirtualServer,
     VrrpInstance,
     VrrpSyncGroup,
 )
+
+#: A record with tracked entries (a vrrp_instance or a vrrp_sync_group).
+R = TypeVar("R", VrrpInstance, VrrpSyncGroup)
+#: "track_script"/"track_file" -> the name defined -> (its block's reading order, where it is)
+Definitions = dict[str, dict[str, tuple[int, Location]]]
 
 #: RFC 9568: the Max Adver Int field is 12 bits of centiseconds.
 V3_MAX_ADVERT_INT = 40.95
@@ -42,6 +49,7 @@ class Validator:
         #: instances keepalived would drop (reported; left out of the configuration that runs)
         self.dropped: set[int] = set()
         self._unique_names()
+        self._tracked_in_reading_order()
         for inst in self.config.vrrp_instances:
             self._instance(inst)
         self._vrids()
@@ -214,6 +222,47 @@ class Validator:
                     f"vrrp_instance {name}: track_file '{tracked.name}' is not a track_file; it is ignored",
                     tracked.location,
                 )
+
+    def _tracked_in_reading_order(self) -> None:
+        """keepalived looks a tracked vrrp_script or track_file up when it reads the ``track_script`` /
+        ``track_file`` line: one defined further down is "not found" and the entry ignored. Do the same, and
+        say where the definition is and how to fix it."""
+        cfg = self.config
+        defined: Definitions = {"track_script": {}, "track_file": {}}
+        for attr, records in (("track_script", cfg.vrrp_scripts), ("track_file", cfg.track_files)):
+            for rec in records:
+                block = self.origins.block(rec)
+                if block is not None and rec.name not in defined[attr]:
+                    defined[attr][rec.name] = (block.order, block.loc)
+        instances = tuple(self._in_reading_order(i, defined, "vrrp_instance") for i in cfg.vrrp_instances)
+        groups = tuple(self._in_reading_order(g, defined, "vrrp_sync_group") for g in cfg.vrrp_sync_groups)
+        self.config = dataclasses.replace(cfg, vrrp_instances=instances, vrrp_sync_groups=groups)
+
+    def _in_reading_order(self, record: R, defined: Definitions, what: str) -> R:
+        block = self.origins.block(record)
+        if block is None:
+            return record
+        changes: dict[str, tuple[Tracked, ...]] = {}
+        for attr, kind in (("track_script", "vrrp_script"), ("track_file", "track_file")):
+            kept: list[Tracked] = []
+            for tracked in getattr(record, attr):
+                found = defined[attr].get(tracked.name)
+                if found is not None and found[0] > block.order:
+                    self.sink.error(
+                        f"({record.name}) {attr.replace('_', ' ')} {tracked.name} not found, ignoring: "
+                        f"keepalived reads {kind} {tracked.name} (at {found[1]}) only after this {what}; "
+                        "define it above",
+                        tracked.location,
+                    )
+                else:
+                    kept.append(tracked)
+            if len(kept) != len(getattr(record, attr)):
+                changes[attr] = tuple(kept)
+        if not changes:
+            return record
+        fixed = dataclasses.replace(record, **changes)  # type: ignore[arg-type]
+        self.origins.remember(fixed, block)
+        return fixed
 
     def _has(self, attr: str, record: object) -> bool:
         block = self.origins.block(record)
