@@ -86,3 +86,14 @@ def test_render_undefined_variable_is_located_error(tmp_path, capsys):
 def test_start_refuses_a_config_that_cannot_run(write_conf):
     path = write_conf("vrrp_instance VI_1 {\n    virtual_router_id 0\n}\n")
     assert main(["start", "--config", str(path), "--runtime-dir", "/nonexistent"]) == 4
+
+
+def test_default_runtime_dir_follows_net_namespace_and_instance() -> None:
+    from keepalived_py.cli import _runtime_dir, build_parser
+
+    args = build_parser().parse_args(["status", "--namespace", "blue", "--instance", "web"])
+    assert _runtime_dir(args, args.namespace, args.instance) == "/run/kpd/blue/web"
+    args = build_parser().parse_args(["status", "--instance", "web"])
+    assert _runtime_dir(args, args.namespace, args.instance) == "/run/kpd/web"
+    args = build_parser().parse_args(["status", "--runtime-dir", "/x", "--namespace", "blue"])
+    assert _runtime_dir(args, args.namespace, args.instance) == "/x"  # given: used as it is

@@ -26,6 +26,8 @@ from keepalived_py.config.serialize import to_data
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
 from keepalived_py.logs import setup_logging
+from keepalived_py.net_namespace import NamespaceError, runtime_subdir
+from keepalived_py.net_namespace import enter as enter_namespace
 from keepalived_py.runtime_files import ensure_runtime_dir
 
 log = logging.getLogger("kpd")
@@ -73,9 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(start)
     start.add_argument(
         "--runtime-dir",
-        default=DEFAULT_RUNTIME_DIR,
         metavar="DIR",
-        help=f"pid file, sockets and status files (default: {DEFAULT_RUNTIME_DIR}); one per running kpd",
+        help=f"pid file, sockets and status files (default: {DEFAULT_RUNTIME_DIR}, or "
+        f"{DEFAULT_RUNTIME_DIR}/NAMESPACE/INSTANCE with net_namespace/instance); one per running kpd",
+    )
+    start.add_argument(
+        "-s",
+        "--namespace",
+        metavar="NAME",
+        help="run in this network namespace, overriding the configuration's net_namespace (keepalived -s)",
     )
     start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
     start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")
@@ -139,10 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument(
             "--runtime-dir",
-            default=DEFAULT_RUNTIME_DIR,
             metavar="DIR",
-            help=f"the daemon's runtime dir (default: {DEFAULT_RUNTIME_DIR})",
+            help=f"the daemon's runtime dir (default: {DEFAULT_RUNTIME_DIR}[/NAMESPACE][/INSTANCE])",
         )
+        cmd.add_argument(
+            "-s", "--namespace", metavar="NAME", help="the daemon's net_namespace (its runtime dir)"
+        )
+        cmd.add_argument("--instance", metavar="NAME", help="the daemon's instance name (its runtime dir)")
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the status as JSON (docs/status.md)")
 
@@ -261,21 +272,42 @@ def cmd_render(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def _runtime_dir(args: argparse.Namespace, namespace: str | None, instance: str | None) -> str:
+    """``--runtime-dir`` as given, else the default one of this namespace and instance."""
+    if args.runtime_dir:
+        return str(args.runtime_dir)
+    return str(runtime_subdir(DEFAULT_RUNTIME_DIR, namespace, instance))
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     setup_logging(console=args.log_console, level=args.log_level)
-    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
+    result = load_config(
+        args.config, vars_files=args.vars, config_id=args.config_id, namespace=args.namespace
+    )
     for diag in result.diagnostics:  # once, at start (a reload logs its own); partial features included
         print(diag.format(), file=sys.stderr)
         if not args.log_console:  # the console already has them; the log (syslog, journal) gets them too
             log.log(_LOG_LEVEL.get(diag.severity, logging.WARNING), "%s", diag.format())
     if not result.runnable or result.config is None:
         return int(ExitCode.CONFIG_FATAL)
+    config = result.config
+    namespace = args.namespace or config.net_namespace
+    if args.namespace and config.net_namespace and args.namespace != config.net_namespace:
+        log.info("net_namespace %s of the configuration is overridden by --namespace %s",
+                 config.net_namespace, args.namespace)
     try:
-        runtime_dir = ensure_runtime_dir(args.runtime_dir)
+        runtime_dir = ensure_runtime_dir(_runtime_dir(args, namespace, config.instance_name))
     except OSError as err:
         print(f"kpd start: unsafe or unusable runtime directory: {err}", file=sys.stderr)
         return int(ExitCode.FAILURE)
-    config = result.config
+    if namespace is not None:
+        # Before anything is started: every child, socket and script lives in the namespace (keepalived).
+        try:
+            enter_namespace(namespace)
+        except NamespaceError as err:
+            print(f"kpd start: {err}", file=sys.stderr)
+            return int(ExitCode.CONFIG_FATAL)
+        log.info("running in network namespace %s", namespace)
     if not config.has_vrrp and not config.has_checkers:
         print("kpd start: neither a vrrp_instance nor a virtual_server is configured", file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
@@ -298,6 +330,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         release_vrrp=not args.dont_release_vrrp,
         release_ipvs=not args.dont_release_ipvs,
         diagnostics=result.diagnostics,
+        namespace_override=args.namespace,
     )
     try:
         return arbiter.run()
@@ -309,7 +342,7 @@ def cmd_control(args: argparse.Namespace) -> int:
     from keepalived_py.control.client import ControlError, format_status, request
 
     try:
-        body = request(args.runtime_dir, args.command)
+        body = request(_runtime_dir(args, args.namespace, args.instance), args.command)
     except ControlError as err:
         print(f"kpd {args.command}: {err}", file=sys.stderr)
         return int(ExitCode.FAILURE)

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kpd_nodes import CONFIG, Node, kpd_cli, start_pair
@@ -451,3 +452,19 @@ def test_a_notify_socket_nobody_reads_never_blocks_the_parent(lab, tmp_path):
     os.kill(child, signal.SIGKILL)
     wait_for(lambda: (node.children() and node.children() != [child]) or None, timeout=5)
     sock.close()
+
+
+def test_a_reload_cannot_change_net_namespace_or_instance() -> None:
+    """keepalived refuses both at a reload; so does kpd (the running configuration stays)."""
+    from types import SimpleNamespace
+
+    from keepalived_py.config.model import Config
+    from keepalived_py.control.arbiter import Arbiter
+
+    running: Any = SimpleNamespace(config=Config(net_namespace="blue", instance_name="web"))
+    running.namespace_override = None
+    assert Arbiter._unchangeable(running, Config(net_namespace="blue", instance_name="web")) == []
+    errors = Arbiter._unchangeable(running, Config(net_namespace="red", instance_name="db"))
+    assert len(errors) == 2 and "net_namespace cannot change" in errors[0] and "instance cannot" in errors[1]
+    running.namespace_override = "green"  # --namespace fixes the namespace whatever the file says
+    assert Arbiter._unchangeable(running, Config(net_namespace="red", instance_name="web")) == []

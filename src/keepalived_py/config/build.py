@@ -96,7 +96,7 @@ def build_config(root: Block, sources: tuple[str, ...] = (), origins: Origins | 
 def _build(root: Block, sources: tuple[str, ...]) -> Config:
     gblock = root.values.get("global_defs")
     global_defs = _make(GlobalDefs, gblock) if isinstance(gblock, Block) else GlobalDefs()
-    return Config(
+    config = Config(
         global_defs=global_defs,
         vrrp_scripts=tuple(_vrrp_script(b) for b in _blocks(root, "vrrp_scripts") if b.header),
         track_files=tuple(_track_file(b) for b in _blocks(root, "track_files") if b.header),
@@ -111,7 +111,13 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
         ),
         virtual_servers=tuple(_virtual_server(b) for b in _blocks(root, "virtual_servers") if b.header),
         sources=sources,
+        net_namespace=root.values.get("net_namespace"),
+        instance_name=root.values.get("instance_name"),
     )
+    origins = _ORIGINS.get(None)
+    if origins is not None:
+        origins.remember(config, root)  # where the top-level keywords are
+    return config
 
 
 def _vrrp_script(b: Block) -> VrrpScript:

@@ -16,6 +16,7 @@ from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
+from keepalived_py.net_namespace import NamespaceError, entered
 from keepalived_py.script_security import ScriptPolicy
 
 #: Scripts whose user comes from a ``user`` keyword of their own, not from words after the command.
@@ -31,8 +32,31 @@ def interface_exists(name: str) -> bool:
 
 
 def check_host(
-    config: Config, origins: Origins, sink: DiagnosticSink, exists: Callable[[str], bool] = interface_exists
+    config: Config,
+    origins: Origins,
+    sink: DiagnosticSink,
+    exists: Callable[[str], bool] = interface_exists,
+    *,
+    namespace: str | None = None,
 ) -> None:
+    """``namespace``: where the interfaces are looked for: None, the configuration's ``net_namespace``;
+    ``""``, the namespace we are in; else the one named."""
+    where = config.net_namespace if namespace is None else namespace or None
+    if where is not None:
+        try:
+            with entered(where):
+                _check_interfaces(config, origins, sink, exists)
+        except NamespaceError as err:
+            sink.fatal(str(err), origins.loc(config, "net_namespace"))
+    else:
+        _check_interfaces(config, origins, sink, exists)
+    _check_scripts(config, origins, sink)
+
+
+def _check_interfaces(
+    config: Config, origins: Origins, sink: DiagnosticSink, exists: Callable[[str], bool]
+) -> None:
+    """Every interface an instance names exists (in the configuration's network namespace)."""
     gd = config.global_defs
     if not gd.dynamic_interfaces:
         for inst in config.vrrp_instances:
@@ -46,6 +70,10 @@ def check_host(
                 if name and name not in seen and not exists(name):
                     seen.add(name)
                     sink.error(f"interface {name} for vrrp_instance {inst.name} doesn't exist", loc)
+
+
+def _check_scripts(config: Config, origins: Origins, sink: DiagnosticSink) -> None:
+    gd = config.global_defs
     policy = ScriptPolicy.of(gd)
     found = []
     for what, argv, loc, user in Validator(config, origins, sink).scripts():

@@ -78,16 +78,24 @@ def load_config(
     config_id: str | None = None,
     host_checks: bool = True,
     keep_origins: bool = False,
+    namespace: str | None = None,
 ) -> LoadResult:
     """Read a keepalived.conf (or a Jinja2 template of one) into the model, collecting every diagnostic.
 
     ``host_checks``: also check the configuration against this host (interfaces exist, script security),
     as ``keepalived -t`` does; off for checks of the configuration alone. ``keep_origins``: keep where each
     record came from in :attr:`LoadResult.origins` (every block and token stays alive with the result).
+    ``namespace``: the network namespace the host checks look at (interfaces): None, the configuration's
+    ``net_namespace``; ``""``, the one we are in; else the one named (``kpd start --namespace``).
     """
     with _gc_paused():
         result = _load(
-            Path(path), list(vars_files), list(overrides), config_id or default_config_id(), host_checks
+            Path(path),
+            list(vars_files),
+            list(overrides),
+            config_id or default_config_id(),
+            host_checks,
+            namespace,
         )
     if not keep_origins:
         result.origins = None
@@ -95,7 +103,12 @@ def load_config(
 
 
 def _load(
-    path: Path, vars_files: list[str | Path], overrides: list[str], config_id: str, host_checks: bool
+    path: Path,
+    vars_files: list[str | Path],
+    overrides: list[str],
+    config_id: str,
+    host_checks: bool,
+    namespace: str | None,
 ) -> LoadResult:
     """The body of :func:`load_config`."""
     sink = DiagnosticSink()
@@ -119,5 +132,5 @@ def _load(
     config = build_config(root_block, sources, origins)
     config = validate(config, origins, sink)
     if host_checks:
-        check_host(config, origins, sink)
+        check_host(config, origins, sink, namespace=namespace)
     return LoadResult(config, sink.diagnostics, sink.unsupported_keywords, origins)

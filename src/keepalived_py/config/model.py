@@ -419,6 +419,9 @@ class Config:
     virtual_servers: tuple[VirtualServer, ...] = ()
     #: The files read (top file first, then includes), for reload change detection.
     sources: tuple[str, ...] = ()
+    #: The network namespace the daemon runs in (top-level ``net_namespace``), and its ``instance`` name.
+    net_namespace: str | None = None
+    instance_name: str | None = None
 
     @property
     def has_vrrp(self) -> bool:

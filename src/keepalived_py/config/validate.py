@@ -521,4 +521,7 @@ def validate(config: Config, origins: Origins, sink: DiagnosticSink) -> Config:
     """Report every inconsistency; return the configuration with keepalived's repairs applied."""
     validator = Validator(config, origins, sink)
     validator.run()
+    root = origins.block(config)
+    if root is not None and validator.config is not config:
+        origins.remember(validator.config, root)  # the top-level keywords stay locatable
     return validator.config

@@ -163,8 +163,11 @@ class Arbiter:
         release_vrrp: bool = True,
         release_ipvs: bool = True,
         diagnostics: Sequence[Diagnostic] = (),
+        namespace_override: str | None = None,
     ) -> None:
         self.config = config
+        #: ``kpd start --namespace``: the namespace we run in whatever the configuration says
+        self.namespace_override = namespace_override
         self.config_path = config_path
         self.vars_files = list(vars_files or ())
         self.config_id = config_id
@@ -555,6 +558,8 @@ class Arbiter:
         new = [d for d in result.diagnostics if d.severity in REJECTING
                and (d.severity, d.message) not in self._accepted_errors]
         errors = [d.format() for d in new]
+        if result.config is not None:
+            errors += self._unchangeable(result.config)
         if not result.runnable or result.config is None or errors:
             self._reject(errors or [d.format() for d in result.diagnostics])
             return
@@ -585,6 +590,22 @@ class Arbiter:
                 self._spawn(self.children[kind], resume=())
         self._reloading = True
         log.info("configuration generation %d accepted; children are applying it", self.generation)
+
+    def _unchangeable(self, config: Config) -> list[str]:
+        """What a reload cannot change (keepalived refuses it too): the network namespace the daemon runs
+        in (unless ``--namespace`` fixes it) and the instance name its runtime files are named after."""
+        out = []
+        if self.namespace_override is None and config.net_namespace != self.config.net_namespace:
+            out.append(
+                f"net_namespace cannot change at a reload ({self.config.net_namespace} -> "
+                f"{config.net_namespace}); restart kpd"
+            )
+        if config.instance_name != self.config.instance_name:
+            out.append(
+                f"instance cannot change at a reload ({self.config.instance_name} -> "
+                f"{config.instance_name}); restart kpd"
+            )
+        return out
 
     def _reload_done(self) -> bool:
         """Every running child reports the current generation."""

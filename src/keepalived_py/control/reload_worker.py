@@ -128,7 +128,8 @@ def _work(wfd: int, config_path: str, vars_files: list[str], config_id: str | No
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         answer: LoadResult | Failure
         try:
-            answer = load_config(config_path, vars_files=vars_files, config_id=config_id)
+            # the parent already runs in its network namespace: the checks look where we are
+            answer = load_config(config_path, vars_files=vars_files, config_id=config_id, namespace="")
         except MemoryError:
             answer = Failure(f"loading the configuration needed more than {memory_bytes >> 20} MiB")
         except Exception as err:

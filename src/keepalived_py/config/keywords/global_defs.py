@@ -49,6 +49,20 @@ def declare(schema: Schema) -> None:
     schema.section("global_defs", "global_defs", "Settings for the whole daemon.")
     schema.add(
         ROOT,
+        Keyword(
+            "net_namespace",
+            "Network namespace (``ip netns add NAME``) the whole daemon runs in; it must exist. The default "
+            "runtime directory becomes /run/kpd/NAME. ``kpd start --namespace`` overrides it; a reload "
+            "cannot change it.",
+            Word(what="namespace name"),
+        ),
+        Keyword(
+            "instance",
+            "Name of this kpd instance, for several on one host: the default runtime directory becomes "
+            "/run/kpd[/NAMESPACE]/NAME (keepalived names its pid files after it). A reload cannot change it.",
+            Word(what="instance name"),
+            field="instance_name",
+        ),
         Keyword("global_defs", "Global settings.", kind=Kind.SECTION, child="global_defs"),
         Keyword(
             "vrrp_script",
