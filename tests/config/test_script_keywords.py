@@ -104,3 +104,11 @@ def test_a_vrrp_script_defined_after_the_instance_is_not_tracked(tmp_path: Path)
     )
     result = load_config(conf, host_checks=False)
     assert [t.name for t in result.config.vrrp_instances[0].track_script] == ["early"]
+
+
+@pytest.mark.parametrize("line", ["dynamic_interfaces", "dynamic_interfaces allow_if_changes"])
+def test_dynamic_interfaces_takes_allow_if_changes(tmp_path: Path, line: str) -> None:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(f"global_defs {{\n {line}\n}}\n")
+    result = load_config(conf, host_checks=False)
+    assert result.config.global_defs.dynamic_interfaces and not list(result.diagnostics)

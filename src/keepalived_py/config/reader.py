@@ -156,8 +156,8 @@ class Reader:
         except BadValue as err:
             self._bad(kw, err, node)
             return
-        for message, token in args.notes:
-            self.sink.note(message, token.loc)
+        for message, token, error in args.notes:
+            (self.sink.error if error else self.sink.note)(message, token.loc)
         if kw.collects:
             self._store(block, kw, value, node.keyword)
         else:

@@ -36,11 +36,15 @@ class Args:
 
     keyword: Token
     tokens: tuple[Token, ...]
-    #: Remarks a value type makes without rejecting the value (shown as notes, located at the token)
-    notes: list[tuple[str, Token]] = field(default_factory=list)
+    #: Remarks a value type makes without rejecting the value, located at a token: (message, token, error)
+    #: -- an error (exit 5) where keepalived reports one and still takes the value, else a note.
+    notes: list[tuple[str, Token, bool]] = field(default_factory=list)
 
     def note(self, message: str, token: Token) -> None:
-        self.notes.append((message, token))
+        self.notes.append((message, token, False))
+
+    def error(self, message: str, token: Token) -> None:
+        self.notes.append((message, token, True))
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import functools
 import logging
 import select
@@ -75,6 +76,8 @@ DROP_LOG_INTERVAL = 10.0
 #: Address changes up to this many are made on the loop (rtnetlink answers in microseconds); more go to the
 #: address worker so that a large set never blocks the loop.
 INLINE_ADDRESS_CHANGES = 16
+#: dynamic_interfaces: how often an instance waiting for its interface (or for an address on it) retries.
+INTERFACE_RETRY = 1.0
 
 
 def address_spec(vip: VirtualAddress, default_dev: str) -> AddressSpec:
@@ -204,6 +207,11 @@ class VrrpEngine:
         self.trackers: Trackers | None = None
         #: Instances kept in INIT until their tracked scripts' first results (keepalived: silently)
         self._held: set[str] = set()
+        #: Instances whose interface came back but cannot be used yet (dynamic_interfaces; kept in FAULT)
+        self._lost: set[str] = set()
+        self._interface_watch: asyncio.Task[None] | None = None
+        #: Instances that could not start (their interface missing): FAULT notifications to send
+        self._fault_at_start: list[VrrpInstance] = []
         self._timer: DeadlineTimer | None = None
         self._scripts: ScriptScheduler | None = None
         self._files: FileWatcher | None = None
@@ -234,14 +242,20 @@ class VrrpEngine:
             self._open_instance(inst_cfg)
         self._build_groups()
 
-    def _open_instance(self, inst_cfg: VrrpInstance) -> Instance | None:
-        """Create an instance; one that cannot run here is recorded as unusable (held in FAULT)."""
+    def _open_instance(self, inst_cfg: VrrpInstance, *, quiet: bool = False) -> Instance | None:
+        """Create an instance; one that cannot run here is recorded as unusable (held in FAULT).
+        ``quiet``: a retry (dynamic_interfaces), logged only when it succeeds."""
         try:
             inst = self.instances[inst_cfg.name] = self._make_instance(inst_cfg)
             return inst
         except (OSError, ValueError) as err:
             # keepalived keeps running and holds such an instance in FAULT (no interface, no address)
-            log.error("(%s) cannot run: %s; the instance stays in FAULT", inst_cfg.name, err)
+            if not quiet:
+                if self.config.global_defs.dynamic_interfaces:
+                    self._fault_at_start.append(inst_cfg)  # notified as FAULT once running (keepalived)
+                dynamic = self.config.global_defs.dynamic_interfaces
+                how = "waiting for it (dynamic_interfaces)" if dynamic else "the instance stays in FAULT"
+                log.error("(%s) cannot run: %s; %s", inst_cfg.name, err, how)
             self.unusable[inst_cfg.name] = InstanceStatus(
                 name=inst_cfg.name,
                 interface=inst_cfg.interface,
@@ -281,23 +295,8 @@ class VrrpEngine:
             # check-config refuses it too; never fall back to running it without authentication
             raise ValueError(f"vrrp_instance {inst.name}: auth_type AH is not implemented by kpd")
         ifname = inst.interface or gd.default_interface or ""
-        family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
         unicast = bool(inst.unicast_peer)
-        source = inst.unicast_src_ip if unicast else inst.mcast_src_ip
-        if source is None:
-            source = primary_address(ifname, family)
-        if source is None:
-            raise OSError(f"vrrp_instance {inst.name}: interface {ifname} has no IPv{inst.family} address")
-        if unicast:
-            key = (ifname, family, f"unicast {source}")
-            sock = self._sockets.get(key) or VrrpSocket.unicast(ifname, family, source, ttl=inst.unicast_ttl)
-            destinations: list[IPAddress] = [p.address for p in inst.unicast_peer]
-        else:
-            group = gd.vrrp_mcast_group4 if family == socket.AF_INET else gd.vrrp_mcast_group6
-            key = (ifname, family, f"multicast {group}")
-            sock = self._sockets.get(key) or VrrpSocket.multicast(ifname, family, group, src=source)
-            destinations = [group]
-        self._sockets[key] = sock
+        sock, destinations, source = self._socket_for(inst)
         params = instance_params(inst, gd, source)
         machine = Vrrp(params)
         if self.trackers is not None:
@@ -326,6 +325,30 @@ class VrrpEngine:
             )
         demux[inst.virtual_router_id] = instance
         return instance
+
+    def _socket_for(self, inst: VrrpInstance) -> tuple[VrrpSocket, list[IPAddress], IPAddress]:
+        """The socket ``inst`` sends and receives on (shared by the instances of one interface, family and
+        mode), its destinations and its source address; OSError when the interface cannot be used."""
+        gd = self.config.global_defs
+        ifname = inst.interface or gd.default_interface or ""
+        family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
+        unicast = bool(inst.unicast_peer)
+        source = inst.unicast_src_ip if unicast else inst.mcast_src_ip
+        if source is None:
+            source = primary_address(ifname, family)
+        if source is None:
+            raise OSError(f"vrrp_instance {inst.name}: interface {ifname} has no IPv{inst.family} address")
+        if unicast:
+            key = (ifname, family, f"unicast {source}")
+            sock = self._sockets.get(key) or VrrpSocket.unicast(ifname, family, source, ttl=inst.unicast_ttl)
+            destinations: list[IPAddress] = [p.address for p in inst.unicast_peer]
+        else:
+            group = gd.vrrp_mcast_group4 if family == socket.AF_INET else gd.vrrp_mcast_group6
+            key = (ifname, family, f"multicast {group}")
+            sock = self._sockets.get(key) or VrrpSocket.multicast(ifname, family, group, src=source)
+            destinations = [group]
+        self._sockets[key] = sock
+        return sock, destinations, source
 
     def _expect(
         self, inst: VrrpInstance, params: Params, vips: list[AddressSpec], source: IPAddress, unicast: bool
@@ -375,6 +398,11 @@ class VrrpEngine:
             self._start_or_hold(inst, now, resume_master=was_master)
         if self._scripts is not None:
             self._scripts.start()
+        for cfg in self._fault_at_start:
+            self._notify_state(cfg, State.FAULT, cfg.priority)
+        self._fault_at_start.clear()
+        if self.config.global_defs.dynamic_interfaces:
+            self._interface_watch = self._loop.create_task(self._watch_interfaces())
         await self._stopped.wait()
 
     def stop(self) -> None:
@@ -389,6 +417,8 @@ class VrrpEngine:
             self._execute(inst, actions, stop=True)
         for task in list(self._announce_tasks):
             task.cancel()
+        if self._interface_watch is not None:
+            self._interface_watch.cancel()
         if self._scripts is not None:
             await self._scripts.stop()
         if self._files is not None:
@@ -493,16 +523,112 @@ class VrrpEngine:
         self._timer.set(inst.name, None)
         self._held.discard(inst.name)
         del self.instances[inst.name]
+        self._release_socket(inst)
+
+    def _release_socket(self, inst: Instance) -> None:
+        """``inst`` no longer uses its socket: closed once no other instance does."""
+        assert self._loop is not None
         fd = inst.socket.fileno()
         demux = self._by_socket.get(fd, {})
-        demux.pop(inst.config.virtual_router_id, None)
+        if demux.get(inst.config.virtual_router_id) is inst:
+            demux.pop(inst.config.virtual_router_id)
         if not demux:
             self._by_socket.pop(fd, None)
-            self._loop.remove_reader(fd)
+            if fd >= 0:
+                self._loop.remove_reader(fd)
             for key, sock in list(self._sockets.items()):
                 if sock is inst.socket:
                     del self._sockets[key]
             inst.socket.close()
+
+    # --- dynamic_interfaces -------------------------------------------------------------------------------
+
+    def _rebind(self, ifname: str, ifindex: int) -> bool:
+        """Interface ``ifname`` is up as ``ifindex``: move the instances whose socket still belongs to an
+        earlier interface of that name (deleted and created again) onto it. False when it cannot be used
+        yet (no address): the instances stay in FAULT and it is tried again."""
+        assert self._loop is not None
+        stale = [
+            i for i in self.instances.values() if i.socket.ifname == ifname and i.socket.ifindex != ifindex
+        ]
+        for inst in stale:
+            self._release_socket(inst)
+        moved = True
+        for inst in stale:
+            try:
+                sock, destinations, source = self._socket_for(inst.config)
+            except OSError as err:
+                log.warning("(%s) interface %s is back but cannot be used yet: %s", inst.name, ifname, err)
+                self._lost.add(inst.name)
+                moved = False
+                continue
+            self._lost.discard(inst.name)
+            params = inst.machine.params
+            if source != params.local_address:
+                inst.machine.params = dataclasses.replace(params, local_address=source)
+            inst.socket, inst.destinations, inst.source = sock, destinations, source
+            inst.expect = self._expect(
+                inst.config, inst.machine.params, inst.vips, source, bool(inst.config.unicast_peer)
+            )
+            demux = self._by_socket.setdefault(sock.fileno(), {})
+            if not demux:
+                self._loop.add_reader(sock.fileno(), self._on_readable, sock.fileno())
+            demux[inst.config.virtual_router_id] = inst
+            log.info("(%s) using interface %s again (index %d)", inst.name, ifname, ifindex)
+        for inst in self.instances.values():
+            if inst.name in self._lost and inst.socket.ifname == ifname:
+                moved = False
+        return moved
+
+    def _retry_unusable(self) -> None:
+        """dynamic_interfaces: start the instances whose interface was missing, once it is there."""
+        assert self._loop is not None
+        started: list[Instance] = []
+        assert self._links is not None
+        gd = self.config.global_defs
+        for cfg in self.config.vrrp_instances:
+            if cfg.name not in self.unusable or cfg.name in self.instances:
+                continue
+            if not self._links.state(cfg.interface or gd.default_interface or ""):
+                continue  # not there, or not up yet: the instance would only go FAULT again
+            del self.unusable[cfg.name]
+            inst = self._open_instance(cfg, quiet=True)  # back among the unusable when it fails again
+            if inst is None:
+                continue
+            log.info("(%s) interface %s is there: starting the instance", cfg.name, inst.ifname)
+            fd = inst.socket.fileno()
+            if len(self._by_socket[fd]) == 1:
+                self._loop.add_reader(fd, self._on_readable, fd)
+            started.append(inst)
+        if not started:
+            return
+        self._build_groups()
+        assert self.trackers is not None and self._links is not None
+        for ifname in self.trackers.tracked_interfaces():
+            self.trackers.set_link(ifname, bool(self._links.state(ifname)))
+        now = self._loop.time()
+        for inst in started:
+            self._apply_tracking_now(inst.name)
+            self._remove_residual(inst)
+            self._start_or_hold(inst, now)
+
+    async def _watch_interfaces(self) -> None:
+        """dynamic_interfaces: every second, retry what waits for an interface (missing at start, or back
+        without an address yet); link events retry at once."""
+        while True:
+            await asyncio.sleep(INTERFACE_RETRY)
+            self._retry_interfaces()
+
+    def _retry_interfaces(self) -> None:
+        assert self._links is not None and self.trackers is not None
+        if self.unusable:
+            self._retry_unusable()
+        changed: set[str] = set()
+        for ifname in {i.ifname for i in self.instances.values() if i.name in self._lost}:
+            info = self._links.link(ifname)
+            if info is not None and info.up and self._rebind(ifname, info.ifindex):
+                changed |= self.trackers.set_link(ifname, True)
+        self._on_tracking(changed)
 
     def _update_instance(self, inst: Instance, cfg: VrrpInstance) -> None:
         """Apply a soft change to a running instance."""
@@ -652,11 +778,17 @@ class VrrpEngine:
 
     def _on_link_events(self) -> None:
         assert self._links is not None and self.trackers is not None
+        dynamic = self.config.global_defs.dynamic_interfaces
         changed: set[str] = set()
         for event in self._links.poll():
-            log.info("interface %s is %s", event.ifname, "up" if event.up else "down")
+            what = "deleted" if event.deleted else "up" if event.up else "down"
+            log.info("interface %s is %s", event.ifname, what)
+            if event.up and dynamic and not self._rebind(event.ifname, event.ifindex):
+                continue  # its instances stay in FAULT until they can use it (retried)
             changed |= self.trackers.set_link(event.ifname, event.up)
         self._on_tracking(changed)
+        if dynamic and self.unusable:
+            self._retry_unusable()
 
     def _on_tracking(self, names: Iterable[str]) -> None:
         if self._loop is None:
@@ -883,23 +1015,24 @@ class VrrpEngine:
         st.last_transition = time.time()
         st.last_reason = t.reason.value
         log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
-        cfg = inst.config
+        if t.new is not State.INIT:
+            self._notify_state(inst.config, t.new, t.priority, stop=stop)
+
+    def _notify_state(self, cfg: VrrpInstance, state: State, priority: int, *, stop: bool = False) -> None:
+        """An instance's notify scripts and FIFO line for entering ``state``."""
         script = {
             State.MASTER: cfg.notify_master,
             State.BACKUP: cfg.notify_backup,
             State.FAULT: cfg.notify_fault,
             State.STOP: cfg.notify_stop,
-        }.get(t.new)
+        }.get(state)
         timeout = STOP_NOTIFY_TIMEOUT if stop else NOTIFY_TIMEOUT
         # A sync group's members run their own scripts too (keepalived: each member's, then the group's).
-        if t.new in (State.MASTER, State.BACKUP, State.FAULT, State.STOP):
-            self._run_script(script, timeout=timeout)
-            self._run_script(
-                cfg.notify, notify_args("INSTANCE", cfg.name, t.new.value, t.priority), timeout=timeout
-            )
-        if t.new is not State.INIT:
-            for fifo in self._fifos:
-                fifo.write_line(fifo_line_instance(cfg.name, t.new.value, t.priority))
+        self._run_script(script, timeout=timeout)
+        args = notify_args("INSTANCE", cfg.name, state.value, priority)
+        self._run_script(cfg.notify, args, timeout=timeout)
+        for fifo in self._fifos:
+            fifo.write_line(fifo_line_instance(cfg.name, state.value, priority))
 
     def _group_notify(self, group: SyncGroup, results: dict[str, list[Action]]) -> None:
         if not any(isinstance(a, fsm.Transition) for acts in results.values() for a in acts):

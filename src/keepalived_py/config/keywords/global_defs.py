@@ -44,6 +44,18 @@ def _flush_on_stop(args: Args) -> str:
     return text
 
 
+def _dynamic_interfaces(args: Args) -> bool:
+    """keepalived: on, whatever follows; ``allow_if_changes`` is its one option (it lets a macvlan change
+    type, which kpd, without VMACs, never meets); another word is reported and dynamic interfaces are on."""
+    if args.tokens and args.tokens[0].text != "allow_if_changes":
+        args.error(
+            f"unknown dynamic_interfaces option '{args.tokens[0].text[:40]}' (only allow_if_changes); "
+            "dynamic interfaces are on",
+            args.tokens[0],
+        )
+    return True
+
+
 def declare(schema: Schema) -> None:
     schema.section(ROOT, "the top level", "Sections and keywords allowed outside any block.")
     schema.section("global_defs", "global_defs", "Settings for the whole daemon.")
@@ -263,11 +275,11 @@ def declare(schema: Schema) -> None:
         Keyword("default_interface", "Interface of instances that name none.", INTERFACE),
         Keyword(
             "dynamic_interfaces",
-            "Allow interfaces that do not exist yet at start-up.",
-            Flag(),
+            "Allow interfaces that do not exist yet at start-up: such an instance is in FAULT until its "
+            "interface appears (up, with an address), then starts; one whose interface is deleted goes FAULT "
+            "and comes back when it is created again, without a reload.",
+            Custom(_dynamic_interfaces, "[allow_if_changes]"),
             default=False,
-            partial="an instance whose interface is missing at start runs once a reload finds the interface; "
-            "keepalived starts it when the interface appears, and stops it when it goes",
         ),
         Keyword(
             "kpd_child_hung_timeout",
