@@ -468,3 +468,31 @@ def test_queue_passes_user_to_the_runner() -> None:
 
     run(scenario())
     assert seen[0].output == b"65534\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")
+@pytest.mark.parametrize(
+    ("user", "group", "owner"),
+    [("nobody", "nogroup", ("nobody", "nogroup")), ("nobody", None, ("nobody", None))],
+)
+def test_configured_fifo_is_owned_by_the_user_and_group_it_names(
+    tmp_path: Path, user: str, group: str | None, owner: tuple[str, str | None]
+) -> None:
+    """``notify_fifo PATH USER [GROUP]``: keepalived creates the FIFO owned by them (kpd used to ignore
+    both); without GROUP, the user's primary group."""
+    import grp
+    import pwd
+
+    from keepalived_py.config.model import NotifyFifo as Configured
+    from keepalived_py.notify import open_fifos
+
+    path = tmp_path / "f"
+    fifos = open_fifos([Configured(str(path), user, group), Configured(str(path), "root"), None])
+    try:
+        assert len(fifos) == 1  # one FIFO per path; the first line naming it decides
+        st = path.lstat()
+        want_gid = grp.getgrnam(owner[1]).gr_gid if owner[1] else pwd.getpwnam(user).pw_gid
+        assert (st.st_uid, st.st_gid) == (pwd.getpwnam(owner[0]).pw_uid, want_gid)
+    finally:
+        for fifo in fifos:
+            fifo.close()

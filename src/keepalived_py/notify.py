@@ -19,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import grp
 import ipaddress
 import logging
 import os
+import pwd
 import socket
 import stat
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Protocol
 
 from keepalived_py.script_runner import ScriptResult, run_script
 from keepalived_py.script_security import ScriptPolicy, UserSpec
@@ -171,6 +174,31 @@ def fifo_line_real_server(rs: str, vs: str, up: bool) -> str:
 # --- the FIFO -----------------------------------------------------------------------------------------------
 
 
+def open_fifos(configured: Sequence[NotifyFifoSpec | None]) -> list[NotifyFifo]:
+    """Open the configured FIFOs (each path once: the first line naming it decides its owner)."""
+    fifos: dict[str, NotifyFifo] = {}
+    for spec in configured:
+        if spec is None or spec.path in fifos:
+            continue
+        fifo = fifos[spec.path] = NotifyFifo.configured(spec.path, spec.user, spec.group)
+        if not fifo.open():
+            logger.warning("cannot open notify FIFO %s: %s", spec.path, fifo.error)
+    return list(fifos.values())
+
+
+class NotifyFifoSpec(Protocol):
+    """A configured FIFO (the config model's ``NotifyFifo``)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def user(self) -> str | None: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+
 class NotifyFifo:
     """A notify FIFO opened and written the way keepalived does it (``fifo_open()`` in ``lib/notify.c``).
 
@@ -257,6 +285,23 @@ class NotifyFifo:
             os.chown(self.path, uid, gid, follow_symlinks=False)
         except OSError as exc:
             logger.info("failed to set uid:gid for notify FIFO %s: %s", self.path, exc.strerror)
+
+    @classmethod
+    def configured(cls, path: str, user: str | None = None, group: str | None = None) -> NotifyFifo:
+        """The FIFO of a ``notify_fifo PATH [USER [GROUP]]`` line: created owned by USER (and GROUP, else
+        USER's primary group), as keepalived does; an unknown name is logged and the FIFO stays ours."""
+        uid = gid = None
+        try:
+            if user is not None:
+                entry = pwd.getpwnam(user)
+                uid, gid = entry.pw_uid, entry.pw_gid
+            if group is not None:
+                gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            logger.warning("notify FIFO %s: unknown user or group %s %s; not changing its owner", path,
+                           user, group or "")
+            uid = gid = None
+        return cls(path, uid=uid, gid=gid)
 
     def _fail(self, message: str) -> bool:
         self.error = message

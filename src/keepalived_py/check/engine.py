@@ -59,7 +59,7 @@ from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
-from keepalived_py.notify import CheckedScripts, NotifyFifo, NotifyQueue
+from keepalived_py.notify import CheckedScripts, NotifyFifo, NotifyQueue, open_fifos
 
 log = logging.getLogger("kpd.check")
 
@@ -198,11 +198,7 @@ class CheckEngine:
         """Adopt the kernel's table and program the initial state. Call with the loop running."""
         self._loop = asyncio.get_running_loop()
         gd = self.config.global_defs
-        for path in {f.path for f in (gd.notify_fifo, gd.lvs_notify_fifo) if f is not None}:
-            fifo = NotifyFifo(path)
-            if not fifo.open():
-                log.warning("cannot open notify FIFO %s: %s", path, fifo.error)
-            self._fifos.append(fifo)
+        self._fifos.extend(open_fifos((gd.notify_fifo, gd.lvs_notify_fifo)))
         if gd.lvs_flush:
             log.info("lvs_flush: flushing every IPVS rule")
             self.driver.flush()

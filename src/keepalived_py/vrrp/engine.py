@@ -37,6 +37,7 @@ from keepalived_py.notify import (
     fifo_line_group,
     fifo_line_instance,
     notify_args,
+    open_fifos,
 )
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
@@ -226,11 +227,7 @@ class VrrpEngine:
         gd = self.config.global_defs
         self._addresses = AddressManager()
         self._announcer = Announcer(garp_interval=gd.vrrp_garp_interval, gna_interval=gd.vrrp_gna_interval)
-        for path in {f.path for f in (gd.notify_fifo, gd.vrrp_notify_fifo) if f is not None}:
-            fifo = NotifyFifo(path)
-            if not fifo.open():
-                log.warning("cannot open notify FIFO %s: %s", path, fifo.error)
-            self._fifos.append(fifo)
+        self._fifos.extend(open_fifos((gd.notify_fifo, gd.vrrp_notify_fifo)))
         for name, reason in unusable_scripts(self.config).items():
             log.warning("vrrp_script %s is disabled: %s", name, reason)
         self._links = LinkMonitor()
