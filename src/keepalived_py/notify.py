@@ -24,6 +24,7 @@ import ipaddress
 import logging
 import os
 import pwd
+import signal
 import socket
 import stat
 from collections import deque
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from keepalived_py.runtime_files import read_runtime_json, write_json_atomic
 from keepalived_py.script_runner import ScriptResult, run_script
 from keepalived_py.script_security import ScriptPolicy, UserSpec
 
@@ -184,6 +186,155 @@ def open_fifos(configured: Sequence[NotifyFifoSpec | None]) -> list[NotifyFifo]:
         if not fifo.open():
             logger.warning("cannot open notify FIFO %s: %s", spec.path, fifo.error)
     return list(fifos.values())
+
+
+#: A FIFO script runs as long as the daemon: its "timeout" (about 30 years).
+_FOREVER = 1e9
+
+
+class FifoScript:
+    """A notify FIFO's reader script (``notify_fifo_script``, ``vrrp_notify_fifo_script``,
+    ``lvs_notify_fifo_script``), as keepalived runs it: started by each child that opens the FIFO, with the
+    FIFO's path as its last argument, without a timeout, in a process group of its own; it is not restarted
+    when it exits ("notify fifo script terminated" is logged). kpd also has the kernel send it SIGTERM if the
+    child that started it dies, so a killed and restarted child never leaves a second reader behind.
+
+    :meth:`stop` (at shutdown, after the FIFO was unlinked and closed) sends SIGTERM to its group and, if it
+    is still there ``grace`` seconds later, SIGKILL.
+    """
+
+    def __init__(
+        self, argv: Sequence[str], fifo_path: str, *, what: str, user: str | None = None,
+        group: str | None = None, grace: float = 1.0, on_spawn: Callable[[], None] | None = None,
+    ) -> None:
+        self.on_spawn = on_spawn
+        self.argv = (*argv, fifo_path)
+        self.what = what
+        self.user, self.group = user, group
+        self.grace = grace
+        self.pid: int | None = None
+        self.result: ScriptResult | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self.what} fifo script")
+
+    async def _run(self) -> None:
+        self.result = await run_script(
+            self.argv, timeout=_FOREVER, user=self.user, group=self.group,
+            on_spawn=self._spawned, die_with_parent=True,
+        )
+        self.pid = None
+        logger.info("%s notify fifo script terminated (%s)", self.what, self.result.describe())
+
+    def _spawned(self, pid: int) -> None:
+        self.pid = pid
+        if self.on_spawn is not None:
+            self.on_spawn()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        if self.pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGTERM)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), self.grace)
+        if not task.done():
+            task.cancel()  # run_script kills the whole group
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class FifoScripts:
+    """The FIFO scripts of one child: started once its FIFOs are open, each through the script security
+    rule (as the USER [GROUP] it names), stopped at shutdown.
+
+    ``state_file`` (in the runtime dir) records each running script's process group, so that a child
+    started after one that was killed first kills the scripts that child left (a reader that loops
+    reopening the FIFO would otherwise read beside the new one).
+    """
+
+    def __init__(self, state_file: str | None = None) -> None:
+        self.running: list[FifoScript] = []
+        self.state_file = state_file
+
+    def start(
+        self, global_defs: object, fifos: Sequence[NotifyFifo],
+        scripts: Sequence[tuple[str, NotifyFifoSpec | None, ScriptSpec | None]],
+    ) -> None:
+        """``scripts``: (what, the configured FIFO, its script) -- each script of an opened FIFO is run."""
+        self._kill_leftovers()
+        opened = {f.path for f in fifos if f.is_open}
+        policy = ScriptPolicy.of(global_defs)
+        for what, spec, script in scripts:
+            if spec is None or script is None or spec.path not in opened:
+                continue
+            decision = policy.decide((*script.argv, spec.path), script.user)
+            if decision.refused is not None:
+                logger.warning(
+                    "not running %s notify fifo script %s: %s", what, script.argv[0], decision.refused
+                )
+                continue
+            runner = FifoScript(
+                decision.argv[:-1], spec.path, what=what, user=decision.user, group=decision.group,
+                on_spawn=self._record,
+            )
+            runner.start()
+            self.running.append(runner)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.running))
+        self.running.clear()
+        if self.state_file is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.state_file)
+
+    def _record(self) -> None:
+        if self.state_file is None:
+            return
+        doc = [{"pid": s.pid, "argv": list(s.argv)} for s in self.running if s.pid is not None]
+        try:
+            write_json_atomic(self.state_file, doc, sync=False)
+        except OSError as err:
+            logger.warning("cannot record the notify fifo scripts in %s: %s", self.state_file, err)
+
+    def _kill_leftovers(self) -> None:
+        """Kill the process group of every script an earlier child recorded that still runs it."""
+        if self.state_file is None:
+            return
+        try:
+            doc = read_runtime_json(self.state_file, 1 << 20)
+        except (OSError, ValueError):
+            return
+        for entry in doc if isinstance(doc, list) else ():
+            pid, argv = entry.get("pid"), entry.get("argv")
+            if isinstance(pid, int) and pid > 1 and isinstance(argv, list) and _runs(pid, argv):
+                logger.info("killing notify fifo script %s (pid %d) left by the previous child", argv[0], pid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+
+
+def _runs(pid: int, argv: list[str]) -> bool:
+    """``pid`` still leads its process group running the script ``argv`` (not a reused pid)."""
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")  # noqa: SIM115
+        pgrp = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[2])  # noqa: SIM115
+    except (OSError, ValueError, IndexError):
+        return False
+    words = {os.fsdecode(w) for w in cmdline}
+    return pgrp == pid and argv[0] in words and argv[-1] in words
+
+
+class ScriptSpec(Protocol):
+    """A configured script with the user it names (the config model's ``NotifyScript``)."""
+
+    @property
+    def argv(self) -> tuple[str, ...]: ...
+
+    @property
+    def user(self) -> UserSpec | None: ...
 
 
 class NotifyFifoSpec(Protocol):

@@ -20,5 +20,8 @@ STATS_DUMP = "kpd-stats.json"
 #: each child's status, rewritten as it changes
 VRRP_STATUS = "vrrp-status.json"
 CHECK_STATUS = "check-status.json"
+#: the process groups of each child's notify FIFO scripts (a child started after a killed one kills them)
+VRRP_FIFO_SCRIPTS = "vrrp-fifo-scripts.json"
+CHECK_FIFO_SCRIPTS = "check-fifo-scripts.json"
 #: a large control answer goes through a private file, one per request:
 #: ``control-reply-<32 hex>.json`` (runtime_files.REPLY_FILE_PATTERN)

@@ -52,10 +52,11 @@ import shutil
 import signal as _signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keepalived_py.procname import die_with_parent as die_with_parent_signal
 from keepalived_py.script_security import SCRIPT_PATH, resolve_ids
 
 __all__ = [
@@ -191,6 +192,12 @@ async def _wait_done(futures: Sequence[asyncio.Future[None]], timeout: float) ->
     return not still
 
 
+def _die_with_parent() -> None:
+    """In the forked child, after the user/group switch (which would clear it): SIGTERM when the parent
+    dies."""
+    die_with_parent_signal(_signal.SIGTERM)
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     """Signal a whole process group, ignoring a group that no longer exists."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -240,6 +247,8 @@ async def run_script(
     kill_grace: float = 1.0,
     cwd: str = "/",
     drain_grace: float = 0.5,
+    on_spawn: Callable[[int], None] | None = None,
+    die_with_parent: bool = False,
 ) -> ScriptResult:
     """Run ``argv`` (no shell) and return how it ended; never raises for script failures.
 
@@ -248,6 +257,9 @@ async def run_script(
     open after the leader exits (held by a background child) before the group is killed.  ``env`` is
     added to a minimal environment holding only ``PATH`` (:data:`DEFAULT_PATH`).  ``user``/``group`` are
     names; unknown names, a missing program or a permission problem come back in ``error``.
+    ``on_spawn`` is called with the script's pid (= its process group) once it runs; ``die_with_parent``
+    makes the kernel send it SIGTERM when the process that started it dies (a long-running script must not
+    outlive a killed child).
 
     Cancelling the call kills the script's process group.
     """
@@ -281,6 +293,7 @@ async def run_script(
             start_new_session=True,
             cwd=cwd,
             env=full_env,
+            preexec_fn=_die_with_parent if die_with_parent else None,
             **creds,
         )
 
@@ -302,6 +315,8 @@ async def run_script(
         return failed(f"invalid command: {exc}")
 
     pid = transport.get_pid()
+    if on_spawn is not None:
+        on_spawn(pid)
     timed_out = False
     orphans_killed = False
     note: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from keepalived_py.check.engine import CheckEngine, Driver
 from keepalived_py.child_process import ChildRuntime, ChildStart, EngineHooks, run_child
-from keepalived_py.runtime_paths import CHECK_STATUS
+from keepalived_py.runtime_paths import CHECK_FIFO_SCRIPTS, CHECK_STATUS
 
 #: status file writes are coalesced to at most one per this many seconds
 STATUS_EVERY = 0.5
@@ -22,6 +22,7 @@ def serve(start: ChildStart, driver: Driver, *, release: bool = True) -> int:
         if start.heartbeat is not None:
             start.heartbeat.progress("reading the kernel's IPVS table")
         engine = CheckEngine(start.config, driver, release_on_stop=release)
+        engine.fifo_scripts.state_file = str(start.runtime_dir / CHECK_FIFO_SCRIPTS)
         engine.on_change = runtime.changed
         engine.open()
         return EngineHooks(

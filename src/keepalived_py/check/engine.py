@@ -59,7 +59,7 @@ from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
-from keepalived_py.notify import CheckedScripts, NotifyFifo, NotifyQueue, open_fifos
+from keepalived_py.notify import CheckedScripts, FifoScripts, NotifyFifo, NotifyQueue, open_fifos
 
 log = logging.getLogger("kpd.check")
 
@@ -180,6 +180,7 @@ class CheckEngine:
         self._semaphore = asyncio.Semaphore(max_in_flight)
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
+        self.fifo_scripts = FifoScripts()
         self._notify_scripts = CheckedScripts(self._notify)
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,6 +200,14 @@ class CheckEngine:
         self._loop = asyncio.get_running_loop()
         gd = self.config.global_defs
         self._fifos.extend(open_fifos((gd.notify_fifo, gd.lvs_notify_fifo)))
+        self.fifo_scripts.start(
+            gd,
+            self._fifos,
+            (
+                ("", gd.notify_fifo, gd.notify_fifo_script),
+                ("lvs", gd.lvs_notify_fifo, gd.lvs_notify_fifo_script),
+            ),
+        )
         if gd.lvs_flush:
             log.info("lvs_flush: flushing every IPVS rule")
             self.driver.flush()
@@ -247,7 +256,8 @@ class CheckEngine:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._notify.close(), 5.0)
         for fifo in self._fifos:
-            fifo.close()
+            fifo.close()  # unlinked first: a reader script looping on reopen cannot reopen it
+        await self.fifo_scripts.stop()
 
     # --- reload -------------------------------------------------------------------------------------------
 

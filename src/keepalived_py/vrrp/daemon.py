@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from keepalived_py.child_process import ChildRuntime, ChildStart, EngineHooks, run_child
-from keepalived_py.runtime_paths import VRRP_STATUS
+from keepalived_py.runtime_paths import VRRP_FIFO_SCRIPTS, VRRP_STATUS
 from keepalived_py.vrrp.engine import VrrpEngine
 from keepalived_py.vrrp.fsm import State
 
@@ -26,6 +26,7 @@ def serve(start: ChildStart, *, release: bool = True, resume_master: tuple[str, 
         if start.heartbeat is not None:
             start.heartbeat.progress("opening sockets and reading the kernel's addresses")
         engine = VrrpEngine(start.config, release_on_stop=release)
+        engine.fifo_scripts.state_file = str(start.runtime_dir / VRRP_FIFO_SCRIPTS)
         engine.open()
 
         def on_transition(_name: str, _state: State) -> None:

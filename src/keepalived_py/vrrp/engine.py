@@ -32,6 +32,7 @@ from keepalived_py.config.model import (
 )
 from keepalived_py.notify import (
     CheckedScripts,
+    FifoScripts,
     NotifyFifo,
     NotifyQueue,
     fifo_line_group,
@@ -202,6 +203,7 @@ class VrrpEngine:
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
+        self.fifo_scripts = FifoScripts()
         self._notify_scripts = CheckedScripts(self._notify)
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
@@ -395,6 +397,15 @@ class VrrpEngine:
             self._start_or_hold(inst, now, resume_master=was_master)
         if self._scripts is not None:
             self._scripts.start()
+        gd = self.config.global_defs
+        self.fifo_scripts.start(
+            gd,
+            self._fifos,
+            (
+                ("", gd.notify_fifo, gd.notify_fifo_script),
+                ("vrrp", gd.vrrp_notify_fifo, gd.vrrp_notify_fifo_script),
+            ),
+        )
         for cfg in self._fault_at_start:
             self._notify_state(cfg, State.FAULT, cfg.priority)
         self._fault_at_start.clear()
@@ -432,7 +443,8 @@ class VrrpEngine:
         for sock in self._sockets.values():
             sock.close()
         for fifo in self._fifos:
-            fifo.close()
+            fifo.close()  # unlinked first: a reader script looping on reopen cannot reopen it
+        await self.fifo_scripts.stop()
         if self._announcer is not None:
             self._announcer.close()
         if self._addresses is not None:

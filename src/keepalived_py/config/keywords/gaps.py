@@ -8,4 +8,3 @@ NO_FIREWALL = (
     "the packet-filter rules keepalived installs (nftables or iptables: traffic to the VIPs dropped while "
     "BACKUP, and while MASTER without accept mode) are not installed by kpd, so the VIPs accept traffic"
 )
-NO_FIFO_SCRIPT = "the script is not started: kpd writes the FIFO, something else must read it"

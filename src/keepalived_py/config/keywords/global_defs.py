@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, SCRIPT_USER
-from keepalived_py.config.keywords.gaps import NO_FIFO_SCRIPT, NO_FIREWALL, NO_SMTP
+from keepalived_py.config.keywords.gaps import NO_FIREWALL, NO_SMTP
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -250,21 +250,22 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("notify_fifo", "FIFO receiving every state change line.", NOTIFY_FIFO),
         Keyword(
-            "notify_fifo_script", "Script started to read notify_fifo.", NOTIFY_SCRIPT, partial=NO_FIFO_SCRIPT
+            "notify_fifo_script",
+            "Script started, by each child that opens notify_fifo, with the FIFO's path as its last "
+            "argument; it runs until stop.",
+            NOTIFY_SCRIPT,
         ),
         Keyword("vrrp_notify_fifo", "FIFO receiving VRRP state change lines.", NOTIFY_FIFO),
         Keyword(
             "vrrp_notify_fifo_script",
-            "Script started to read vrrp_notify_fifo.",
+            "Script started to read vrrp_notify_fifo (its path as the last argument); it runs until stop.",
             NOTIFY_SCRIPT,
-            partial=NO_FIFO_SCRIPT,
         ),
         Keyword("lvs_notify_fifo", "FIFO receiving checker state change lines.", NOTIFY_FIFO),
         Keyword(
             "lvs_notify_fifo_script",
-            "Script started to read lvs_notify_fifo.",
+            "Script started to read lvs_notify_fifo (its path as the last argument); it runs until stop.",
             NOTIFY_SCRIPT,
-            partial=NO_FIFO_SCRIPT,
         ),
         Keyword(
             "child_wait_time",
