@@ -47,6 +47,13 @@ class NotifyScript:
 
 
 @dataclass(frozen=True)
+class NotifyDeleted:
+    """``notify_deleted [script]``: an instance removed by a reload notifies DELETED (and runs ``script``)."""
+
+    script: NotifyScript | None = None
+
+
+@dataclass(frozen=True)
 class GlobalDefs:
     router_id: str | None = None
     notification_email: tuple[str, ...] = ()
@@ -82,6 +89,7 @@ class GlobalDefs:
     notify_fifo: NotifyFifo | None = None
     notify_fifo_script: NotifyScript | None = None
     vrrp_notify_fifo: NotifyFifo | None = None
+    vrrp_notify_priority_changes: bool = False
     vrrp_notify_fifo_script: NotifyScript | None = None
     lvs_notify_fifo: NotifyFifo | None = None
     lvs_notify_fifo_script: NotifyScript | None = None
@@ -212,6 +220,8 @@ class VrrpInstance:
     notify_stop: NotifyScript | None = None
     notify_master_rx_lower_pri: NotifyScript | None = None
     notify: NotifyScript | None = None
+    notify_deleted: NotifyDeleted | None = None
+    notify_priority_changes: bool | None = None
     smtp_alert: bool | None = None
     accept: bool | None = None  # None: keepalived's default (accept unless vrrp_strict)
     strict_mode: bool | None = None
@@ -238,6 +248,7 @@ class VrrpSyncGroup:
     notify_fault: NotifyScript | None = None
     notify_stop: NotifyScript | None = None
     notify: NotifyScript | None = None
+    notify_priority_changes: bool | None = None
     smtp_alert: bool | None = None
     track_script: tuple[Tracked, ...] = ()
     track_interface: tuple[Tracked, ...] = ()

@@ -524,9 +524,18 @@ class VrrpEngine:
         return outcome
 
     def _close_instance(self, inst: Instance, now: float) -> None:
-        """Stop one instance as at shutdown and forget it (its socket is closed when nobody else uses it)."""
+        """Remove an instance at a reload and forget it (its socket is closed when nobody else uses it), as
+        keepalived's ``clear_diff_vrrp()``: a MASTER sends priority 0 and releases its addresses; the
+        notifications say FAULT (keepalived's old way, its default) unless the instance was in FAULT
+        already -- or DELETED, with its ``notify_deleted`` script, when that is set."""
         assert self._loop is not None and self._timer is not None
-        self._execute(inst, inst.machine.stop(now, release=self.release_on_stop), stop=True)
+        was = inst.machine.state
+        self._execute(inst, inst.machine.stop(now, release=True), stop=True, silent=True)
+        cfg = inst.config
+        if cfg.notify_deleted is not None:
+            self._notify_state(cfg, "DELETED", inst.machine.priority, script=cfg.notify_deleted.script)
+        elif was is not State.FAULT:
+            self._notify_state(cfg, State.FAULT, inst.machine.priority)
         for task in list(inst.announcing):
             task.cancel()
         self._timer.set(inst.name, None)
@@ -824,6 +833,7 @@ class VrrpEngine:
         now = self._loop.time()
         if priority != inst.machine.priority:
             self._run_event(inst, lambda: inst.machine.set_priority(now, priority))
+            self._priority_changed(inst)
         if fault != inst.machine.faulted:
             self._run_event(inst, lambda: inst.machine.set_fault(now, fault))
 
@@ -868,7 +878,25 @@ class VrrpEngine:
         assert self._loop is not None
         now = self._loop.time()
         inst.status.effective_priority = priority
+        changed = priority != inst.machine.priority
         self._run_event(inst, lambda: inst.machine.set_priority(now, priority))
+        if changed:
+            self._priority_changed(inst)
+
+    def _priority_changed(self, inst: Instance) -> None:
+        """``notify_priority_changes`` (the instance's, its sync group's, else the global one): a FIFO line
+        MASTER_PRIORITY or BACKUP_PRIORITY with the new effective priority (keepalived writes only that)."""
+        cfg = inst.config
+        enabled = cfg.notify_priority_changes
+        if enabled is None and inst.sync is not None:
+            group = next((g for g in self.config.vrrp_sync_groups if g.name == inst.sync.name), None)
+            enabled = group.notify_priority_changes if group is not None else None
+        if enabled is None:
+            enabled = self.config.global_defs.vrrp_notify_priority_changes
+        if enabled:
+            event = "MASTER_PRIORITY" if inst.machine.state is State.MASTER else "BACKUP_PRIORITY"
+            for fifo in self._fifos:
+                fifo.write_line(fifo_line_instance(cfg.name, event, inst.machine.priority))
 
     def set_fault(self, name: str, faulted: bool) -> None:
         inst = self.instances[name]
@@ -878,7 +906,10 @@ class VrrpEngine:
 
     # --- actions ------------------------------------------------------------------------------------------
 
-    def _execute(self, inst: Instance, actions: list[Action], *, stop: bool = False) -> None:
+    def _execute(
+        self, inst: Instance, actions: list[Action], *, stop: bool = False, silent: bool = False
+    ) -> None:
+        """Carry out ``actions``; ``silent``: transitions run no notification (the caller sends its own)."""
         transitions: list[State] = []
         for action in actions:
             if isinstance(action, fsm.SendAdvert):
@@ -895,7 +926,7 @@ class VrrpEngine:
             elif isinstance(action, fsm.Announce):
                 self._announce(inst, action.repeat)
             elif isinstance(action, fsm.Transition):
-                self._transition(inst, action, stop=stop)
+                self._transition(inst, action, stop=stop, silent=silent)
                 transitions.append(action.new)
             elif isinstance(action, fsm.LowerPriorityHeard) and inst.config.notify_master_rx_lower_pri:
                 self._run_script(inst.config.notify_master_rx_lower_pri)
@@ -1018,30 +1049,40 @@ class VrrpEngine:
         task.add_done_callback(self._announce_tasks.discard)
         task.add_done_callback(inst.announcing.discard)
 
-    def _transition(self, inst: Instance, t: fsm.Transition, *, stop: bool) -> None:
+    def _transition(self, inst: Instance, t: fsm.Transition, *, stop: bool, silent: bool = False) -> None:
         st = inst.status
         st.state = t.new.value
         st.last_transition = time.time()
         st.last_reason = t.reason.value
         log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
-        if t.new is not State.INIT:
+        if t.new is not State.INIT and not silent:
             self._notify_state(inst.config, t.new, t.priority, stop=stop)
 
-    def _notify_state(self, cfg: VrrpInstance, state: State, priority: int, *, stop: bool = False) -> None:
-        """An instance's notify scripts and FIFO line for entering ``state``."""
-        script = {
+    def _notify_state(
+        self,
+        cfg: VrrpInstance,
+        state: str,
+        priority: int,
+        *,
+        stop: bool = False,
+        script: NotifyScript | None = None,
+    ) -> None:
+        """An instance's notify scripts and FIFO line for entering ``state`` (``script``: the one to run
+        instead of the state's own, for DELETED)."""
+        own: dict[str, NotifyScript | None] = {
             State.MASTER: cfg.notify_master,
             State.BACKUP: cfg.notify_backup,
             State.FAULT: cfg.notify_fault,
             State.STOP: cfg.notify_stop,
-        }.get(state)
+        }
+        script = script or own.get(state)
         timeout = STOP_NOTIFY_TIMEOUT if stop else NOTIFY_TIMEOUT
         # A sync group's members run their own scripts too (keepalived: each member's, then the group's).
         self._run_script(script, timeout=timeout)
-        args = notify_args("INSTANCE", cfg.name, state.value, priority)
+        args = notify_args("INSTANCE", cfg.name, str(state), priority)
         self._run_script(cfg.notify, args, timeout=timeout)
         for fifo in self._fifos:
-            fifo.write_line(fifo_line_instance(cfg.name, state.value, priority))
+            fifo.write_line(fifo_line_instance(cfg.name, str(state), priority))
 
     def _group_notify(self, group: SyncGroup, results: dict[str, list[Action]]) -> None:
         if not any(isinstance(a, fsm.Transition) for acts in results.values() for a in acts):

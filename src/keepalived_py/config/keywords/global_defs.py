@@ -257,6 +257,13 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("vrrp_notify_fifo", "FIFO receiving VRRP state change lines.", NOTIFY_FIFO),
         Keyword(
+            "vrrp_notify_priority_changes",
+            "Instances write MASTER_PRIORITY / BACKUP_PRIORITY lines to the notify FIFOs when their "
+            "effective priority changes.",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
             "vrrp_notify_fifo_script",
             "Script started to read vrrp_notify_fifo (its path as the last argument); it runs until stop.",
             NOTIFY_SCRIPT,

@@ -17,8 +17,10 @@ from keepalived_py.config.items import (
     UNICAST_PEER,
     VIP,
     WEIGHT_REVERSE,
+    notify_script,
 )
 from keepalived_py.config.keywords.gaps import NO_FIREWALL, NO_SMTP
+from keepalived_py.config.model import NotifyDeleted
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import (
     Address,
@@ -48,6 +50,11 @@ def _advert_int(args: Args) -> float:
     # RFC 9568: 12-bit centiseconds (max 40.95 s); VRRPv2: whole seconds 1..255. The version is only known
     # once the whole instance is read, so the cross-checks finish the job.
     return Seconds(0.01, 255).check(args.one("seconds"))
+
+
+def _notify_deleted(args: Args) -> NotifyDeleted:
+    """``notify_deleted`` alone, or with the script run for DELETED."""
+    return NotifyDeleted(notify_script(args) if args.tokens else None)
 
 
 NOTIFY_DOC = (
@@ -222,6 +229,18 @@ def declare(schema: Schema) -> None:
         Keyword(
             "notify", "Script run on every transition with: INSTANCE name STATE priority.", NOTIFY_SCRIPT
         ),
+        Keyword(
+            "notify_deleted",
+            "When a reload removes the instance, notify DELETED (running this script, if given) instead of "
+            "keepalived's default FAULT.",
+            Custom(_notify_deleted, "[script [USER [GROUP]]]"),
+        ),
+        Keyword(
+            "notify_priority_changes",
+            "Write MASTER_PRIORITY / BACKUP_PRIORITY lines to the notify FIFOs when the effective priority "
+            "changes (default: the sync group's, else vrrp_notify_priority_changes).",
+            Flag(),
+        ),
         Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("accept", "Accept packets to the VIPs while MASTER (default unless vrrp_strict).", Flag()),
         Keyword(
@@ -250,6 +269,7 @@ def declare(schema: Schema) -> None:
         Keyword("notify_fault", NOTIFY_DOC.format(what="group enters FAULT"), NOTIFY_SCRIPT),
         Keyword("notify_stop", NOTIFY_DOC.format(what="group stops"), NOTIFY_SCRIPT),
         Keyword("notify", "Script run on every transition with: GROUP name STATE priority.", NOTIFY_SCRIPT),
+        Keyword("notify_priority_changes", "As notify_priority_changes, for every member.", Flag()),
         Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
