@@ -210,3 +210,49 @@ virtual_server group WEB {
         "FWM 7": {"10.0.0.1:0": 2},  # DR to a fwmark service: port 0, as keepalived programs it
     }
     assert all(d.forward is Forward.DROUTE for e in ipvs.table.values() for d in e.dests.values())
+
+
+# --- SMTP alerts (keepalived's subjects and bodies) -------------------------------------------------------
+
+
+def test_real_server_checker_changes_are_mailed_by_default(write_conf):
+    """keepalived mails each real server checker change unless told not to (smtp_alert defaults on for real
+    servers), and quorum changes only with the virtual server's smtp_alert."""
+    pool = pool_of(write_conf, vs_conf(rs("10.0.0.1") + rs("10.0.0.2")))
+    pool.start()
+    assert pool.mails == []  # no quorum mail without smtp_alert on the virtual server
+    fail(pool, "10.0.0.1")
+    assert pool.mails == [
+        (
+            "Realserver [10.0.0.1]:tcp:8080 of virtual server [192.0.2.10]:tcp:80 - DOWN",
+            "=> TCP CHECK failed on service <=",
+        )
+    ]
+    pool.mails.clear()
+    set_state(pool, "10.0.0.1", True)
+    assert pool.mails == [
+        (
+            "Realserver [10.0.0.1]:tcp:8080 of virtual server [192.0.2.10]:tcp:80 - UP",
+            "=> TCP CHECK succeed on service <=",
+        )
+    ]
+
+
+def test_smtp_alert_off_and_quorum_mails(write_conf):
+    head = "global_defs {\n    smtp_alert_checker off\n}\n"
+    body = vs_conf(rs("10.0.0.1") + rs("10.0.0.2", extra="        smtp_alert on"), "    smtp_alert on")
+    pool = pool_of(write_conf, body, head)
+    pool.start()
+    up = ("Virtualserver [192.0.2.10]:tcp:80 - UP", "=> Starting with quorum up 1+0=1 <= 2 <=")
+    assert pool.mails == [up]
+    pool.mails.clear()
+    fail(pool, "10.0.0.1")  # smtp_alert_checker off: no mail for this one
+    assert pool.mails == []
+    fail(pool, "10.0.0.2")  # its own smtp_alert on; and the quorum is lost
+    assert pool.mails == [
+        (
+            "Realserver [10.0.0.2]:tcp:8080 of virtual server [192.0.2.10]:tcp:80 - DOWN",
+            "=> TCP CHECK failed on service <=",
+        ),
+        ("Virtualserver [192.0.2.10]:tcp:80 - DOWN", "=> Lost quorum 1+0=1 <= 0 <="),
+    ]

@@ -60,6 +60,7 @@ from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
 from keepalived_py.notify import CheckedScripts, FifoScripts, NotifyFifo, NotifyQueue, open_fifos
+from keepalived_py.smtp_alert import Mailer, MailSettings
 
 log = logging.getLogger("kpd.check")
 
@@ -68,6 +69,8 @@ RESYNC_INTERVAL = 5.0
 #: how often ha_suspend looks at whether the virtual addresses are local
 SUSPEND_POLL = 0.5
 NOTIFY_TIMEOUT = 30.0
+#: at stop, queued SMTP alerts (the shutdown ones) get this long to go out
+MAIL_GRACE = 3.0
 #: at most this many steps (IPVS operations, services read) of kernel work before the loop turns ...
 APPLY_BATCH = 256
 #: ... or this many seconds of it
@@ -181,6 +184,7 @@ class CheckEngine:
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
         self.fifo_scripts = FifoScripts()
+        self._mailer: Mailer | None = None
         self._notify_scripts = CheckedScripts(self._notify)
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -200,6 +204,8 @@ class CheckEngine:
         self._loop = asyncio.get_running_loop()
         gd = self.config.global_defs
         self._fifos.extend(open_fifos((gd.notify_fifo, gd.lvs_notify_fifo)))
+        settings = MailSettings.of(gd)
+        self._mailer = Mailer(settings) if settings is not None else None
         self.fifo_scripts.start(
             gd,
             self._fifos,
@@ -255,6 +261,8 @@ class CheckEngine:
                 await self.settled()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._notify.close(), 5.0)
+        if self._mailer is not None:
+            await self._mailer.close(timeout=MAIL_GRACE)
         for fifo in self._fifos:
             fifo.close()  # unlinked first: a reader script looping on reopen cannot reopen it
         await self.fifo_scripts.stop()
@@ -693,6 +701,10 @@ class CheckEngine:
                 self._run_script(script)
             for fifo in self._fifos:
                 fifo.write_line(note.fifo_line)
+        mails, self.pool.mails = self.pool.mails, []
+        if self._mailer is not None:
+            for subject, body in mails:
+                self._mailer.send(subject, body)
 
     def _run_script(self, script: NotifyScript, *, timeout: float = NOTIFY_TIMEOUT) -> None:
         """Queue a notify script, if the one script-security rule lets it run (as the user it names)."""

@@ -18,10 +18,23 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keepalived_py.check.checker import Verdict
-from keepalived_py.check.specs import CheckerKey, RealServerSpec, VirtualServerSpec
+from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, RealServerSpec, VirtualServerSpec
 from keepalived_py.config.model import NotifyScript
 from keepalived_py.ipvs.state import Dest, DestKey, Entry, Forward, ServiceKey
 from keepalived_py.notify import fifo_line_real_server, fifo_line_virtual_server
+
+
+def check_mail_body(key: CheckerKey, v: Verdict) -> str:
+    """keepalived's alert body for a checker's change, by kind of check."""
+    probe = key.probe
+    if isinstance(probe, MiscSpec):
+        how = "succeeded" if v.up else "timed out" if "timed out" in v.reason.lower() else "failed"
+        return f"=> MISC CHECK {how} on service <="
+    if isinstance(probe, HttpSpec):
+        return "=> CHECK succeed on service <=" if v.up else (
+            "=> CHECK failed on service : HTTP request failed <="
+        )
+    return "=> TCP CHECK succeed on service <=" if v.up else "=> TCP CHECK failed on service <="
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class Pool:
     """Every virtual server's state; feed it checker verdicts, read the desired table."""
 
     def __init__(self, specs: list[VirtualServerSpec]):
+        #: SMTP alerts (subject without the router id, body) produced by the last calls: drained by the engine
+        self.mails: list[tuple[str, str]] = []
         self.virtual_servers: list[VirtualServerState] = []
         #: checker key -> the (real server, checker index) pairs that reference it
         self.references: dict[CheckerKey, list[tuple[VirtualServerState, RealServerState, int]]] = {}
@@ -93,6 +108,8 @@ class Pool:
         weight = vs.live_weight()
         vs.quorum_up = weight > 0 and weight >= q + h
         word = "up" if vs.quorum_up else "down"
+        if vs.quorum_up or vs.spec.sorry_server is not None:  # keepalived's init pass says only these
+            self._vs_mail(vs, f"Starting with quorum {word} {q}+{h}={q + h} <= {weight}")
         return [self._vs_note(vs, f"Starting with quorum {word} {q}+{h}={q + h} vs {weight}")]
 
     @property
@@ -110,6 +127,7 @@ class Pool:
         for vs, rs, i in self.references.get(key, ()):
             if vs.suspended:
                 continue
+            checker_was_up = i not in rs.failed
             if v.up:
                 rs.failed.pop(i, None)
                 if v.weight is not None:
@@ -121,6 +139,12 @@ class Pool:
                 rs.dynamic.pop(i, None)
                 rs.last_reason = rs.failed[i]
             alive = not rs.failed
+            mail = rs.spec.smtp_alert and (alive != rs.alive or rs.spec.mail_every_check)
+            if mail and checker_was_up != v.up:
+                # keepalived mails each checker's change (check_tcp.c, check_http.c, check_misc.c)
+                word = "UP" if alive else "DOWN"
+                subject = f"Realserver {rs.spec.name} of virtual server {vs.spec.name} - {word}"
+                self.mails.append((subject, check_mail_body(key, v)))
             if alive != rs.alive:
                 rs.alive = alive
                 what = "UP" if alive else "DOWN"
@@ -145,11 +169,19 @@ class Pool:
         threshold = q + (-h if vs.quorum_up else h)
         if not vs.quorum_up and weight >= threshold and weight > 0:
             vs.quorum_up = True
+            self._vs_mail(vs, f"Gained quorum {q}+{h}={threshold} <= {weight}")
             return [self._vs_note(vs, f"Gained quorum {q}+{h}={threshold} <= {weight}")]
         if vs.quorum_up and (weight == 0 or weight < threshold):
             vs.quorum_up = False
+            self._vs_mail(vs, f"Lost quorum {q}+{h}={threshold} <= {weight}")
             return [self._vs_note(vs, f"Lost quorum {q}-{h}={threshold} > {weight}")]
         return []
+
+    def _vs_mail(self, vs: VirtualServerState, text: str) -> None:
+        """keepalived's quorum alert (ipwrapper.c: one format for every case)."""
+        if vs.spec.smtp_alert:
+            word = "UP" if vs.quorum_up else "DOWN"
+            self.mails.append((f"Virtualserver {vs.spec.name} - {word}", f"=> {text} <="))
 
     def _vs_note(self, vs: VirtualServerState, message: str) -> Notification:
         up = vs.quorum_up

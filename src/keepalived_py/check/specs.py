@@ -23,6 +23,7 @@ from keepalived_py.check.http_probe import HttpTarget
 from keepalived_py.config.model import (
     Check,
     Config,
+    GlobalDefs,
     HttpCheck,
     MiscCheck,
     NotifyScript,
@@ -98,6 +99,10 @@ class RealServerSpec:
     checkers: tuple[CheckerKey, ...]
     notify_up: NotifyScript | None = None
     notify_down: NotifyScript | None = None
+    #: SMTP alerts for its checkers' state changes (keepalived's default for a real server: on)
+    smtp_alert: bool = False
+    #: ... for every checker change (False with no_checker_emails: only when the server changes state)
+    mail_every_check: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,8 @@ class VirtualServerSpec:
     #: the addresses that must be local for the checks to run when ha_suspend is set
     suspend_addresses: tuple[str, ...] = ()
     omega: bool = False
+    #: SMTP alerts for quorum changes (keepalived's default for a virtual server: off)
+    smtp_alert: bool = False
 
 
 def _hostport(host: str, port: int) -> str:
@@ -182,13 +189,14 @@ def virtual_server_name(vs: VirtualServer) -> str:
 def build(config: Config) -> list[VirtualServerSpec]:
     """Every virtual server of the configuration, resolved."""
     policy = ScriptPolicy.of(config.global_defs)
+    gd = config.global_defs
     out: list[VirtualServerSpec] = []
     for vs in config.virtual_servers:
         keys = service_keys(vs, config)
         if not keys:
             continue
         services = tuple(service_settings(vs, k) for k in keys)
-        rss = tuple(_real_server(vs, rs, policy) for rs in vs.real_servers)
+        rss = tuple(_real_server(vs, rs, policy, config.global_defs) for rs in vs.real_servers)
         sorry = None
         if vs.sorry_server is not None:
             addr, port = vs.sorry_server
@@ -209,12 +217,18 @@ def build(config: Config) -> list[VirtualServerSpec]:
                 ha_suspend=vs.ha_suspend,
                 suspend_addresses=suspend,
                 omega=vs.omega,
+                smtp_alert=_alert(vs.smtp_alert, gd.smtp_alert_checker, gd.smtp_alert, default=False),
             )
         )
     return out
 
 
-def _real_server(vs: VirtualServer, rs: RealServer, policy: ScriptPolicy) -> RealServerSpec:
+def _alert(*values: bool | None, default: bool) -> bool:
+    """keepalived's smtp_alert resolution: the object's own, else smtp_alert_checker, else smtp_alert."""
+    return next((v for v in values if v is not None), default)
+
+
+def _real_server(vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs) -> RealServerSpec:
     forward = Forward.from_lb_kind(rs.lvs_method or vs.lb_kind)
     dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
                 rs.uthreshold, rs.lthreshold)
@@ -231,6 +245,9 @@ def _real_server(vs: VirtualServer, rs: RealServer, policy: ScriptPolicy) -> Rea
         checkers=checkers,
         notify_up=rs.notify_up,
         notify_down=rs.notify_down,
+        # on by default for real servers ("backwards compatibility", keepalived check_data.c)
+        smtp_alert=_alert(rs.smtp_alert, gd.smtp_alert_checker, gd.smtp_alert, default=True),
+        mail_every_check=not gd.no_checker_emails,
     )
 
 

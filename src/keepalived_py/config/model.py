@@ -64,6 +64,8 @@ class GlobalDefs:
     smtp_alert: bool | None = None
     smtp_alert_vrrp: bool | None = None
     smtp_alert_checker: bool | None = None
+    no_email_faults: bool = False
+    no_checker_emails: bool = False
     script_user: ScriptUser | None = None
     enable_script_security: bool = False
     vrrp_version: int = 2

@@ -40,6 +40,7 @@ from keepalived_py.notify import (
     notify_args,
     open_fifos,
 )
+from keepalived_py.smtp_alert import Mailer, MailSettings
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
 from keepalived_py.vrrp.net import (
@@ -80,6 +81,21 @@ DROP_LOG_INTERVAL = 10.0
 INLINE_ADDRESS_CHANGES = 16
 #: dynamic_interfaces: how often an instance waiting for its interface (or for an address on it) retries.
 INTERFACE_RETRY = 1.0
+#: at stop, queued SMTP alerts (the "Stopping" ones) get this long to go out
+MAIL_GRACE = 3.0
+#: keepalived's SMTP alert texts (vrrp_notify.c): state -> (subject, body). Its "Stopping" mails are queued
+#: as the process exits and never leave it (seen beside keepalived 2.2.7): kpd sends none at stop either.
+INSTANCE_MAIL = {
+    "MASTER": ("Entering MASTER state", "=> VRRP Instance is now owning VRRP VIPs <="),
+    "BACKUP": ("Entering BACKUP state", "=> VRRP Instance is no longer owning VRRP VIPs <="),
+    "FAULT": ("Entering FAULT state", "=> VRRP Instance is no longer owning VRRP VIPs <="),
+    "DELETED": ("Deleted", "=> VRRP Deleted at reload <="),
+}
+GROUP_MAIL = {
+    "MASTER": ("Entering MASTER state", "=> All VRRP group instances are now in MASTER state <="),
+    "BACKUP": ("Entering BACKUP state", "=> All VRRP group instances are now in BACKUP state <="),
+    "FAULT": ("Entering FAULT state", "=> All VRRP group instances are now in FAULT state <="),
+}
 
 
 def address_spec(vip: VirtualAddress, default_dev: str) -> AddressSpec:
@@ -147,6 +163,8 @@ def _identity(inst: VrrpInstance) -> object:
 def _first(a: _T | None, b: _T, /) -> _T: ...
 @overload
 def _first(a: _T | None, b: _T | None, c: _T, /) -> _T: ...
+@overload
+def _first(a: _T | None, b: _T | None, c: _T | None, d: _T, /) -> _T: ...
 def _first(*values: _T | None) -> _T | None:
     """The first value set: an instance's own setting, else the global default (typed never None)."""
     for v in values:
@@ -204,6 +222,9 @@ class VrrpEngine:
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
         self.fifo_scripts = FifoScripts()
+        self._mailer: Mailer | None = None
+        #: the state each instance ("I name") and group ("G name") last mailed about (one mail per change)
+        self._mailed: dict[str, str] = {}
         self._notify_scripts = CheckedScripts(self._notify)
         self._stopped = asyncio.Event()
         self._announce_tasks: set[asyncio.Task[None]] = set()
@@ -230,6 +251,8 @@ class VrrpEngine:
         self._addresses = AddressManager()
         self._announcer = Announcer(garp_interval=gd.vrrp_garp_interval, gna_interval=gd.vrrp_gna_interval)
         self._fifos.extend(open_fifos((gd.notify_fifo, gd.vrrp_notify_fifo)))
+        settings = MailSettings.of(gd)
+        self._mailer = Mailer(settings) if settings is not None else None
         for name, reason in unusable_scripts(self.config).items():
             log.warning("vrrp_script %s is disabled: %s", name, reason)
         self._links = LinkMonitor()
@@ -436,6 +459,8 @@ class VrrpEngine:
             self._links.close()
         await loop.run_in_executor(self._addr_pool, lambda: None)  # wait for queued address changes
         await self._notify.close()
+        if self._mailer is not None:
+            await self._mailer.close(timeout=MAIL_GRACE)
         for fd in self._by_socket:
             loop.remove_reader(fd)
         if self._timer is not None:
@@ -1083,6 +1108,9 @@ class VrrpEngine:
         self._run_script(cfg.notify, args, timeout=timeout)
         for fifo in self._fifos:
             fifo.write_line(fifo_line_instance(cfg.name, str(state), priority))
+        gd = self.config.global_defs
+        if _first(cfg.smtp_alert, gd.smtp_alert_vrrp, gd.smtp_alert, False):
+            self._mail(f"I {cfg.name}", f"VRRP Instance {cfg.name}", str(state), INSTANCE_MAIL)
 
     def _group_notify(self, group: SyncGroup, results: dict[str, list[Action]]) -> None:
         if not any(isinstance(a, fsm.Transition) for acts in results.values() for a in acts):
@@ -1100,8 +1128,22 @@ class VrrpEngine:
         }.get(state)
         self._run_script(script)
         self._run_script(cfg.notify, notify_args("GROUP", cfg.name, state.value, 0))
+        gd = self.config.global_defs
+        if _first(cfg.smtp_alert, gd.smtp_alert_vrrp, gd.smtp_alert, False):
+            self._mail(f"G {cfg.name}", f"VRRP Group {cfg.name}", state.value, GROUP_MAIL)
         for fifo in self._fifos:
             fifo.write_line(fifo_line_group(cfg.name, state.value))
+
+    def _mail(self, key: str, what: str, state: str, texts: dict[str, tuple[str, str]]) -> None:
+        """keepalived's SMTP alert for an instance or group entering ``state`` (once per change; none for
+        FAULT with no_email_faults)."""
+        if self._mailer is None or state not in texts or self._mailed.get(key) == state:
+            return
+        if state == State.FAULT and self.config.global_defs.no_email_faults:
+            return
+        self._mailed[key] = state
+        subject, body = texts[state]
+        self._mailer.send(f"{what} - {subject}", body)
 
     def _run_script(
         self, script: NotifyScript | None, extra: Sequence[str] = (), *, timeout: float = NOTIFY_TIMEOUT

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-NO_SMTP = "kpd sends no SMTP alerts: the value is read and checked, no mail goes out"
 NO_FIREWALL = (
     "the packet-filter rules keepalived installs (nftables or iptables: traffic to the VIPs dropped while "
     "BACKUP, and while MASTER without accept mode) are not installed by kpd, so the VIPs accept traffic"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, SCRIPT_USER
-from keepalived_py.config.keywords.gaps import NO_FIREWALL, NO_SMTP
+from keepalived_py.config.keywords.gaps import NO_FIREWALL
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -122,30 +122,31 @@ def declare(schema: Schema) -> None:
             "Addresses that receive SMTP alerts.",
             Word(what="e-mail address"),
             kind=Kind.WORDS,
-            partial=NO_SMTP,
         ),
-        Keyword(
-            "notification_email_from",
-            "Sender address of SMTP alerts.",
-            Word(what="e-mail address"),
-            partial=NO_SMTP,
-        ),
-        Keyword(
-            "smtp_server", "SMTP relay for alerts: ADDRESS [PORT] (port 25).", AddressPort(), partial=NO_SMTP
-        ),
-        Keyword(
-            "smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", Word(), partial=NO_SMTP
-        ),
+        Keyword("notification_email_from", "Sender address of SMTP alerts.", Word(what="e-mail address")),
+        Keyword("smtp_server", "SMTP relay for alerts: ADDRESS [PORT] (port 25).", AddressPort()),
+        Keyword("smtp_helo_name", "Name sent in SMTP HELO (default: the host name).", Word()),
         Keyword(
             "smtp_connect_timeout",
             "SMTP connection timeout.",
             Seconds(1, 3600, integer_only=True),
             default=30.0,
-            partial=NO_SMTP,
         ),
-        Keyword("smtp_alert", "Send SMTP alerts for every kind of event.", Flag(), partial=NO_SMTP),
-        Keyword("smtp_alert_vrrp", "Send SMTP alerts for VRRP state changes.", Flag(), partial=NO_SMTP),
-        Keyword("smtp_alert_checker", "Send SMTP alerts for checker state changes.", Flag(), partial=NO_SMTP),
+        Keyword("smtp_alert", "Send SMTP alerts for every kind of event.", Flag()),
+        Keyword("smtp_alert_vrrp", "Send SMTP alerts for VRRP state changes.", Flag()),
+        Keyword("smtp_alert_checker", "Send SMTP alerts for checker state changes.", Flag()),
+        Keyword(
+            "no_email_faults",
+            "Send no SMTP alert when a VRRP instance or group enters FAULT.",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
+            "no_checker_emails",
+            "Send a real server's SMTP alerts only when the server changes state, not for every checker.",
+            Flag(),
+            default=False,
+        ),
         Keyword("script_user", "User (and group) scripts run as when they name none.", SCRIPT_USER),
         Keyword(
             "enable_script_security", "Refuse scripts a non-root user could change.", Flag(), default=False

@@ -14,7 +14,6 @@ from keepalived_py.config.items import (
     STATUS_CODES,
     URL_PATH,
 )
-from keepalived_py.config.keywords.gaps import NO_SMTP
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import PORT, Address, AddressPort, Choice, Flag, Int, Seconds, Word
 
@@ -151,7 +150,11 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("sorry_server_lvs_method", "Forwarding method of the sorry server.", LB_KIND),
         Keyword("ops", "One-packet scheduling (UDP).", Flag(), default=False),
-        Keyword("smtp_alert", "Send SMTP alerts for this service.", Flag(), partial=NO_SMTP),
+        Keyword(
+            "smtp_alert",
+            "Mail quorum changes (default: smtp_alert_checker, else smtp_alert, else off).",
+            Flag(),
+        ),
         Keyword(
             "real_server",
             "A real server: IP [PORT].",
@@ -199,7 +202,11 @@ def declare(schema: Schema) -> None:
         Keyword("lvs_method", "Forwarding method of this server (default: the service's).", LB_KIND),
         Keyword("alpha", "Start as down until the first success.", Flag()),
         Keyword("virtualhost", "Host header for this server's HTTP checks.", Word()),
-        Keyword("smtp_alert", "Send SMTP alerts for this server.", Flag(), partial=NO_SMTP),
+        Keyword(
+            "smtp_alert",
+            "Mail each change of a checker (default: smtp_alert_checker, else smtp_alert, else on).",
+            Flag(),
+        ),
         *_shared_timing("real server"),
         *checkers,
     )

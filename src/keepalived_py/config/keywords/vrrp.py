@@ -19,7 +19,7 @@ from keepalived_py.config.items import (
     WEIGHT_REVERSE,
     notify_script,
 )
-from keepalived_py.config.keywords.gaps import NO_FIREWALL, NO_SMTP
+from keepalived_py.config.keywords.gaps import NO_FIREWALL
 from keepalived_py.config.model import NotifyDeleted
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -241,7 +241,11 @@ def declare(schema: Schema) -> None:
             "changes (default: the sync group's, else vrrp_notify_priority_changes).",
             Flag(),
         ),
-        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
+        Keyword(
+            "smtp_alert",
+            "Mail each transition (default: smtp_alert_vrrp, else smtp_alert, else off).",
+            Flag(),
+        ),
         Keyword("accept", "Accept packets to the VIPs while MASTER (default unless vrrp_strict).", Flag()),
         Keyword(
             "no_accept",
@@ -270,7 +274,11 @@ def declare(schema: Schema) -> None:
         Keyword("notify_stop", NOTIFY_DOC.format(what="group stops"), NOTIFY_SCRIPT),
         Keyword("notify", "Script run on every transition with: GROUP name STATE priority.", NOTIFY_SCRIPT),
         Keyword("notify_priority_changes", "As notify_priority_changes, for every member.", Flag()),
-        Keyword("smtp_alert", "Send SMTP alerts on transitions.", Flag(), partial=NO_SMTP),
+        Keyword(
+            "smtp_alert",
+            "Mail each group transition (default: smtp_alert_vrrp, else smtp_alert, else off).",
+            Flag(),
+        ),
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
         Keyword("track_file", "track_files tracked by every member.", TRACK_NAME, kind=Kind.LIST),
