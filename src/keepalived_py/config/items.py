@@ -13,9 +13,9 @@ from keepalived_py.config.model import (
     Tracked,
     UnicastPeer,
     VirtualAddress,
-    VirtualRoute,
     VirtualServerGroupMember,
 )
+from keepalived_py.config.routing import parse_route, parse_rule
 from keepalived_py.config.values import (
     PORT,
     Args,
@@ -208,12 +208,8 @@ VIP = Custom(
 )
 
 
-def _route(args: Args) -> VirtualRoute:
-    words = tuple(args.texts())
-    return VirtualRoute(words, args.keyword.loc)
-
-
-ROUTE = Custom(_route, "route or rule in `ip route` / `ip rule` syntax")
+ROUTE = Custom(parse_route, "[src ADDR] [TYPE] PREFIX [via ADDR] [dev IF] [table T] [metric N] ...")
+RULE = Custom(parse_rule, "[from P] [to P] [iif IF] [fwmark N] preference N table T|goto N|... [no_track]")
 
 
 def _unicast_peer(args: Args) -> UnicastPeer:

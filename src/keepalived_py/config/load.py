@@ -16,6 +16,7 @@ from keepalived_py.config.keywords import SCHEMA
 from keepalived_py.config.lexer import read_config
 from keepalived_py.config.model import Config
 from keepalived_py.config.reader import Reader
+from keepalived_py.config.routing import reset_rule_priorities
 from keepalived_py.config.tree import build_tree
 from keepalived_py.config.validate import validate
 from keepalived_py.exitcodes import ExitCode
@@ -111,6 +112,7 @@ def _load(
     namespace: str | None,
 ) -> LoadResult:
     """The body of :func:`load_config`."""
+    reset_rule_priorities()
     sink = DiagnosticSink()
     text: str | None = None
     line_numbers: tuple[int | tuple[str, int], ...] | None = None

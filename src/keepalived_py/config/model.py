@@ -8,7 +8,7 @@ the model reads like the configuration file. Durations are float seconds. Every 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface, IPv6Network
 
 from keepalived_py.config.diagnostics import Location
 
@@ -154,10 +154,43 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True)
-class VirtualRoute:
-    """A virtual_routes / virtual_rules line, kept as words (in `ip route` / `ip rule` syntax)."""
+class Route:
+    """A ``virtual_routes`` line as keepalived reads it (:mod:`keepalived_py.config.routing`)."""
 
-    words: tuple[str, ...]
+    family: int  # 4 or 6
+    dst: IPv4Network | IPv6Network
+    type: str = "unicast"  # unicast, blackhole, unreachable, prohibit, throw
+    via: IPAddress | None = None
+    src: IPAddress | None = None  # the preferred source (``src``)
+    dev: str | None = None
+    table: int = 254
+    metric: int | None = None
+    protocol: int = 18  # keepalived's own unless another is given
+    scope: int | None = None  # None: universe
+    onlink: bool = False
+    #: keepalived watches a tracked route (it names its interface, no ``no_track``)
+    track: bool = False
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A ``virtual_rules`` line as keepalived reads it (:mod:`keepalived_py.config.routing`)."""
+
+    family: int
+    action: str  # table, goto, nop, blackhole, unreachable, prohibit
+    priority: int
+    src: IPv4Network | IPv6Network | None = None  # from
+    dst: IPv4Network | IPv6Network | None = None  # to
+    table: int | None = None
+    goto: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    fwmark: int | None = None
+    fwmask: int | None = None
+    invert: bool = False
+    protocol: int | None = None
+    track: bool = False
     location: Location = NOWHERE
 
 
@@ -200,8 +233,8 @@ class VrrpInstance:
     unicast_ttl: int | None = None
     virtual_ipaddress: tuple[VirtualAddress, ...] = ()
     virtual_ipaddress_excluded: tuple[VirtualAddress, ...] = ()
-    virtual_routes: tuple[VirtualRoute, ...] = ()
-    virtual_rules: tuple[VirtualRoute, ...] = ()
+    virtual_routes: tuple[Route, ...] = ()
+    virtual_rules: tuple[Rule, ...] = ()
     track_interface: tuple[Tracked, ...] = ()
     track_script: tuple[Tracked, ...] = ()
     track_file: tuple[Tracked, ...] = ()

@@ -119,6 +119,11 @@ class Reader:
         else:
             self.sink.error(f"{err.message}; it is ignored", loc)
 
+    def _notes(self, args: Args) -> None:
+        """What a value type remarked without rejecting the value (errors where keepalived reports one)."""
+        for message, token, error in args.notes:
+            (self.sink.error if error else self.sink.note)(message, token.loc)
+
     def _store(self, block: Block, kw: Keyword, value: Any, loc: Token) -> None:
         attr = kw.attr
         block.where[attr] = loc
@@ -156,8 +161,7 @@ class Reader:
         except BadValue as err:
             self._bad(kw, err, node)
             return
-        for message, token, error in args.notes:
-            (self.sink.error if error else self.sink.note)(message, token.loc)
+        self._notes(args)
         if kw.collects:
             self._store(block, kw, value, node.keyword)
         else:
@@ -196,11 +200,13 @@ class Reader:
                     child.open_brace.loc if child.open_brace else child.loc,
                 )
                 continue
+            args = Args(child.keyword, (child.keyword, *child.args))
             try:
-                item = kw.value(Args(child.keyword, (child.keyword, *child.args)))
+                item = kw.value(args)
             except BadValue as err:
                 self._bad(kw, err, child)
                 continue
+            self._notes(args)
             self._store(block, kw, item, child.keyword)
         if named:
             block.freeze()  # the enclosing block is frozen when its own reading ends

@@ -26,6 +26,8 @@ from keepalived_py.config.model import (
     Config,
     GlobalDefs,
     NotifyScript,
+    Route,
+    Rule,
     VirtualAddress,
     VrrpInstance,
     without_locations,
@@ -52,6 +54,7 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
+from keepalived_py.vrrp.net.routes import RouteManager
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
     AUTH_SIMPLE,
@@ -159,6 +162,13 @@ def _identity(inst: VrrpInstance) -> object:
     ))
 
 
+def _changed(old: Sequence[_T], new: Sequence[_T]) -> tuple[list[_T], list[_T]]:
+    """What a reload adds and drops of a list of items (compared without their locations)."""
+    before = {without_locations(x): x for x in old}
+    after = {without_locations(x): x for x in new}
+    return [x for k, x in after.items() if k not in before], [x for k, x in before.items() if k not in after]
+
+
 @overload
 def _first(a: _T | None, b: _T, /) -> _T: ...
 @overload
@@ -218,6 +228,7 @@ class VrrpEngine:
         #: address changes queued on the worker and not yet done, in order
         self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
+        self._routes: RouteManager | None = None
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
@@ -474,6 +485,8 @@ class VrrpEngine:
             self._announcer.close()
         if self._addresses is not None:
             self._addresses.close()
+        if self._routes is not None:
+            self._routes.close()
         self._addr_pool.shutdown(wait=True)
 
     # --- reload -------------------------------------------------------------------------------------------
@@ -689,13 +702,16 @@ class VrrpEngine:
         after = {str(v): v for v in (*vips, *excluded)}
         added = [v for k, v in after.items() if k not in before]
         dropped = [v for k, v in before.items() if k not in after]
+        old = inst.config
+        routing = [_changed(getattr(old, a), getattr(cfg, a)) for a in ("virtual_routes", "virtual_rules")]
         inst.config = cfg
         inst.vips, inst.excluded = vips, excluded
         inst.expect = self._expect(cfg, params, vips, inst.source, bool(cfg.unicast_peer))
         inst.status.base_priority = cfg.priority
         inst.status.vips = [str(v.address) for v in vips]
-        if inst.holds_addresses and (added or dropped):
-            self._program_specs(inst, added, dropped)
+        if inst.holds_addresses and (added or dropped or any(a or d for a, d in routing)):
+            (add_routes, drop_routes), (add_rules, drop_rules) = routing
+            self._program_specs(inst, added, dropped, (add_routes, add_rules), (drop_routes, drop_rules))
             if added and machine.state is State.MASTER:
                 self._announce(inst, params.garp_master_repeat, only=added)
 
@@ -985,16 +1001,42 @@ class VrrpEngine:
 
     def _program(self, inst: Instance, *, add: bool) -> None:
         specs = [*inst.vips, *inst.excluded]
-        self._program_specs(inst, specs if add else [], [] if add else specs)
+        routing = (inst.config.virtual_routes, inst.config.virtual_rules)
+        none: tuple[tuple[Route, ...], tuple[Rule, ...]] = ((), ())
+        if add:
+            self._program_specs(inst, specs, [], routing, none)
+        else:
+            self._program_specs(inst, [], specs, none, routing)
 
-    def _program_specs(self, inst: Instance, add: list[AddressSpec], remove: list[AddressSpec]) -> None:
+    def _program_specs(
+        self,
+        inst: Instance,
+        add: list[AddressSpec],
+        remove: list[AddressSpec],
+        add_routing: tuple[Sequence[Route], Sequence[Rule]] = ((), ()),
+        remove_routing: tuple[Sequence[Route], Sequence[Rule]] = ((), ()),
+    ) -> None:
         """Removes then adds addresses: inline when they are few and the address worker has nothing
         queued (a handful of rtnetlink requests, microseconds each: the new MASTER's gratuitous ARPs then
         follow its first advert without a thread hop), else in order on the worker, off the loop."""
         assert self._loop is not None and self._addresses is not None
         manager = self._addresses
+        if self._routes is None and any(map(any, (*add_routing, *remove_routing))):
+            self._routes = RouteManager()
+        routes = self._routes
+
+        Items = tuple[Sequence[Route], Sequence[Rule]]
+
+        def routing(verb: str, items: Items) -> None:
+            if routes is None or not (items[0] or items[1]):
+                return
+            do = routes.add if verb == "add" else routes.remove
+            for item, err in do(*items):
+                what = "virtual_routes" if isinstance(item, Route) else "virtual_rules"
+                log.error("(%s) %s at %s: cannot %s it: %s", inst.name, what, item.location, verb, err)
 
         def work() -> None:
+            routing("remove", remove_routing)  # first: a route may use a leaving address
             for specs, verb, do in ((remove, "remove", manager.remove), (add, "add", manager.add)):
                 if not specs:
                     continue
@@ -1002,8 +1044,10 @@ class VrrpEngine:
                     do(specs)
                 except OSError as err:
                     log.error("(%s) cannot %s virtual addresses: %s", inst.name, verb, err)
+            routing("add", add_routing)  # last: a route may use a new address as its source
 
-        if len(add) + len(remove) <= INLINE_ADDRESS_CHANGES and self._addresses_settled():
+        changes = len(add) + len(remove) + sum(map(len, (*add_routing, *remove_routing)))
+        if changes <= INLINE_ADDRESS_CHANGES and self._addresses_settled():
             work()
         else:
             self._addr_jobs.append(self._addr_pool.submit(work))

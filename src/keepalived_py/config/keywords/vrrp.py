@@ -10,6 +10,7 @@ from keepalived_py.config.items import (
     INTERFACE,
     NOTIFY_SCRIPT,
     ROUTE,
+    RULE,
     SCRIPT,
     SCRIPT_USER,
     TRACK_INTERFACE,
@@ -175,17 +176,20 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "virtual_routes",
-            "Routes added while MASTER.",
+            "Routes added on becoming MASTER and removed on leaving it (keepalived's syntax, see "
+            "docs/keywords.md for the options kpd takes).",
             ROUTE,
             kind=Kind.LIST,
-            partial="read and checked, never installed: kpd adds no route on becoming MASTER",
+            partial="a tracked route deleted behind kpd's back is not noticed (keepalived puts the instance "
+            "in FAULT); nexthops, encap and metrics such as mtu are reported and the route not installed",
         ),
         Keyword(
             "virtual_rules",
-            "Policy routing rules added while MASTER.",
-            ROUTE,
+            "Policy routing rules added on becoming MASTER and removed on leaving it.",
+            RULE,
             kind=Kind.LIST,
-            partial="read and checked, never installed: kpd adds no rule on becoming MASTER",
+            partial="a tracked rule deleted behind kpd's back is not noticed (keepalived puts the instance "
+            "in FAULT); tos, realms, uidrange, ip proto and ports are reported and the rule not installed",
         ),
         Keyword(
             "track_interface",

@@ -1,0 +1,173 @@
+"""Virtual routes and rules over rtnetlink, as keepalived programs them (``netlink_route()`` in
+``vrrp_iproute.c``, ``netlink_rule()`` in ``vrrp_iprule.c``).
+
+* Routes: ``RTM_NEWROUTE`` with ``NLM_F_CREATE``, the table in ``rtm_table`` (``RTA_TABLE`` above 255), the
+  protocol keepalived's own (18) unless the configuration names one, the scope universe unless it names one,
+  ``RTA_DST``, ``RTA_PREFSRC`` (``src``), ``RTA_GATEWAY`` (``via``), ``RTA_OIF`` (``dev``), ``RTA_PRIORITY``
+  (``metric``), ``RTNH_F_ONLINK`` (``onlink``). Deletion (``RTM_DELROUTE``) matches the same keys with scope
+  nowhere, as keepalived's.
+* Rules: ``RTM_NEWRULE`` with ``NLM_F_CREATE | NLM_F_EXCL``, the action, table (``FRA_TABLE`` above 255),
+  ``FRA_SRC``/``FRA_DST`` with their lengths, ``FRA_PRIORITY``, ``FRA_FWMARK``/``FRA_FWMASK``,
+  ``FRA_IIFNAME``/``FRA_OIFNAME``, ``FRA_GOTO``, ``FIB_RULE_INVERT`` (``not``), ``FRA_PROTOCOL`` for
+  tracked rules.
+* Adding what is there already and deleting what is not are not errors (both are idempotent).
+
+Pure message building apart from the one socket, so a restarted child simply adds again what it needs.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable, Iterable
+from ipaddress import IPv4Network, IPv6Network
+
+from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
+from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_DELRULE, RTM_NEWROUTE, RTM_NEWRULE
+from pyroute2.netlink.rtnl.fibmsg import fibmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+from keepalived_py.config.model import Route, Rule
+from keepalived_py.vrrp.net.links import NetlinkError, RtNetlink
+
+__all__ = ["RouteManager", "route_message", "rule_message"]
+
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_NOWHERE = 255
+RTNH_F_ONLINK = 4
+FIB_RULE_INVERT = 2
+_ROUTE_TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
+_RULE_ACTIONS = {"table": 1, "goto": 2, "nop": 3, "blackhole": 6, "unreachable": 7, "prohibit": 8}
+_ABSENT = frozenset({errno.ESRCH, errno.ENOENT, errno.ENODEV, errno.EADDRNOTAVAIL})
+
+
+def _family(version: int) -> int:
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
+
+
+def route_message(route: Route, ifindex: int | None, *, delete: bool = False) -> rtmsg:
+    msg = rtmsg()
+    msg["family"] = _family(route.family)
+    msg["dst_len"] = route.dst.prefixlen
+    attrs: list[list[object]] = []
+    if route.table < 256:
+        msg["table"] = route.table
+    else:
+        msg["table"] = 0
+        attrs.append(["RTA_TABLE", route.table])
+    msg["proto"] = route.protocol
+    msg["type"] = _ROUTE_TYPES[route.type]
+    default_scope = RT_SCOPE_NOWHERE if delete else RT_SCOPE_UNIVERSE
+    msg["scope"] = route.scope if route.scope is not None else default_scope
+    msg["flags"] = RTNH_F_ONLINK if route.onlink else 0
+    if route.dst.prefixlen:
+        attrs.append(["RTA_DST", str(route.dst.network_address)])
+    if route.src is not None:
+        attrs.append(["RTA_PREFSRC", str(route.src)])
+    if route.via is not None:
+        attrs.append(["RTA_GATEWAY", str(route.via)])
+    if ifindex is not None:
+        attrs.append(["RTA_OIF", ifindex])
+    if route.metric is not None:
+        attrs.append(["RTA_PRIORITY", route.metric])
+    msg["attrs"] = attrs
+    return msg
+
+
+def _prefix(net: IPv4Network | IPv6Network | None) -> tuple[int, str | None]:
+    if net is None or net.prefixlen == 0:
+        return 0, None
+    return net.prefixlen, str(net.network_address)
+
+
+def rule_message(rule: Rule) -> fibmsg:
+    msg = fibmsg()
+    msg["family"] = _family(rule.family)
+    src_len, src = _prefix(rule.src)
+    dst_len, dst = _prefix(rule.dst)
+    msg["src_len"], msg["dst_len"] = src_len, dst_len
+    msg["action"] = _RULE_ACTIONS[rule.action]
+    msg["flags"] = FIB_RULE_INVERT if rule.invert else 0
+    attrs: list[list[object]] = [["FRA_PRIORITY", rule.priority]]
+    if rule.action == "table":
+        table = rule.table or 254
+        if table < 256:
+            msg["table"] = table
+        else:
+            msg["table"] = 0
+            attrs.append(["FRA_TABLE", table])
+    if src is not None:
+        attrs.append(["FRA_SRC", src])
+    if dst is not None:
+        attrs.append(["FRA_DST", dst])
+    if rule.fwmark is not None:
+        attrs.append(["FRA_FWMARK", rule.fwmark])
+    if rule.fwmask is not None:
+        attrs.append(["FRA_FWMASK", rule.fwmask])
+    if rule.iif is not None:
+        attrs.append(["FRA_IIFNAME", rule.iif])
+    if rule.oif is not None:
+        attrs.append(["FRA_OIFNAME", rule.oif])
+    if rule.goto is not None:
+        attrs.append(["FRA_GOTO", rule.goto])
+    if rule.protocol is not None:
+        attrs.append(["FRA_PROTOCOL", rule.protocol])
+    msg["attrs"] = attrs
+    return msg
+
+
+class RouteManager:
+    """Adds and removes an instance's routes and rules. Every item is attempted; the failures come back as
+    ``(item, error)`` pairs (the kernel refused them) for the caller to report and act on."""
+
+    def __init__(
+        self, resolve: Callable[[str], int | None] | None = None, *, netlink: RtNetlink | None = None
+    ) -> None:
+        self._own_netlink = netlink is None
+        self._rtnl = netlink if netlink is not None else RtNetlink()
+        self._resolve = resolve if resolve is not None else self._rtnl.ifindex
+
+    def close(self) -> None:
+        if self._own_netlink:
+            self._rtnl.close()
+
+    def add(self, routes: Iterable[Route], rules: Iterable[Rule]) -> list[tuple[Route | Rule, OSError]]:
+        failures: list[tuple[Route | Rule, OSError]] = []
+        for route in routes:
+            ifindex = self._resolve(route.dev) if route.dev else None
+            if route.dev and ifindex is None:
+                failures.append((route, OSError(errno.ENODEV, f"no interface {route.dev}")))
+                continue
+            self._do(route, route_message(route, ifindex), RTM_NEWROUTE, NLM_F_CREATE, failures)
+        for rule in rules:
+            self._do(rule, rule_message(rule), RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, failures)
+        return failures
+
+    def remove(self, routes: Iterable[Route], rules: Iterable[Rule]) -> list[tuple[Route | Rule, OSError]]:
+        failures: list[tuple[Route | Rule, OSError]] = []
+        for rule in rules:
+            self._do(rule, rule_message(rule), RTM_DELRULE, 0, failures, delete=True)
+        for route in routes:
+            ifindex = self._resolve(route.dev) if route.dev else None
+            if route.dev and ifindex is None:
+                continue  # the interface is gone, and its routes with it
+            msg = route_message(route, ifindex, delete=True)
+            self._do(route, msg, RTM_DELROUTE, 0, failures, delete=True)
+        return failures
+
+    def _do(
+        self,
+        item: Route | Rule,
+        msg: object,
+        kind: int,
+        flags: int,
+        failures: list[tuple[Route | Rule, OSError]],
+        *,
+        delete: bool = False,
+    ) -> None:
+        try:
+            self._rtnl.request(msg, kind, flags)
+        except NetlinkError as exc:
+            if (exc.errno in _ABSENT) if delete else (exc.errno == errno.EEXIST):
+                return
+            failures.append((item, exc))

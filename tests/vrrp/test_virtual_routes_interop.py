@@ -1,0 +1,109 @@
+"""``virtual_routes`` and ``virtual_rules`` beside keepalived 2.2.7: the same configuration on one node, run
+by kpd and by keepalived; on becoming MASTER the kernel holds the same routes and rules (``ip -j route``,
+``ip -j rule``: destination, gateway, device, table, metric, protocol, scope, type, source; preference,
+selectors, table), and after a stop none of them (kpd used to parse the blocks and install nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, wait_until
+
+from lab import Lab
+
+pytestmark = pytest.mark.netns
+
+ROUTES = (
+    "src 192.0.2.100 198.51.100.0/24 via 192.0.2.254 dev eth0",
+    "blackhole 203.0.113.0/24 no_track",
+    "198.18.0.0/16 via 192.0.2.254 dev eth0 table 100 metric 7 no_track",
+    "192.0.2.128/25 dev eth0 scope link table 101",
+)
+RULES = (
+    "from 192.0.2.100/32 table 100 priority 100",
+    "fwmark 7/0xff table 101 preference 200 no_track",
+    "to 198.51.100.0/24 lookup main priority 300",
+)
+OURS = {"198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/16", "192.0.2.128/25"}
+
+EXPECTED_ROUTES = [
+    {"dst": "192.0.2.128/25", "dev": "eth0", "table": "101", "protocol": "keepalived", "scope": "link"},
+    {"dst": "198.18.0.0/16", "gateway": "192.0.2.254", "dev": "eth0", "table": "100", "metric": 7,
+     "protocol": "keepalived"},
+    {"dst": "198.51.100.0/24", "gateway": "192.0.2.254", "dev": "eth0", "prefsrc": "192.0.2.100",
+     "protocol": "keepalived"},
+    {"dst": "203.0.113.0/24", "type": "blackhole", "protocol": "keepalived"},
+]
+EXPECTED_RULES = [
+    {"priority": 100, "src": "192.0.2.100", "table": "100", "protocol": "keepalived"},
+    {"priority": 200, "fwmark": "0x7", "fwmask": "0xff", "table": "101"},
+    {"priority": 300, "dst": "198.51.100.0", "dstlen": 24, "table": "main", "protocol": "keepalived"},
+]
+ROUTE_KEYS = ("dst", "type", "gateway", "dev", "table", "metric", "protocol", "scope", "prefsrc")
+RULE_KEYS = ("priority", "src", "dst", "dstlen", "fwmark", "fwmask", "table", "protocol")
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with open_lab(("a",), "keepalived") as the_lab:
+        yield the_lab
+
+
+def routes(lab: Lab) -> list[dict[str, Any]]:
+    found = json.loads(lab.run("a", "ip", "-j", "route", "show", "table", "all").stdout)
+    out = []
+    for r in found:
+        if r.get("dst") not in OURS:
+            continue
+        r.setdefault("table", "main")
+        if r.get("scope") == "global":
+            del r["scope"]
+        if r.get("type") == "unicast":
+            del r["type"]
+        item = {k: r[k] for k in ROUTE_KEYS if k in r}
+        if item.get("table") == "main":
+            del item["table"]
+        out.append(item)
+    return sorted(out, key=lambda r: r["dst"])
+
+
+def rules(lab: Lab) -> list[dict[str, Any]]:
+    found = json.loads(lab.run("a", "ip", "-j", "rule", "show").stdout)
+    out = []
+    for r in found:
+        if r.get("priority") not in (100, 200, 300):
+            continue
+        item = {k: r[k] for k in RULE_KEYS if k in r and r[k] != "all"}
+        if item.get("protocol") in (None, "unspec"):
+            item.pop("protocol", None)
+        out.append(item)
+    return sorted(out, key=lambda r: r["priority"])
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_routes_and_rules_follow_the_master_state(lab: Lab, kind: str) -> None:
+    conf = Vrrp(
+        priority=100,
+        advert_int=0.5,
+        instance_extra=(
+            "virtual_routes {",
+            *(f"    {r}" for r in ROUTES),
+            "}",
+            "virtual_rules {",
+            *(f"    {r}" for r in RULES),
+            "}",
+        ),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: a.holds_vip(), 15, what="a becomes MASTER")
+    wait_until(lambda: len(routes(lab)) == len(EXPECTED_ROUTES), 5, what=f"routes: {routes(lab)}")
+    assert routes(lab) == EXPECTED_ROUTES
+    wait_until(lambda: len(rules(lab)) == len(EXPECTED_RULES), 5, what=f"rules: {rules(lab)}")
+    assert rules(lab) == EXPECTED_RULES
+    assert a.stop() == 0
+    assert routes(lab) == [] and rules(lab) == []
