@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, wait_until
 
-from lab import Lab
+from lab import Lab, VipSampler
 
 pytestmark = pytest.mark.netns
 
@@ -149,3 +149,36 @@ def test_a_killed_child_leaves_routes_and_rules_neither_duplicated_nor_lost(lab:
     assert rules(lab) == EXPECTED_RULES
     assert a.stop() == 0
     assert routes(lab) == [] and rules(lab) == []
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_a_tracked_route_deleted_behind_the_masters_back_bounces_it(lab: Lab, kind: str) -> None:
+    """keepalived (set_vrrp_backup): the MASTER drops to BACKUP for a Skew_Time and, alone, comes back, adding
+    the route again; deleting a no_track route changes nothing."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=0.5,
+        instance_extra=(
+            "virtual_routes {",
+            "    198.51.100.0/24 via 192.0.2.254 dev eth0",
+            "    198.18.0.0/16 via 192.0.2.254 dev eth0 no_track",
+            "}",
+        ),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+
+    def present(dst: str) -> bool:
+        return any(r["dst"] == dst for r in json.loads(lab.run("a", "ip", "-j", "route").stdout))
+
+    wait_until(lambda: a.holds_vip() and present("198.51.100.0/24"), 15, what="MASTER with its routes")
+    lab.run("a", "ip", "route", "del", "198.18.0.0/16")
+    time.sleep(1.0)
+    assert a.holds_vip() and not present("198.18.0.0/16")  # no_track: nothing happens
+    with VipSampler(lab, ("a",), "192.0.2.100") as vip:
+        lab.run("a", "ip", "route", "del", "198.51.100.0/24")
+        wait_until(lambda: present("198.51.100.0/24") and a.holds_vip(), 10, what="MASTER again, route back")
+        time.sleep(0.2)
+    assert () in vip.holders_seen(), "the instance left MASTER (its address went) before coming back"
+    assert present("198.18.0.0/16"), "becoming MASTER again adds every route, the untracked one too"
+    assert a.stop() == 0

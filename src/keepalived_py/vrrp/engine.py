@@ -54,7 +54,7 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
-from keepalived_py.vrrp.net.routes import RouteManager
+from keepalived_py.vrrp.net.routes import RouteManager, RouteMonitor, matches
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
     AUTH_SIMPLE,
@@ -162,6 +162,10 @@ def _identity(inst: VrrpInstance) -> object:
     ))
 
 
+def _routing(cfg: VrrpInstance) -> tuple[Route | Rule, ...]:
+    return (*cfg.virtual_routes, *cfg.virtual_rules)
+
+
 def _changed(old: Sequence[_T], new: Sequence[_T]) -> tuple[list[_T], list[_T]]:
     """What a reload adds and drops of a list of items (compared without their locations)."""
     before = {without_locations(x): x for x in old}
@@ -229,6 +233,7 @@ class VrrpEngine:
         self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
         self._routes: RouteManager | None = None
+        self._route_monitor: RouteMonitor | None = None
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
         self._fifos: list[NotifyFifo] = []
@@ -414,6 +419,7 @@ class VrrpEngine:
             self._loop.add_reader(fd, self._on_readable, fd)
         if self._links is not None:
             self._loop.add_reader(self._links.fileno(), self._on_link_events)
+        self._watch_routing()
         if self.trackers is not None:
             self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
             self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
@@ -461,6 +467,9 @@ class VrrpEngine:
             task.cancel()
         if self._interface_watch is not None:
             self._interface_watch.cancel()
+        if self._route_monitor is not None:
+            loop.remove_reader(self._route_monitor.fileno())
+            self._route_monitor.close()
         if self._scripts is not None:
             await self._scripts.stop()
         if self._files is not None:
@@ -556,6 +565,7 @@ class VrrpEngine:
         for inst in started:
             self._remove_residual(inst)
             self._start_or_hold(inst, now)
+        self._watch_routing()
         self._scripts.start()
         for name, what in sorted(outcome.items()):
             log.info("(%s) reload: %s", name, what)
@@ -848,6 +858,35 @@ class VrrpEngine:
         self._on_tracking(changed)
         if dynamic and self.unusable:
             self._retry_unusable()
+
+    def _watch_routing(self) -> None:
+        """Watch route and rule deletions once some instance tracks a virtual route or rule."""
+        assert self._loop is not None
+        tracked = any(x.track for i in self.instances.values() for x in _routing(i.config))
+        if self._route_monitor is None and tracked:
+            self._route_monitor = RouteMonitor()
+            self._loop.add_reader(self._route_monitor.fileno(), self._on_routing_events)
+
+    def _on_routing_events(self) -> None:
+        """keepalived: a tracked virtual route or rule of a MASTER deleted behind its back sends the instance
+        (and its sync group's MASTERs) to BACKUP for a quick return; deletions while not MASTER (ours, as
+        we leave MASTER) are ignored."""
+        assert self._route_monitor is not None and self._loop is not None
+        for deleted in self._route_monitor.poll():
+            for inst in list(self.instances.values()):
+                if inst.machine.state is not State.MASTER:
+                    continue
+                lost = next((x for x in _routing(inst.config) if x.track and matches(deleted, x)), None)
+                if lost is None:
+                    continue
+                what = "virtual_routes" if isinstance(lost, Route) else "virtual_rules"
+                log.warning("(%s) %s entry at %s was deleted: leaving MASTER", inst.name, what, lost.location)
+                now = self._loop.time()
+                self._run_event(inst, functools.partial(inst.machine.routing_lost, now))
+                for member in self._group_of(inst):
+                    if member is not inst:
+                        member.machine.quick_return(now)
+                        self._reschedule(member)
 
     def _on_tracking(self, names: Iterable[str]) -> None:
         if self._loop is None:

@@ -55,6 +55,7 @@ class Reason(enum.StrEnum):
     FAULT = "fault"
     FAULT_CLEARED = "fault cleared"
     SYNC_GROUP = "sync group"
+    ROUTE_DELETED = "a tracked virtual route or rule was deleted"
     SHUTDOWN = "shutdown"
     RESUMED = "resumed after restart"
 
@@ -368,6 +369,21 @@ class Vrrp:
         self._clear_timers()
         self._enter(out, now, State.STOP, Reason.SHUTDOWN)
         return out
+
+    def routing_lost(self, now: float) -> list[Action]:
+        """A tracked virtual route or rule of this MASTER was deleted behind its back (keepalived's
+        ``set_vrrp_backup()``): priority 0, addresses (and routes) released, BACKUP with a down timer of
+        Skew_Time, so it comes back -- adding them again -- unless a peer takes over first."""
+        out: list[Action] = []
+        if self.state is State.MASTER:
+            self._leave_master(out, now, State.BACKUP, Reason.ROUTE_DELETED, send_zero=True)
+            self.quick_return(now)
+        return out
+
+    def quick_return(self, now: float) -> None:
+        """A BACKUP's down timer set to Skew_Time (a quick transition back to MASTER)."""
+        if self.state is State.BACKUP:
+            self._down_at = now + self.skew_time
 
     # --- sync groups ------------------------------------------------------------------------------------
 

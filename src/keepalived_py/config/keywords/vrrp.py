@@ -176,20 +176,20 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "virtual_routes",
-            "Routes added on becoming MASTER and removed on leaving it (keepalived's syntax, see "
-            "docs/keywords.md for the options kpd takes).",
+            "Routes added on becoming MASTER and removed on leaving it. A tracked one (it names its dev, no "
+            "no_track) deleted behind kpd's back sends the MASTER to BACKUP for a Skew_Time, as keepalived.",
             ROUTE,
             kind=Kind.LIST,
-            partial="a tracked route deleted behind kpd's back is not noticed (keepalived puts the instance "
-            "in FAULT); nexthops, encap and metrics such as mtu are reported and the route not installed",
+            partial="nexthops, encap and route metrics such as mtu are reported and such a route is not "
+            "installed",
         ),
         Keyword(
             "virtual_rules",
-            "Policy routing rules added on becoming MASTER and removed on leaving it.",
+            "Policy routing rules added on becoming MASTER and removed on leaving it; a tracked one deleted "
+            "behind kpd's back sends the MASTER to BACKUP for a Skew_Time, as keepalived.",
             RULE,
             kind=Kind.LIST,
-            partial="a tracked rule deleted behind kpd's back is not noticed (keepalived puts the instance "
-            "in FAULT); tos, realms, uidrange, ip proto and ports are reported and the rule not installed",
+            partial="tos, realms, uidrange, ip proto and ports are reported and such a rule is not installed",
         ),
         Keyword(
             "track_interface",

@@ -18,19 +18,26 @@ Pure message building apart from the one socket, so a restarted child simply add
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Network, IPv6Network
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Any
 
 from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
 from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_DELRULE, RTM_NEWROUTE, RTM_NEWRULE
 from pyroute2.netlink.rtnl.fibmsg import fibmsg
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from keepalived_py.config.model import Route, Rule
 from keepalived_py.vrrp.net.links import NetlinkError, RtNetlink
 
-__all__ = ["RouteManager", "route_message", "rule_message"]
+__all__ = ["Deleted", "RouteManager", "RouteMonitor", "matches", "route_message", "rule_message"]
+
+logger = logging.getLogger(__name__)
+RTPROT_KEEPALIVED = 18
 
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_NOWHERE = 255
@@ -171,3 +178,94 @@ class RouteManager:
             if (exc.errno in _ABSENT) if delete else (exc.errno == errno.EEXIST):
                 return
             failures.append((item, exc))
+
+
+# --- watching for deletions -------------------------------------------------------------------------------
+
+#: rtnetlink multicast groups: IPv4/IPv6 routes and rules
+_GROUPS = 0x40 | 0x400 | 0x80 | (1 << 18)
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """A route or rule of protocol keepalived (18) was deleted: the keys keepalived matches it on."""
+
+    kind: str  # "route" or "rule"
+    family: int
+    dst: IPv4Network | IPv6Network | None
+    table: int
+    priority: int | None = None  # rules
+
+
+class RouteMonitor:
+    """Deletions of keepalived-protocol routes and rules (``RTM_DELROUTE``/``RTM_DELRULE``), for an event
+    loop: register :meth:`fileno`, call :meth:`poll` when readable (it never blocks). A socket overrun
+    (``ENOBUFS``) loses events, as keepalived's would; it is logged."""
+
+    def __init__(self, *, rcvbuf: int = 1 << 20) -> None:
+        kind = socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
+        self._sock = socket.socket(socket.AF_NETLINK, kind, socket.NETLINK_ROUTE)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self._sock.bind((0, _GROUPS))
+        self._marshal = MarshalRtnl()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def poll(self) -> list[Deleted]:
+        out: list[Deleted] = []
+        while True:
+            try:
+                data = self._sock.recv(1 << 16)
+            except BlockingIOError:
+                return out
+            except OSError as exc:
+                if exc.errno == errno.ENOBUFS:
+                    logger.warning("route and rule notifications were lost (socket overrun)")
+                    continue
+                raise
+            for msg in self._marshal.parse(data):
+                found = _deleted(msg)
+                if found is not None:
+                    out.append(found)
+
+
+def _deleted(msg: Any) -> Deleted | None:
+    kind = msg["header"]["type"]
+    family = 6 if msg["family"] == socket.AF_INET6 else 4 if msg["family"] == socket.AF_INET else 0
+    if not family:
+        return None
+    if kind == RTM_DELROUTE:
+        if msg["proto"] != RTPROT_KEEPALIVED:
+            return None
+        table = msg.get_attr("RTA_TABLE") or msg["table"]
+        dst = msg.get_attr("RTA_DST")
+        net = ip_network(f"{dst or ('::' if family == 6 else '0.0.0.0')}/{msg['dst_len']}", strict=False)
+        return Deleted("route", family, net, table)
+    if kind == RTM_DELRULE:
+        protocol = msg.get_attr("FRA_PROTOCOL")
+        if protocol is not None and protocol != RTPROT_KEEPALIVED:
+            return None
+        dst = msg.get_attr("FRA_DST")
+        rule_dst = ip_network(f"{dst}/{msg['dst_len']}", strict=False) if dst else None
+        table = msg.get_attr("FRA_TABLE") or msg["table"]
+        return Deleted("rule", family, rule_dst, table, msg.get_attr("FRA_PRIORITY"))
+    return None
+
+
+def matches(deleted: Deleted, item: Route | Rule) -> bool:
+    """Whether ``deleted`` is ``item`` (keepalived's ``route_is_ours`` / ``rule_is_ours`` keys)."""
+    if isinstance(item, Route):
+        return deleted.kind == "route" and (deleted.family, deleted.dst, deleted.table) == (
+            item.family,
+            item.dst,
+            item.table,
+        )
+    return (
+        deleted.kind == "rule"
+        and (deleted.family, deleted.priority) == (item.family, item.priority)
+        and deleted.dst == (item.dst if item.dst is not None and item.dst.prefixlen else None)
+    )
