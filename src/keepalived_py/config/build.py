@@ -112,6 +112,9 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
         virtual_servers=tuple(_virtual_server(b) for b in _blocks(root, "virtual_servers") if b.header),
         sources=sources,
         net_namespace=root.values.get("net_namespace"),
+        static_ipaddress=tuple(root.values.get("static_ipaddress", ())),
+        static_routes=tuple(root.values.get("static_routes", ())),
+        static_rules=tuple(root.values.get("static_rules", ())),
         instance_name=root.values.get("instance_name"),
     )
     origins = _ORIGINS.get(None)

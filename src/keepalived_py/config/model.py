@@ -468,6 +468,9 @@ class Config:
     #: The network namespace the daemon runs in (top-level ``net_namespace``), and its ``instance`` name.
     net_namespace: str | None = None
     instance_name: str | None = None
+    static_ipaddress: tuple[VirtualAddress, ...] = ()
+    static_routes: tuple[Route, ...] = ()
+    static_rules: tuple[Rule, ...] = ()
 
     @property
     def has_vrrp(self) -> bool:

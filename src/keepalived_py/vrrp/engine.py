@@ -429,6 +429,7 @@ class VrrpEngine:
         for inst in self.instances.values():
             if inst.name not in resume:
                 self._remove_residual(inst)
+        self._static(self.config, add=True)
         now = self._loop.time()
         for inst in self.instances.values():
             was_master = inst.name in resume
@@ -465,6 +466,7 @@ class VrrpEngine:
             self._execute(inst, actions, stop=True)
         for task in list(self._announce_tasks):
             task.cancel()
+        self._static(self.config, add=False)  # keepalived removes them at every stop
         if self._interface_watch is not None:
             self._interface_watch.cancel()
         if self._route_monitor is not None:
@@ -530,6 +532,8 @@ class VrrpEngine:
             elif _identity(cfg) != _identity(inst.config):
                 self._close_instance(inst, now)
                 outcome[name] = "restarted"
+        self._static(old_config, add=False, only=config)  # static entries the new configuration drops
+        self._static(config, add=True, only=old_config)  # and those it adds
         # trackers: rebuilt for the new configuration, handing over every script, file and link state
         if self._scripts is not None:
             await self._scripts.stop()
@@ -858,6 +862,47 @@ class VrrpEngine:
         self._on_tracking(changed)
         if dynamic and self.unusable:
             self._retry_unusable()
+
+    def _static(self, config: Config, *, add: bool, only: Config | None = None) -> None:
+        """Install (``add``) or remove ``config``'s static_ipaddress, static_routes and static_rules, on the
+        address worker, in order; ``only``: just what ``only`` does not have (a reload's difference).
+        Installing is idempotent: a restarted child finds them in place and changes nothing."""
+        gd = config.global_defs
+        addresses = [address_spec(v, v.dev or gd.default_interface or "") for v in config.static_ipaddress]
+        routes, rules = list(config.static_routes), list(config.static_rules)
+        if only is not None:
+            theirs: tuple[object, ...] = (*only.static_ipaddress, *only.static_routes, *only.static_rules)
+            other = {without_locations(x) for x in theirs}
+            keep = [v for v in config.static_ipaddress if without_locations(v) not in other]
+            addresses = [address_spec(v, v.dev or gd.default_interface or "") for v in keep]
+            routes = [r for r in routes if without_locations(r) not in other]
+            rules = [r for r in rules if without_locations(r) not in other]
+        addresses = [a for a in addresses if a.dev]
+        if not (addresses or routes or rules):
+            return
+        assert self._addresses is not None
+        manager = self._addresses
+        if self._routes is None and (routes or rules):
+            self._routes = RouteManager()
+        route_manager = self._routes
+
+        def work() -> None:
+            failures: list[tuple[object, OSError]] = []
+            try:
+                if add:
+                    manager.add(addresses)
+                elif addresses:
+                    manager.remove(addresses)
+            except OSError as err:
+                log.error("cannot %s static addresses: %s", "add" if add else "remove", err)
+            if route_manager is not None:
+                do = route_manager.add if add else route_manager.remove
+                failures.extend(do(routes, rules))
+            for item, problem in failures:
+                log.error("static entry at %s: cannot %s it: %s", getattr(item, "location", "?"),
+                          "add" if add else "remove", problem)
+
+        self._addr_jobs.append(self._addr_pool.submit(work))
 
     def _watch_routing(self) -> None:
         """Watch route and rule deletions once some instance tracks a virtual route or rule."""

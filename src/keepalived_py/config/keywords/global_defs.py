@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, SCRIPT_USER
+from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, ROUTE, RULE, SCRIPT_USER, VIP
 from keepalived_py.config.keywords.gaps import NO_FIREWALL
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
@@ -74,6 +74,28 @@ def declare(schema: Schema) -> None:
             "/run/kpd[/NAMESPACE]/NAME (keepalived names its pid files after it). A reload cannot change it.",
             Word(what="instance name"),
             field="instance_name",
+        ),
+        Keyword(
+            "static_ipaddress",
+            "Addresses installed at start and removed at stop, whatever the VRRP state (each names its dev).",
+            VIP,
+            kind=Kind.LIST,
+        ),
+        Keyword(
+            "static_routes",
+            "Routes installed at start and removed at stop, whatever the VRRP state (virtual_routes syntax).",
+            ROUTE,
+            kind=Kind.LIST,
+            partial="track_group is not implemented: one deleted behind kpd's back stays deleted (keepalived "
+            "adds it again when a track_group, or a tracked virtual route, has it watch routes)",
+        ),
+        Keyword(
+            "static_rules",
+            "Rules installed at start and removed at stop, whatever the VRRP state (virtual_rules syntax).",
+            RULE,
+            kind=Kind.LIST,
+            partial="track_group is not implemented: one deleted behind kpd's back stays deleted (keepalived "
+            "adds it again when a track_group, or a tracked virtual rule, has it watch rules)",
         ),
         Keyword("global_defs", "Global settings.", kind=Kind.SECTION, child="global_defs"),
         Keyword(
