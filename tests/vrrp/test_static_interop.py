@@ -57,3 +57,26 @@ def test_static_entries_live_with_the_daemon(lab: Lab, kind: str) -> None:
     assert state(lab) == (True, {"198.18.0.0/16"}, {100})
     assert a.stop() == 0
     assert state(lab) == (False, set(), set())
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_a_deleted_static_route_comes_back_while_virtual_routes_are_watched(lab: Lab, kind: str) -> None:
+    """With a tracked virtual route keepalived watches route deletions, and then adds a deleted tracked
+    static route again (reinstate_static_route); a no_track one stays deleted."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=0.5,
+        instance_extra=("virtual_routes {", "    203.0.113.0/24 via 192.0.2.254 dev eth0", "}"),
+        trailer=STATIC,
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    full = (True, {"198.51.100.0/24", "198.18.0.0/16"}, {100})
+    wait_until(lambda: state(lab) == full, 10, what=f"static entries installed: {state(lab)}")
+    lab.run("a", "ip", "route", "del", "198.18.0.0/16")  # no_track
+    lab.run("a", "ip", "route", "del", "198.51.100.0/24")
+    wait_until(
+        lambda: state(lab) == (True, {"198.51.100.0/24"}, {100}), 10, what=f"tracked route back: {state(lab)}"
+    )
+    assert a.stop() == 0
+    assert state(lab) == (False, set(), set())

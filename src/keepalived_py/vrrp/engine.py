@@ -54,7 +54,7 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
-from keepalived_py.vrrp.net.routes import RouteManager, RouteMonitor, matches
+from keepalived_py.vrrp.net.routes import Deleted, RouteManager, RouteMonitor, matches
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
     AUTH_SIMPLE,
@@ -904,6 +904,31 @@ class VrrpEngine:
 
         self._addr_jobs.append(self._addr_pool.submit(work))
 
+    def _reinstate_static(self, deleted: Deleted) -> bool:
+        """keepalived's reinstate_static_route/rule: a tracked static entry deleted behind our back is added
+        again -- when it watches such deletions at all, which (without track_group, not implemented) is when
+        a tracked virtual route (for a route) or rule (for a rule) of the same family has it watch them."""
+        statics: tuple[Route | Rule, ...] = (*self.config.static_routes, *self.config.static_rules)
+        static = next((x for x in statics if x.track and matches(deleted, x)), None)
+        if static is None:
+            return False
+        kind = Route if isinstance(static, Route) else Rule
+        watched = any(
+            isinstance(x, kind) and x.track and x.family == static.family
+            for i in self.instances.values()
+            for x in _routing(i.config)
+        )
+        if watched:
+            log.warning("static entry at %s was deleted: adding it again", static.location)
+            only = dataclasses.replace(
+                self.config,
+                static_ipaddress=(),
+                static_routes=tuple(x for x in self.config.static_routes if x is static),
+                static_rules=tuple(x for x in self.config.static_rules if x is static),
+            )
+            self._static(only, add=True)
+        return True
+
     def _watch_routing(self) -> None:
         """Watch route and rule deletions once some instance tracks a virtual route or rule."""
         assert self._loop is not None
@@ -918,6 +943,8 @@ class VrrpEngine:
         we leave MASTER) are ignored."""
         assert self._route_monitor is not None and self._loop is not None
         for deleted in self._route_monitor.poll():
+            if self._reinstate_static(deleted):
+                continue
             for inst in list(self.instances.values()):
                 if inst.machine.state is not State.MASTER:
                     continue

@@ -83,19 +83,18 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "static_routes",
-            "Routes installed at start and removed at stop, whatever the VRRP state (virtual_routes syntax).",
+            "Routes installed at start and removed at stop, whatever the VRRP state (virtual_routes syntax). "
+            "As keepalived, a deleted one is added again only while a tracked virtual route of its family "
+            "has route deletions watched (track_group, which would too, is not implemented).",
             ROUTE,
             kind=Kind.LIST,
-            partial="track_group is not implemented: one deleted behind kpd's back stays deleted (keepalived "
-            "adds it again when a track_group, or a tracked virtual route, has it watch routes)",
         ),
         Keyword(
             "static_rules",
-            "Rules installed at start and removed at stop, whatever the VRRP state (virtual_rules syntax).",
+            "Rules installed at start and removed at stop, whatever the VRRP state (virtual_rules syntax); "
+            "a deleted one is added again only while a tracked virtual rule of its family has them watched.",
             RULE,
             kind=Kind.LIST,
-            partial="track_group is not implemented: one deleted behind kpd's back stays deleted (keepalived "
-            "adds it again when a track_group, or a tracked virtual rule, has it watch rules)",
         ),
         Keyword("global_defs", "Global settings.", kind=Kind.SECTION, child="global_defs"),
         Keyword(
