@@ -56,6 +56,9 @@ def child_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--heartbeat-interval", type=float, default=DEFAULT_HEARTBEAT_INTERVAL)
     p.add_argument("--log-console", action="store_true")
     p.add_argument("--log-level", choices=tuple(LEVELS), default="info")
+    p.add_argument("--log-facility", type=int, choices=range(8))
+    p.add_argument("--no-syslog", action="store_true")
+    p.add_argument("--log-file")
     return p
 
 
@@ -80,7 +83,14 @@ def start_child(kind: str, name: str, parser: argparse.ArgumentParser, argv: lis
     if sender is None and args.heartbeat_socket:
         sender = HeartbeatSender(kind, args.heartbeat_socket)
         sender.start_up(args.heartbeat_interval)
-    setup_logging(console=args.log_console, level=args.log_level, ident=name)
+    setup_logging(
+        console=args.log_console,
+        level=args.log_level,
+        ident=name,
+        facility=args.log_facility,
+        syslog=not args.no_syslog,
+        log_file=args.log_file,
+    )
     runtime_dir = Path(args.runtime_dir)
     if sender is not None:
         sender.progress("reading the configuration")

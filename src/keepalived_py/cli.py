@@ -24,11 +24,11 @@ from keepalived_py.config import template as config_template
 from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Severity
 from keepalived_py.config.serialize import to_data
 from keepalived_py.exitcodes import ExitCode
+from keepalived_py.logs import DEFAULT_LOG_FILE, log_file_name, setup_logging
 from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
-from keepalived_py.logs import setup_logging
 from keepalived_py.net_namespace import NamespaceError, runtime_subdir
 from keepalived_py.net_namespace import enter as enter_namespace
-from keepalived_py.runtime_files import ensure_runtime_dir
+from keepalived_py.runtime_files import ensure_runtime_dir, write_file_atomic
 
 log = logging.getLogger("kpd")
 #: how `kpd start` logs each configuration diagnostic
@@ -85,8 +85,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run in this network namespace, overriding the configuration's net_namespace (keepalived -s)",
     )
-    start.add_argument("--log-console", action="store_true", help="log to the console instead of syslog")
+    start.add_argument("-l", "--log-console", action="store_true", help="log to the console, not syslog")
     start.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="lowest level logged")
+    start.add_argument(
+        "-S",
+        "--log-facility",
+        type=int,
+        choices=range(8),
+        metavar="0-7",
+        help="log to syslog facility LOCAL0..7 instead of daemon (keepalived -S)",
+    )
+    start.add_argument("-G", "--no-syslog", action="store_true", help="do not log to syslog (keepalived -G)")
+    start.add_argument(
+        "-g",
+        "--log-file",
+        nargs="?",
+        const=DEFAULT_LOG_FILE,
+        metavar="FILE",
+        help=f"also log to FILE (default {DEFAULT_LOG_FILE}; the children to FILE_vrrp, FILE_check), "
+        "keepalived -g",
+    )
+    only = start.add_mutually_exclusive_group()
+    only.add_argument("-P", "--vrrp", action="store_true", help="run only the VRRP child (keepalived -P)")
+    only.add_argument("-C", "--check", action="store_true", help="run only the Checkers child (-C)")
+    start.add_argument("-p", "--pid", metavar="FILE", help="also write the parent's pid to FILE (-p)")
+    start.add_argument(
+        "-r", "--vrrp-pid", "--vrrp_pid", metavar="FILE", help="write the VRRP child's pid to FILE (-r)"
+    )
+    start.add_argument(
+        "-c", "--checkers-pid", "--checkers_pid", metavar="FILE", help="write the Checkers child's pid (-c)"
+    )
     start.add_argument(
         "--dont-release-vrrp",
         action="store_true",
@@ -280,7 +308,15 @@ def _runtime_dir(args: argparse.Namespace, namespace: str | None, instance: str 
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    setup_logging(console=args.log_console, level=args.log_level)
+    # the parent's file (keepalived: the namespace and instance in the name); known once the config is read
+    log_file = log_file_name(args.log_file, None, args.namespace) if args.log_file else None
+    setup_logging(
+        console=args.log_console,
+        level=args.log_level,
+        facility=args.log_facility,
+        syslog=not args.no_syslog,
+        log_file=log_file,
+    )
     result = load_config(
         args.config, vars_files=args.vars, config_id=args.config_id, namespace=args.namespace
     )
@@ -292,6 +328,15 @@ def cmd_start(args: argparse.Namespace) -> int:
         return int(ExitCode.CONFIG_FATAL)
     config = result.config
     namespace = args.namespace or config.net_namespace
+    if args.log_file and (namespace != args.namespace or config.instance_name):
+        # keepalived names the file after the namespace and instance too: known now
+        setup_logging(
+            console=args.log_console,
+            level=args.log_level,
+            facility=args.log_facility,
+            syslog=not args.no_syslog,
+            log_file=log_file_name(args.log_file, None, namespace, config.instance_name),
+        )
     if args.namespace and config.net_namespace and args.namespace != config.net_namespace:
         log.info("net_namespace %s of the configuration is overridden by --namespace %s",
                  config.net_namespace, args.namespace)
@@ -331,11 +376,37 @@ def cmd_start(args: argparse.Namespace) -> int:
         release_ipvs=not args.dont_release_ipvs,
         diagnostics=result.diagnostics,
         namespace_override=args.namespace,
+        only="vrrp" if args.vrrp else "checker" if args.check else None,
+        pid_files={k: v for k, v in (("vrrp", args.vrrp_pid), ("checker", args.checkers_pid)) if v},
+        log_args=_child_log_args(args),
+        log_files={
+            kind: log_file_name(args.log_file, prog, namespace, config.instance_name)
+            for kind, prog in (("vrrp", "vrrp"), ("checker", "check"))
+            if args.log_file
+        },
     )
+    if args.pid:
+        try:
+            write_file_atomic(args.pid, f"{os.getpid()}\n".encode(), sync=False)
+        except OSError as err:
+            print(f"kpd start: cannot write pid file {args.pid}: {err}", file=sys.stderr)
+            return int(ExitCode.FAILURE)
     try:
         return arbiter.run()
     finally:
         pid_file.unlink(missing_ok=True)
+        if args.pid:
+            Path(args.pid).unlink(missing_ok=True)
+
+
+def _child_log_args(args: argparse.Namespace) -> list[str]:
+    """The logging options handed on to the children (their log files are named apart)."""
+    out: list[str] = []
+    if args.log_facility is not None:
+        out += ["--log-facility", str(args.log_facility)]
+    if args.no_syslog:
+        out.append("--no-syslog")
+    return out
 
 
 def cmd_control(args: argparse.Namespace) -> int:

@@ -63,6 +63,7 @@ from keepalived_py.procname import become_subreaper, set_name
 from keepalived_py.runtime_files import (
     read_runtime_json,
     remove_stale_replies,
+    write_file_atomic,
     write_json_atomic,
     write_private_reply,
 )
@@ -164,8 +165,16 @@ class Arbiter:
         release_ipvs: bool = True,
         diagnostics: Sequence[Diagnostic] = (),
         namespace_override: str | None = None,
+        only: str | None = None,
+        pid_files: dict[str, str] | None = None,
+        log_args: Sequence[str] = (),
+        log_files: dict[str, str] | None = None,
     ) -> None:
         self.config = config
+        #: keepalived -P / -C: run only the "vrrp" or only the "checker" child
+        self.only = only
+        #: keepalived --vrrp_pid / --checkers_pid: child kind -> where its pid is written while it runs
+        self.pid_files = dict(pid_files or {})
         #: ``kpd start --namespace``: the namespace we run in whatever the configuration says
         self.namespace_override = namespace_override
         self.config_path = config_path
@@ -190,14 +199,19 @@ class Arbiter:
             common += ["--vars", v]
         if config_id:
             common += ["--config-id", config_id]
-        common += ["--log-level", log_level] + (["--log-console"] if log_console else [])
+        common += ["--log-level", log_level] + (["--log-console"] if log_console else []) + list(log_args)
         self._heartbeat_path = str(runtime_dir / HEARTBEAT_SOCKET)
         self._control_path = str(runtime_dir / CONTROL_SOCKET)
         common += ["--heartbeat-socket", self._heartbeat_path]
+        files = log_files or {}
         vrrp_argv = [sys.executable, "-m", "keepalived_py.vrrp.child", *common]
+        if "vrrp" in files:
+            vrrp_argv += ["--log-file", files["vrrp"]]
         if not release_vrrp:
             vrrp_argv.append("--dont-release-vrrp")
         checker_argv = [sys.executable, "-m", "keepalived_py.check.child", *common]
+        if "checker" in files:
+            checker_argv += ["--log-file", files["checker"]]
         if not release_ipvs:
             checker_argv.append("--dont-release-ipvs")
         #: each child's command line, started when its part of the configuration is present
@@ -228,11 +242,11 @@ class Arbiter:
 
     # --- set-up -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _wanted(config: Config) -> list[str]:
-        """The children a configuration needs, as keepalived starts them: VRRP and/or Checkers."""
+    def _wanted(self, config: Config) -> list[str]:
+        """The children a configuration needs, as keepalived starts them: VRRP and/or Checkers (only the
+        one ``-P``/``-C`` names)."""
         return [kind for kind, present in (("vrrp", config.has_vrrp), ("checker", config.has_checkers))
-                if present]
+                if present and self.only in (None, kind)]
 
     @staticmethod
     def _listen(path: str, backlog: int) -> socket.socket:
@@ -288,7 +302,8 @@ class Arbiter:
             sel.close()
             for listener in self._listeners.values():
                 listener.close()
-            for path in (self._control_path, self._heartbeat_path, self.runtime_dir / SNAPSHOT_FILE):
+            leftovers = (self._control_path, self._heartbeat_path, str(self.runtime_dir / SNAPSHOT_FILE))
+            for path in (*leftovers, *self.pid_files.values()):
                 with contextlib.suppress(OSError):
                     os.unlink(path)
             for fd in (rfd, wfd):
@@ -646,6 +661,12 @@ class Arbiter:
             argv += ["--resume-master", name]
         child.proc = subprocess.Popen(argv, close_fds=True)
         child.record.spawned(child.proc.pid, time.monotonic())
+        pid_file = self.pid_files.get(child.kind)
+        if pid_file is not None:
+            try:
+                write_file_atomic(pid_file, f"{child.proc.pid}\n".encode(), sync=False)
+            except OSError as err:
+                log.warning("cannot write %s child pid file %s: %s", child.kind, pid_file, err)
         log.info("started %s child, pid %d%s", child.kind, child.proc.pid,
                  f" (resuming MASTER: {', '.join(resume)})" if resume else "")
 
@@ -669,6 +690,9 @@ class Arbiter:
             if child is None:
                 continue  # an orphan re-parented to us (we are a subreaper)
             code = os.waitstatus_to_exitcode(status)
+            if child.kind in self.pid_files:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.pid_files[child.kind])
             assert child.proc is not None
             child.proc.returncode = code
             child.proc = None
