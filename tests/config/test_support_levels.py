@@ -64,7 +64,7 @@ def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_e
     # smtp_server is implemented (SMTP alerts): not reported
     assert reported == {("strict_mode", 9, 5), ("virtual_routes", 13, 5), ("fwmark", 23, 13)}
     (strict,) = [d for d in result.diagnostics if d.keyword == "strict_mode"]
-    assert "only partly implemented" in strict.message and "packet-filter" in strict.message
+    assert "only partly implemented" in strict.message and "iptables" in strict.message
     assert result.unsupported == ["strict_mode", "virtual_routes", "fwmark"]
     # the value is still read and checked: the model holds it
     assert result.config is not None and result.config.vrrp_instances[0].virtual_routes

@@ -339,3 +339,26 @@ def test_state_master_clears_nopreempt_and_preempt_delay_as_keepalived_does(tmp_
     cfg = load_config(conf, host_checks=False).config
     params = instance_params(cfg.vrrp_instances[0], cfg.global_defs, IPv4Address("10.0.0.2"))
     assert params.start_as_master and not params.nopreempt and params.preempt_delay == 0
+
+
+@pytest.mark.parametrize(
+    ("lines", "accept"),
+    [
+        ("", True),  # keepalived's default: accept mode
+        (" no_accept\n", False),
+        (" strict_mode\n", False),  # strict mode refuses accept mode ...
+        (" strict_mode\n accept\n", False),
+        (" strict_mode\n priority 255\n", True),  # ... but the address owner always takes its traffic
+    ],
+)
+def test_accept_mode_as_keepalived_resolves_it(tmp_path, lines, accept):
+    from keepalived_py.config import load_config
+    from keepalived_py.vrrp.engine import accept_mode
+
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n"
+        f"{lines} virtual_ipaddress {{\n  10.0.0.1/24\n }}\n}}\n"
+    )
+    cfg = load_config(conf, host_checks=False).config
+    assert accept_mode(cfg.vrrp_instances[0], cfg.global_defs) is accept

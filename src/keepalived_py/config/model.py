@@ -82,6 +82,8 @@ class GlobalDefs:
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_strict: bool = False
+    #: nftables table for the vrrp_strict / no_accept filter (None: no filter)
+    nftables: str | None = None
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_startup_delay: float = 0.0

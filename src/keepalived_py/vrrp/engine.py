@@ -54,6 +54,7 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
+from keepalived_py.vrrp.net.firewall import NftError, StrictFirewall
 from keepalived_py.vrrp.net.routes import Deleted, RouteManager, RouteMonitor, matches
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
@@ -162,6 +163,17 @@ def _identity(inst: VrrpInstance) -> object:
     ))
 
 
+def accept_mode(cfg: VrrpInstance, gd: GlobalDefs) -> bool:
+    """Whether a MASTER takes traffic to its addresses: keepalived's accept mode is on unless strict mode
+    (vrrp_strict / strict_mode, where accept is refused) or no_accept; the address owner always does."""
+    if cfg.priority == 255:
+        return True
+    strict = cfg.strict_mode if cfg.strict_mode is not None else gd.vrrp_strict
+    if strict:
+        return False
+    return cfg.accept if cfg.accept is not None else True
+
+
 def _routing(cfg: VrrpInstance) -> tuple[Route | Rule, ...]:
     return (*cfg.virtual_routes, *cfg.virtual_rules)
 
@@ -233,6 +245,7 @@ class VrrpEngine:
         self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
         self._routes: RouteManager | None = None
+        self._firewall: StrictFirewall | None = None
         self._route_monitor: RouteMonitor | None = None
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
@@ -467,6 +480,8 @@ class VrrpEngine:
         for task in list(self._announce_tasks):
             task.cancel()
         self._static(self.config, add=False)  # keepalived removes them at every stop
+        if self._firewall is not None and self.release_on_stop:
+            self._firewall.close()  # kept, with the addresses, under --dont-release-vrrp
         if self._interface_watch is not None:
             self._interface_watch.cancel()
         if self._route_monitor is not None:
@@ -1069,12 +1084,14 @@ class VrrpEngine:
             elif isinstance(action, fsm.AddAddresses):
                 inst.holds_addresses = True
                 self._program(inst, add=True)
+                self._filter(inst, drop=True)
             elif isinstance(action, fsm.RemoveAddresses):
                 for task in list(inst.announcing):
                     task.cancel()  # no announcement of addresses we no longer hold
                 if inst.holds_addresses:
                     inst.holds_addresses = False
                     self._program(inst, add=False)
+                    self._filter(inst, drop=False)
             elif isinstance(action, fsm.Announce):
                 self._announce(inst, action.repeat)
             elif isinstance(action, fsm.Transition):
@@ -1109,6 +1126,22 @@ class VrrpEngine:
             except OSError as err:
                 log.warning("(%s) cannot send advert to %s: %s", inst.name, dst, err)
                 inst.status.drops["send_error"] += 1
+
+    def _filter(self, inst: Instance, *, drop: bool) -> None:
+        """keepalived's vrrp_strict / no_accept filter (with ``nftables``): a MASTER without accept mode drops
+        traffic to and from its addresses; leaving MASTER lets it through again."""
+        gd = self.config.global_defs
+        if gd.nftables is None or accept_mode(inst.config, gd):
+            return
+        addresses = [v.address.ip for v in (*inst.vips, *inst.excluded)]
+        try:
+            if self._firewall is None:
+                if not drop:
+                    return
+                self._firewall = StrictFirewall(gd.nftables)
+            (self._firewall.drop if drop else self._firewall.allow)(addresses)
+        except NftError as err:
+            log.error("(%s) nftables filter of vrrp_strict/no_accept: %s", inst.name, err)
 
     def _program(self, inst: Instance, *, add: bool) -> None:
         specs = [*inst.vips, *inst.excluded]

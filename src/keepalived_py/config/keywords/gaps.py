@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 NO_FIREWALL = (
-    "the packet-filter rules keepalived installs (nftables or iptables: traffic to the VIPs dropped while "
-    "BACKUP, and while MASTER without accept mode) are not installed by kpd, so the VIPs accept traffic"
+    "with 'nftables' in global_defs kpd installs keepalived's nftables filter (traffic to and from the VIPs "
+    "of a MASTER without accept mode dropped); without it none, as Debian's keepalived (built without "
+    "iptables): a keepalived built with iptables adds iptables/ipset rules, which kpd does not"
 )

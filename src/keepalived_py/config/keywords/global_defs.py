@@ -44,6 +44,12 @@ def _flush_on_stop(args: Args) -> str:
     return text
 
 
+def _nftables(args: Args) -> str:
+    if len(args.tokens) > 1:
+        raise BadValue("unexpected extra argument (expected an optional table name)", args.tokens[1])
+    return args.tokens[0].text if args.tokens else "keepalived"
+
+
 def _dynamic_interfaces(args: Args) -> bool:
     """keepalived: on, whatever follows; ``allow_if_changes`` is its one option (it lets a macvlan change
     type, which kpd, without VMACs, never meets); another word is reported and dynamic interfaces are on."""
@@ -235,6 +241,12 @@ def declare(schema: Schema) -> None:
             "A MASTER hearing a higher priority sends one more advert before yielding.",
             Flag(),
             default=False,
+        ),
+        Keyword(
+            "nftables",
+            "Install keepalived's packet filter for vrrp_strict / no_accept with nftables, in this table "
+            "(default keepalived).",
+            Custom(_nftables, "[TABLE]"),
         ),
         Keyword(
             "vrrp_strict",

@@ -1,0 +1,184 @@
+"""keepalived's ``vrrp_strict`` / ``no_accept`` packet filter with ``nftables``, through libnftables' JSON.
+
+What keepalived 2.2.7 installs (``vrrp_nftables.c``, seen with ``nft list ruleset``): while an instance
+without accept mode is MASTER, its virtual addresses are elements of the set ``vips`` of table
+``keepalived`` (family ``ip`` for IPv4, ``ip6`` for IPv6), and two base chains at priority filter - 1 drop
+what is addressed to them (``in``, hook input: ``daddr @vips drop``) or sent from them (``out``, hook
+output: ``saddr @vips drop``). The IPv6 table also lets neighbour discovery through (set
+``neighbor-discovery``) and sends link-local traffic to the (empty) chains ``in_link_local`` /
+``out_link_local``. The table is created when the first address needs it; leaving MASTER deletes the
+instance's elements. At stop kpd deletes its tables (keepalived 2.2.7 leaves them, with empty sets).
+
+The binding is libnftables itself (``libnftables.so.1``, the library ``nft`` and Debian's python3-nftables
+use), driven with JSON commands: no ``nft`` text is parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import json
+import logging
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any
+
+__all__ = ["NftError", "Nftables", "StrictFirewall"]
+
+logger = logging.getLogger(__name__)
+
+IPAddress = IPv4Address | IPv6Address
+
+#: NFT_CTX_OUTPUT_JSON
+_OUTPUT_JSON = 1 << 4
+#: keepalived's priority: filter (0) - 1
+PRIORITY = -1
+
+
+class NftError(OSError):
+    """libnftables refused a command (the message is its own)."""
+
+
+class Nftables:
+    """One libnftables context: :meth:`run` takes the ``nftables`` array of JSON commands."""
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError as err:
+            raise NftError(f"libnftables is not available: {err}") from None
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint]
+        lib.nft_ctx_free.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_output_set_flags.argtypes = [ctypes.c_void_p, ctypes.c_uint]
+        lib.nft_ctx_buffer_output.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+        lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+        lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        self._ctx = lib.nft_ctx_new(0)
+        if not self._ctx:
+            raise NftError("cannot create a libnftables context")
+        lib.nft_ctx_output_set_flags(self._ctx, _OUTPUT_JSON)
+        lib.nft_ctx_buffer_output(self._ctx)
+        lib.nft_ctx_buffer_error(self._ctx)
+
+    def run(self, commands: list[dict[str, Any]]) -> Any:
+        """Run the commands (one transaction); the JSON output, if any; NftError on failure."""
+        rc = self._lib.nft_run_cmd_from_buffer(self._ctx, json.dumps({"nftables": commands}).encode())
+        out = self._lib.nft_ctx_get_output_buffer(self._ctx) or b""
+        err = self._lib.nft_ctx_get_error_buffer(self._ctx) or b""
+        if rc != 0:
+            raise NftError(err.decode(errors="replace").strip() or f"nft command failed ({rc})")
+        return json.loads(out) if out.strip() else None
+
+    def close(self) -> None:
+        if self._ctx:
+            self._lib.nft_ctx_free(self._ctx)
+            self._ctx = None
+
+
+def _match(protocol: str, field: str, right: Any) -> dict[str, Any]:
+    left = {"payload": {"protocol": protocol, "field": field}}
+    return {"match": {"op": "==", "left": left, "right": right}}
+
+
+def _table_commands(family: str, table: str) -> list[dict[str, Any]]:
+    """The table as keepalived lays it out (empty ``vips`` set)."""
+    v6 = family == "ip6"
+    base = {"family": family, "table": table}
+    cmds: list[dict[str, Any]] = [
+        {"add": {"table": {"family": family, "name": table}}},
+        {"add": {"set": {**base, "name": "vips", "type": "ipv6_addr" if v6 else "ipv4_addr"}}},
+    ]
+    if v6:
+        cmds.append(
+            {
+                "add": {
+                    "set": {
+                        **base,
+                        "name": "neighbor-discovery",
+                        "type": "icmpv6_type",
+                        "flags": ["constant"],
+                        "elem": ["nd-neighbor-solicit", "nd-neighbor-advert"],
+                    }
+                }
+            }
+        )
+    proto = "ip6" if v6 else "ip"
+    for chain, hook in (("out", "output"), ("in", "input")):
+        spec = {**base, "name": chain, "type": "filter", "hook": hook, "prio": PRIORITY, "policy": "accept"}
+        cmds.append({"add": {"chain": spec}})
+    if v6:
+        for chain in ("in_link_local", "out_link_local"):
+            cmds.append({"add": {"chain": {**base, "name": chain}}})
+    for chain, field in (("out", "saddr"), ("in", "daddr")):
+        rules: list[list[dict[str, Any]]] = []
+        if v6:
+            link_local = {"prefix": {"addr": "fe80::", "len": 10}}
+            rules.append([_match("icmpv6", "type", "@neighbor-discovery"), {"accept": None}])
+            rules.append([_match("ip6", field, link_local), {"goto": {"target": f"{chain}_link_local"}}])
+        rules.append([_match(proto, field, "@vips"), {"drop": None}])
+        cmds += [{"add": {"rule": {**base, "chain": chain, "expr": expr}}} for expr in rules]
+    return cmds
+
+
+class StrictFirewall:
+    """The addresses MASTER instances without accept mode must not receive or send (keepalived's
+    ``vrrp_strict``/``no_accept`` filter). :meth:`drop` and :meth:`allow` change the sets; the tables are
+    created on first use and deleted by :meth:`close`."""
+
+    def __init__(self, table: str = "keepalived", nft: Nftables | None = None) -> None:
+        self.table = table
+        self._nft = nft if nft is not None else Nftables()
+        self._ready: set[str] = set()
+        # a crashed run may have left its tables: start from nothing (they are created again when needed)
+        for family in ("ip", "ip6"):
+            with contextlib.suppress(NftError):
+                self._nft.run([{"delete": {"table": {"family": family, "name": table}}}])
+
+    def drop(self, addresses: Iterable[IPAddress]) -> None:
+        self._elements("add", addresses)
+
+    def allow(self, addresses: Iterable[IPAddress]) -> None:
+        self._elements("delete", addresses)
+
+    def _elements(self, verb: str, addresses: Iterable[IPAddress]) -> None:
+        by_family: dict[str, list[str]] = {}
+        for address in addresses:
+            by_family.setdefault("ip6" if address.version == 6 else "ip", []).append(str(address))
+        for family, elems in by_family.items():
+            cmds: list[dict[str, Any]] = []
+            if family not in self._ready:
+                if verb == "delete":
+                    continue  # never created: nothing to delete
+                cmds += _table_commands(family, self.table)
+            cmds.append({verb: {"element": self._set(family, elems)}})
+            try:
+                self._nft.run(cmds)
+            except NftError as err:
+                if verb == "delete":
+                    # one may be gone already; delete them one at a time so the others still go
+                    for elem in elems:
+                        with contextlib.suppress(NftError):
+                            self._nft.run([{"delete": {"element": self._set(family, [elem])}}])
+                    continue
+                raise NftError(f"nftables {verb} of {', '.join(elems)}: {err}") from None
+            self._ready.add(family)
+
+    def _set(self, family: str, elems: list[str]) -> dict[str, Any]:
+        return {"family": family, "table": self.table, "name": "vips", "elem": elems}
+
+    def close(self) -> None:
+        for family in sorted(self._ready):
+            try:
+                self._nft.run([{"delete": {"table": {"family": family, "name": self.table}}}])
+            except NftError as err:
+                logger.warning("cannot delete nftables table %s %s: %s", family, self.table, err)
+        self._ready.clear()
+        self._nft.close()

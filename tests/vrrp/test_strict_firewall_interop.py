@@ -1,0 +1,110 @@
+"""``vrrp_strict`` with ``nftables`` beside keepalived 2.2.7: the same configuration on one node, run by kpd
+and by keepalived; as MASTER (strict mode: no accept) the kernel holds the same nftables ruleset, table
+``keepalived`` for IPv4 and IPv6 with the VIPs in set ``vips`` (``nft list ruleset``, text compared); the
+elements go when the daemon stops (kpd deletes its tables; keepalived 2.2.7 leaves them with empty sets).
+kpd used to install nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, vip_present, wait_until
+
+from lab import Lab
+
+pytestmark = pytest.mark.netns
+
+EXPECTED = """\
+table ip keepalived {
+\tset vips {
+\t\ttype ipv4_addr
+\t\telements = { 192.0.2.100, 192.0.2.101 }
+\t}
+
+\tchain out {
+\t\ttype filter hook output priority filter - 1; policy accept;
+\t\tip saddr @vips drop
+\t}
+
+\tchain in {
+\t\ttype filter hook input priority filter - 1; policy accept;
+\t\tip daddr @vips drop
+\t}
+}
+table ip6 keepalived {
+\tset vips {
+\t\ttype ipv6_addr
+\t\telements = { 2001:db8::100 }
+\t}
+
+\tset neighbor-discovery {
+\t\ttype icmpv6_type
+\t\tflags constant
+\t\telements = { nd-neighbor-solicit,
+\t\t\t     nd-neighbor-advert }
+\t}
+
+\tchain out {
+\t\ttype filter hook output priority filter - 1; policy accept;
+\t\ticmpv6 type @neighbor-discovery accept
+\t\tip6 saddr fe80::/10 goto out_link_local
+\t\tip6 saddr @vips drop
+\t}
+
+\tchain in {
+\t\ttype filter hook input priority filter - 1; policy accept;
+\t\ticmpv6 type @neighbor-discovery accept
+\t\tip6 daddr fe80::/10 goto in_link_local
+\t\tip6 daddr @vips drop
+\t}
+
+\tchain in_link_local {
+\t}
+
+\tchain out_link_local {
+\t}
+}
+"""
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with open_lab(("a",), "keepalived", "nft") as the_lab:
+        yield the_lab
+
+
+def ruleset(lab: Lab) -> str:
+    return lab.run("a", "nft", "list", "ruleset").stdout
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_strict_master_drops_traffic_to_its_addresses_as_keepalived(lab: Lab, kind: str) -> None:
+    conf = Vrrp(
+        priority=100,
+        advert_int=1,
+        vips=("192.0.2.100/24", "192.0.2.101/24"),
+        global_extra=("vrrp_strict", "nftables"),
+        trailer=(
+            "vrrp_instance VI_6 {",
+            "    interface eth0",
+            "    virtual_router_id 52",
+            "    priority 100",
+            "    advert_int 1",
+            "    virtual_ipaddress {",
+            "        2001:db8::100/64",
+            "    }",
+            "}",
+        ),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: a.holds_vip() and vip_present(lab, "a", "2001:db8::100"), 15, what="both MASTER")
+    wait_until(lambda: "2001:db8::100" in ruleset(lab), 5, what="the filter")
+    assert ruleset(lab) == EXPECTED
+    assert a.stop() == 0
+    left = ruleset(lab)
+    assert "192.0.2.100" not in left and "2001:db8::100" not in left
+    if kind == KPD:
+        assert left == ""
