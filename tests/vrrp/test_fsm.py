@@ -362,3 +362,18 @@ def test_accept_mode_as_keepalived_resolves_it(tmp_path, lines, accept):
     )
     cfg = load_config(conf, host_checks=False).config
     assert accept_mode(cfg.vrrp_instances[0], cfg.global_defs) is accept
+
+
+def test_startup_delay_holds_every_down_timer_and_the_owner():
+    """keepalived's vrrp_startup_delay: BACKUP down timers count from the end of the delay, the address
+    owner takes over when it ends, adverts heard meanwhile push the timer from the delay's end too."""
+    backup = Vrrp(Params("b", 3, 1.0, 100, IPv4Address("10.0.0.2")), hold_until=10.0)
+    backup.start(0.0)
+    assert backup.state is State.BACKUP and backup.deadline == 10.0 + master_down_interval(3, 100, 1.0)
+    backup.advert(5.0, IPv4Address("10.0.0.9"), 200, 1.0)
+    assert backup.deadline == 10.0 + master_down_interval(3, 100, 1.0)
+    owner = Vrrp(Params("o", 3, 1.0, 255, IPv4Address("10.0.0.1")), hold_until=10.0)
+    owner.start(0.0)
+    assert owner.state is State.BACKUP and owner.deadline == 10.0
+    owner.tick(10.0)
+    assert owner.state is State.MASTER

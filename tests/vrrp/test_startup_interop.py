@@ -110,3 +110,15 @@ def test_notify_script_runs_as_the_user_and_group_named_after_it(lab: Lab, kind:
         assert log.read_text() == "nobody:nogroup hello\n"
     finally:
         shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_vrrp_startup_delay_postpones_the_takeover(lab: Lab, kind: str) -> None:
+    conf = Vrrp(priority=100, advert_int=0.5, global_extra=("vrrp_startup_delay 3",))
+    a = Daemon(lab, "a", conf, kind=kind)
+    started = time.monotonic()
+    a.start()
+    wait_until(lambda: vip_present(lab, "a", conf.vip), 20, interval=0.01, what="a becomes MASTER")
+    took = time.monotonic() - started
+    mdi = conf.master_down_interval()  # 1.8 s
+    assert took >= 3 + mdi - 0.05, f"MASTER {took:.2f} s after start, before the delay plus {mdi:.2f} s"

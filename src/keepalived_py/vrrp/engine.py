@@ -444,6 +444,13 @@ class VrrpEngine:
                 self._remove_residual(inst)
         self._static(self.config, add=True)
         now = self._loop.time()
+        delay = self.config.global_defs.vrrp_startup_delay
+        if delay > 0 and not resume:
+            # keepalived's vrrp_startup_delay (at start, not at a reload or a child restart): no instance
+            # takes over before it ends
+            log.info("Delaying startup for %g seconds", delay)
+            for inst in self.instances.values():
+                inst.machine.hold_until = now + delay
         for inst in self.instances.values():
             was_master = inst.name in resume
             if was_master:

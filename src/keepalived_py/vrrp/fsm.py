@@ -185,6 +185,8 @@ class Vrrp:
     #: keepalived's ``wantstate == MASTER``: the down timer expired (or ``state MASTER``/owner at start) and
     #: no advert has been accepted since; what a sync group asks of its members.
     wants_master: bool = False
+    #: vrrp_startup_delay: no down timer counts before this time (keepalived's vrrp_delayed_start_time)
+    hold_until: float = 0.0
     #: Set by a sync group: whether this member may become MASTER now (None: not in a sync group).
     sync_gate: Callable[[Vrrp], bool] | None = field(default=None, repr=False, compare=False)
     last_transition: float | None = None
@@ -206,6 +208,10 @@ class Vrrp:
         if not self.master_adver_int:
             self.master_adver_int = self.params.advert_int
         self.wants_master = self.params.start_as_master or self.params.is_owner
+
+    def _after(self, now: float) -> float:
+        """When a BACKUP's down timer starts counting: now, or the end of vrrp_startup_delay."""
+        return max(now, self.hold_until)
 
     def may_become_master(self) -> bool:
         """Neither a fault in its sync group nor the group's other members stop it becoming MASTER."""
@@ -257,15 +263,18 @@ class Vrrp:
             self._advert_at = now + self.params.advert_int
             self._arm_refresh(now)
             return out
-        if self.params.is_owner and self.may_become_master():
+        if self.params.is_owner and self.may_become_master() and now >= self.hold_until:
             self._become_master(out, now, Reason.ADDRESS_OWNER)
             return out
         self.master_adver_int = self.params.advert_int
         self._enter(out, now, State.BACKUP, Reason.STARTUP)
+        if self.params.is_owner and now < self.hold_until:
+            self._down_at = self.hold_until  # vrrp_startup_delay: the owner takes over when it ends
+            return out
         if self.sync_gate is not None and self.wants_master:
-            self._down_at = now + self.params.advert_int + self._min_skew()
+            self._down_at = self._after(now) + self.params.advert_int + self._min_skew()
         else:
-            self._down_at = now + self.master_down_interval
+            self._down_at = self._after(now) + self.master_down_interval
         return out
 
     def tick(self, now: float) -> list[Action]:
@@ -355,7 +364,7 @@ class Vrrp:
             else:
                 self._enter(out, now, State.BACKUP, Reason.FAULT_CLEARED)
                 self._preempt_at = None
-                self._down_at = now + self.master_down_interval
+                self._down_at = self._after(now) + self.master_down_interval
         return out
 
     def stop(self, now: float, *, release: bool = True) -> list[Action]:
@@ -409,14 +418,14 @@ class Vrrp:
     ) -> None:
         p = self.params
         if priority == PRIORITY_STOP:
-            self._down_at = now + self.skew_time
+            self._down_at = self._after(now) + self.skew_time
             self._down_reason = Reason.PRIORITY_ZERO
             return
         in_preempt_delay = p.preempt_delay > 0 and (self._preempt_at is None or self._preempt_at > now)
         if p.nopreempt or priority >= self.priority or in_preempt_delay:
             if p.version == 3:
                 self.master_adver_int = adver_int
-            self._down_at = now + self.master_down_interval
+            self._down_at = self._after(now) + self.master_down_interval
             self.master_address = source
             self.master_priority = priority
             self._down_reason = Reason.MASTER_DOWN

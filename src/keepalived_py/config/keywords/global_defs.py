@@ -269,10 +269,10 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "vrrp_startup_delay",
-            "Delay before VRRP starts after the daemon starts.",
+            "At start (not at a reload or a child restart), no instance takes over before this many seconds: "
+            "down timers count from its end, the address owner waits for it too.",
             Seconds(0, 3600),
             default=0.0,
-            partial="ignored: kpd starts its VRRP instances at once",
         ),
         Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
         Keyword(
