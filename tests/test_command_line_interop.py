@@ -118,3 +118,30 @@ def test_log_files_per_process(lab: Lab) -> None:
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(15)
+
+
+@pytest.mark.parametrize("kind", ["kpd", "keepalived"])
+def test_process_names(lab: Lab, kind: str) -> None:
+    """``process_names`` and ``process_name``: ps and pgrep see keepalived's names for the children and the
+    one given for the parent."""
+    work = lab.workdir / kind
+    work.mkdir(mode=0o700)
+    conf = work / "keepalived.conf"
+    conf.write_text(CONFIG.replace("    router_id cmdline\n", "    router_id cmdline\n    process_names\n"
+                                   "    process_name kpd-test-main\n"))
+    pid = work / "main.pid"
+    if kind == "kpd":
+        cmd = [sys.executable, "-m", "keepalived_py", "start", "--config", str(conf)]
+        cmd += ["--runtime-dir", str(work), "-l", "-P", "-p", str(pid)]
+    else:
+        cmd = ["keepalived", "-n", "-l", "-P", "-f", str(conf), "-p", str(pid), "-r", str(work / "v.pid")]
+    proc = lab.popen("a", *cmd)
+    try:
+        main = int(_wait(lambda: pid.exists() and pid.read_text().strip(), 15, "pid file"))
+        _wait(lambda: _children(main), 10, "the VRRP child")
+        (child,) = _children(main)
+        _wait(lambda: Path(f"/proc/{child}/comm").read_text().strip() == "keepalived_vrrp", 10, "child name")
+        assert Path(f"/proc/{main}/comm").read_text().strip() == "kpd-test-main"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(15)

@@ -96,6 +96,12 @@ def start_child(kind: str, name: str, parser: argparse.ArgumentParser, argv: lis
         sender.progress("reading the configuration")
     config, generation, errors = load_for_child(runtime_dir, args.config, vars_files=args.vars,
                                                 config_id=args.config_id)
+    if config is not None:
+        gd = config.global_defs
+        own = gd.vrrp_process_name if kind == "vrrp" else gd.checker_process_name
+        default = ("keepalived_vrrp" if kind == "vrrp" else "keepalived_lvs") if gd.process_names else None
+        if own or default:
+            set_name(own or default or name)  # keepalived's process_names / *_process_name
     if config is None:
         print("\n".join(errors), file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)

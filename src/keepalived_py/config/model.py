@@ -82,6 +82,10 @@ class GlobalDefs:
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_strict: bool = False
+    process_names: bool = False
+    process_name: str | None = None
+    vrrp_process_name: str | None = None
+    checker_process_name: str | None = None
     #: nftables table for the vrrp_strict / no_accept filter (None: no filter)
     nftables: str | None = None
     vrrp_skip_check_adv_addr: bool = False

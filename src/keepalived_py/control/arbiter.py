@@ -273,7 +273,7 @@ class Arbiter:
         return min([0.1] + [c.judge_timeout() / 6 for c in self.children.values()])
 
     def run(self) -> int:
-        set_name("kpd")
+        set_name(self.config.global_defs.process_name or "kpd")
         become_subreaper()
         sel = self._sel = selectors.DefaultSelector()
         self._listeners = {"conn": self._listen(self._heartbeat_path, 16),

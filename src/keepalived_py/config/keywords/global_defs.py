@@ -44,6 +44,17 @@ def _flush_on_stop(args: Args) -> str:
     return text
 
 
+def _process_name(args: Args) -> str:
+    """keepalived truncates a name to the kernel's 15 characters (TASK_COMM_LEN), and says so."""
+    tok = args.one("a process name")
+    if len(tok.text) > 15:
+        args.error(f"Process name {tok.text[:40]} more than 15 characters, truncating", tok)
+    return tok.text[:15]
+
+
+PROCESS_NAME = Custom(_process_name, "name (at most 15 characters)")
+
+
 def _nftables(args: Args) -> str:
     if len(args.tokens) > 1:
         raise BadValue("unexpected extra argument (expected an optional table name)", args.tokens[1])
@@ -247,6 +258,18 @@ def declare(schema: Schema) -> None:
             "Install keepalived's packet filter for vrrp_strict / no_accept with nftables, in this table "
             "(default keepalived).",
             Custom(_nftables, "[TABLE]"),
+        ),
+        Keyword(
+            "process_names",
+            "Name the children keepalived_vrrp and keepalived_lvs (ps, pgrep) instead of kpd-vrrp and "
+            "kpd-checker.",
+            Flag(),
+            default=False,
+        ),
+        Keyword("process_name", "Name of the parent process (ps, pgrep).", PROCESS_NAME),
+        Keyword("vrrp_process_name", "Name of the VRRP child.", PROCESS_NAME),
+        Keyword(
+            "checker_process_name", "Name of the Checkers child.", PROCESS_NAME, aliases=("lvs_process_name",)
         ),
         Keyword(
             "vrrp_strict",
