@@ -96,7 +96,9 @@ def test_a_reload_slower_than_the_hung_timeout_keeps_the_children_and_serves_sta
         time.sleep(1.0)
     assert any(busy for _, busy in answers), answers
     took = answers[-1][0]
-    assert took > 2 * doc["children"]["vrrp"]["hung_timeout"], "the reload was not slow enough to matter"
+    assert took > 2 * doc["children"]["vrrp"]["hung_timeout"], (
+        f"the reload was not slow enough to matter: {doc['reload']}\n{master.log()[-3000:]}"
+    )
     assert doc["reload"]["ok"] is True, doc["reload"]
     assert vips.holders_seen() == {("a",)}
     assert master.children() == children and "hung" not in master.log()
