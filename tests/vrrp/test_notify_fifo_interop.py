@@ -30,29 +30,26 @@ def readers(marker: str) -> list[str]:
     return out.split()
 
 
-@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
-def test_fifo_script_reads_the_state_lines_and_stops_with_the_daemon(lab: Lab, kind: str) -> None:
+def fifo_conf(lab: Lab, body: str, args: str = "") -> tuple[Path, Path, Vrrp]:
+    """A vrrp_notify_fifo with a reader script (``$last``: the FIFO, its last argument); (fifo, reader,
+    configuration)."""
     scripts = lab.workdir / "scripts"
     scripts.mkdir(mode=0o755)
-    log = lab.workdir / "fifo.log"
     fifo = lab.workdir / "vrrp.fifo"
     reader = scripts / f"fifo-reader-{lab.workdir.name}"
-    reader.write_text(
-        "#!/bin/sh\n"
-        f'for last; do :; done\necho "started with $# arguments, last $last" >> {log}\n'
-        f'exec cat "$last" >> {log}\n'
-    )
+    reader.write_text(f"#!/bin/sh\nfor last; do :; done\n{body}")
     os.chmod(reader, 0o755)
-    conf = Vrrp(
-        priority=100,
-        advert_int=0.5,
-        global_extra=(
-            "enable_script_security",
-            "script_user root",
-            f"vrrp_notify_fifo {fifo}",
-            f'vrrp_notify_fifo_script "{reader} --from-config"',
-        ),
-    )
+    script = f"{reader} {args}".strip()
+    extra = ("enable_script_security", "script_user root", f"vrrp_notify_fifo {fifo}",
+             f'vrrp_notify_fifo_script "{script}"')
+    return fifo, reader, Vrrp(priority=100, advert_int=0.5, global_extra=extra)
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_fifo_script_reads_the_state_lines_and_stops_with_the_daemon(lab: Lab, kind: str) -> None:
+    log = lab.workdir / "fifo.log"
+    body = f'echo "started with $# arguments, last $last" >> {log}\nexec cat "$last" >> {log}\n'
+    fifo, _, conf = fifo_conf(lab, body, "--from-config")
     a = Daemon(lab, "a", conf, kind=kind)
     a.start()
     wait_until(lambda: a.holds_vip(), 15, what="a becomes MASTER")
@@ -70,26 +67,9 @@ def test_a_killed_child_leaves_no_second_reader(lab: Lab) -> None:
     """kpd restarts a killed VRRP child; the reader the dead child started (a shell looping on the FIFO, as
     keepalived's examples do, which EOF does not end, and here ignoring SIGTERM) is killed, so the new child's
     reader is the only one."""
-    scripts = lab.workdir / "scripts"
-    scripts.mkdir(mode=0o755)
-    fifo = lab.workdir / "vrrp.fifo"
-    reader = scripts / "fifo-reader"
     # loops reopening the FIFO, and ignores SIGTERM: only SIGKILL ends it
-    reader.write_text(
-        "#!/bin/sh\ntrap '' TERM\nfor last; do :; done\n"
-        'while true; do cat "$last" > /dev/null; sleep 0.1; done\n'
-    )
-    os.chmod(reader, 0o755)
-    conf = Vrrp(
-        priority=100,
-        advert_int=0.5,
-        global_extra=(
-            "enable_script_security",
-            "script_user root",
-            f"vrrp_notify_fifo {fifo}",
-            f'vrrp_notify_fifo_script "{reader}"',
-        ),
-    )
+    body = "trap '' TERM\nwhile true; do cat \"$last\" > /dev/null; sleep 0.1; done\n"
+    fifo, reader, conf = fifo_conf(lab, body)
     a = Daemon(lab, "a", conf, kind=KPD)
     a.start()
     wait_until(lambda: len(readers(str(reader))) == 1, 15, what="one reader")

@@ -89,6 +89,14 @@ def rules(lab: Lab) -> list[dict[str, Any]]:
     return sorted(out, key=lambda r: r["priority"])
 
 
+def routed() -> Vrrp:
+    """One instance with ROUTES and RULES."""
+    routes = ("virtual_routes {", *(f"    {r}" for r in ROUTES), "}")
+    rules = ("virtual_rules {", *(f"    {r}" for r in RULES), "}")
+    lines = (*routes, *rules)
+    return Vrrp(priority=100, advert_int=0.5, instance_extra=lines)
+
+
 def vrrp_children(daemon: Daemon) -> list[int]:
     found = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True).stdout
     return [int(p) for p in found.split() if str(daemon.dir) in Path(f"/proc/{p}/cmdline").read_text()]
@@ -96,18 +104,7 @@ def vrrp_children(daemon: Daemon) -> list[int]:
 
 @pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
 def test_routes_and_rules_follow_the_master_state(lab: Lab, kind: str) -> None:
-    conf = Vrrp(
-        priority=100,
-        advert_int=0.5,
-        instance_extra=(
-            "virtual_routes {",
-            *(f"    {r}" for r in ROUTES),
-            "}",
-            "virtual_rules {",
-            *(f"    {r}" for r in RULES),
-            "}",
-        ),
-    )
+    conf = routed()
     a = Daemon(lab, "a", conf, kind=kind)
     a.start()
     wait_until(lambda: a.holds_vip(), 15, what="a becomes MASTER")
@@ -122,18 +119,7 @@ def test_routes_and_rules_follow_the_master_state(lab: Lab, kind: str) -> None:
 def test_a_killed_child_leaves_routes_and_rules_neither_duplicated_nor_lost(lab: Lab) -> None:
     """SIGKILL of the VRRP child while MASTER: the parent restarts it resuming MASTER; the kernel keeps
     exactly the routes and rules it had (none added twice, none lost)."""
-    conf = Vrrp(
-        priority=100,
-        advert_int=0.5,
-        instance_extra=(
-            "virtual_routes {",
-            *(f"    {r}" for r in ROUTES),
-            "}",
-            "virtual_rules {",
-            *(f"    {r}" for r in RULES),
-            "}",
-        ),
-    )
+    conf = routed()
     a = Daemon(lab, "a", conf, kind=KPD)
     a.start()
     wait_until(lambda: a.holds_vip() and len(rules(lab)) == len(EXPECTED_RULES), 15, what="MASTER, rules in")
