@@ -168,3 +168,29 @@ def test_a_tracked_route_deleted_behind_the_masters_back_bounces_it(lab: Lab, ki
     assert () in vip.holders_seen(), "the instance left MASTER (its address went) before coming back"
     assert present("198.18.0.0/16"), "becoming MASTER again adds every route, the untracked one too"
     assert a.stop() == 0
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_a_route_the_kernel_refuses_is_reported_and_the_instance_stays_master(lab: Lab, kind: str) -> None:
+    """keepalived 2.2.7 logs a refused route and carries on (netlink_rtlist's result is not acted on): the
+    instance stays MASTER with its other routes. kpd does the same and names the line."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=0.5,
+        instance_extra=(
+            "virtual_routes {",
+            "    198.51.100.0/24 via 203.0.113.1 dev eth0",  # gateway not on any link: refused
+            "    198.18.0.0/16 via 192.0.2.254 dev eth0",
+            "}",
+        ),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    installed = lambda: {r["dst"] for r in routes(lab)}  # noqa: E731
+    wait_until(lambda: a.holds_vip() and "198.18.0.0/16" in installed(), 15, what="MASTER")
+    time.sleep(1.0)
+    assert a.holds_vip() and a.running
+    assert "198.51.100.0/24" not in installed()
+    if kind == KPD:
+        assert "virtual_routes at" in a.log() and "cannot add it" in a.log()
+    assert a.stop() == 0
