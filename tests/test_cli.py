@@ -97,3 +97,22 @@ def test_default_runtime_dir_follows_net_namespace_and_instance() -> None:
     assert _runtime_dir(args, args.namespace, args.instance) == "/run/kpd/web"
     args = build_parser().parse_args(["status", "--runtime-dir", "/x", "--namespace", "blue"])
     assert _runtime_dir(args, args.namespace, args.instance) == "/x"  # given: used as it is
+
+
+def test_a_namespace_that_cannot_name_a_runtime_dir_is_a_plain_error(capsys) -> None:
+    from keepalived_py.cli import main
+
+    assert main(["status", "--namespace", "a/b"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kpd status: ") and "'a/b' cannot name a runtime directory" in err
+
+
+def test_a_bad_namespace_flag_is_not_blamed_on_the_configuration(write_conf, capsys) -> None:
+    from keepalived_py.cli import main
+
+    path = write_conf(VALID)
+    runtime = str(path.parent / "r")
+    assert main(["start", "--config", str(path), "--namespace", "../x", "--runtime-dir", runtime]) == 4
+    err = capsys.readouterr().err
+    assert "--namespace ../x: invalid network namespace name '../x'" in err
+    assert f"{path}:1:1" not in err

@@ -414,7 +414,7 @@ def cmd_control(args: argparse.Namespace) -> int:
 
     try:
         body = request(_runtime_dir(args, args.namespace, args.instance), args.command)
-    except ControlError as err:
+    except (ControlError, NamespaceError) as err:
         print(f"kpd {args.command}: {err}", file=sys.stderr)
         return int(ExitCode.FAILURE)
     if args.command == "status":

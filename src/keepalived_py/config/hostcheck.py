@@ -47,7 +47,10 @@ def check_host(
             with entered(where):
                 _check_interfaces(config, origins, sink, exists)
         except NamespaceError as err:
-            sink.fatal(str(err), origins.loc(config, "net_namespace"))
+            if namespace:  # named on the command line (kpd start --namespace), not in the file
+                sink.fatal(f"--namespace {namespace}: {err}")
+            else:
+                sink.fatal(str(err), origins.loc(config, "net_namespace"))
     else:
         _check_interfaces(config, origins, sink, exists)
     _check_scripts(config, origins, sink)
