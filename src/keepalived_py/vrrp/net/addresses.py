@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_address, ip_interface
 from typing import Literal
@@ -36,7 +36,7 @@ from pyroute2.netlink import NLM_F_CREATE, NLM_F_EXCL
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_NEWADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_NOPREFIXROUTE, IFA_F_SECONDARY, ifaddrmsg
 
-from keepalived_py.vrrp.net.links import AddressInfo, NetlinkError, RtNetlink
+from keepalived_py.vrrp.net.links import AddressInfo, NetlinkClient, NetlinkError, RtNetlink
 
 IPAddress = IPv4Address | IPv6Address
 IPInterface = IPv4Interface | IPv6Interface
@@ -228,30 +228,8 @@ class AddressError(OSError):
         self.changed = changed
 
 
-class AddressManager:
-    """Adds and removes :class:`AddressSpec` addresses in one network namespace.
-
-    ``resolve`` maps an interface name to its index (None when absent); by default it asks rtnetlink in the
-    manager's namespace, which is the namespace of the thread that created the manager (or of ``netlink``).
-    """
-
-    def __init__(
-        self, resolve: Callable[[str], int | None] | None = None, *, netlink: RtNetlink | None = None
-    ) -> None:
-        self._own_netlink = netlink is None
-        self._rtnl = netlink if netlink is not None else RtNetlink()
-        self._resolve = resolve if resolve is not None else self._rtnl.ifindex
-
-    def close(self) -> None:
-        """Close the netlink socket (if the manager created it)."""
-        if self._own_netlink:
-            self._rtnl.close()
-
-    def __enter__(self) -> AddressManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class AddressManager(NetlinkClient):
+    """Adds and removes :class:`AddressSpec` addresses in one network namespace (that of its socket)."""
 
     def add(self, vips: Iterable[AddressSpec]) -> list[AddressSpec]:
         """Put every address on its interface; return those actually added (already present ones are not).

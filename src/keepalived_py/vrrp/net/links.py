@@ -29,9 +29,9 @@ import fcntl
 import itertools
 import socket
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from pyroute2.netlink import (
     NLM_F_ACK,
@@ -331,6 +331,30 @@ class RtNetlink:
         return [
             a for a in found if (ifindex is None or a.ifindex == ifindex) and a.family != socket.AF_UNSPEC
         ]
+
+
+class NetlinkClient:
+    """An rtnetlink user: its socket (its own, closed with it, or one lent by the caller) and ``resolve``,
+    interface name to index (None when absent; by default asked of rtnetlink in the socket's namespace, the
+    namespace of the thread that created it)."""
+
+    def __init__(
+        self, resolve: Callable[[str], int | None] | None = None, *, netlink: RtNetlink | None = None
+    ) -> None:
+        self._own_netlink = netlink is None
+        self._rtnl = netlink if netlink is not None else RtNetlink()
+        self._resolve = resolve if resolve is not None else self._rtnl.ifindex
+
+    def close(self) -> None:
+        """Close the netlink socket (if this client created it)."""
+        if self._own_netlink:
+            self._rtnl.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class LinkMonitor:

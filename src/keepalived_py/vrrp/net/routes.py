@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Any
@@ -32,7 +32,7 @@ from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from keepalived_py.config.model import Route, Rule
-from keepalived_py.vrrp.net.links import NetlinkError, RtNetlink
+from keepalived_py.vrrp.net.links import NetlinkClient, NetlinkError
 
 __all__ = ["Deleted", "RouteManager", "RouteMonitor", "matches", "route_message", "rule_message"]
 
@@ -123,20 +123,9 @@ def rule_message(rule: Rule) -> fibmsg:
     return msg
 
 
-class RouteManager:
+class RouteManager(NetlinkClient):
     """Adds and removes an instance's routes and rules. Every item is attempted; the failures come back as
     ``(item, error)`` pairs (the kernel refused them) for the caller to report and act on."""
-
-    def __init__(
-        self, resolve: Callable[[str], int | None] | None = None, *, netlink: RtNetlink | None = None
-    ) -> None:
-        self._own_netlink = netlink is None
-        self._rtnl = netlink if netlink is not None else RtNetlink()
-        self._resolve = resolve if resolve is not None else self._rtnl.ifindex
-
-    def close(self) -> None:
-        if self._own_netlink:
-            self._rtnl.close()
 
     def add(self, routes: Iterable[Route], rules: Iterable[Rule]) -> list[tuple[Route | Rule, OSError]]:
         failures: list[tuple[Route | Rule, OSError]] = []
