@@ -133,3 +133,12 @@ def test_a_member_in_fault_faults_the_group_and_blocks_master():
     assert a.state is State.FAULT
     group.run(b, t + 20, lambda: b.set_fault(t + 20, False))
     assert a.state is State.BACKUP and b.state is State.BACKUP
+
+
+def test_a_member_resumed_as_master_after_a_child_restart_wants_master():
+    """A restarted child resumes its MASTERs (no flap); they want MASTER as any MASTER does, so the group's
+    gate sees them as keepalived's wantstate would."""
+    a, b = _member("a"), _member("b")
+    group = SyncGroup("G", [a, b])
+    group.run(a, 0.0, lambda: a.start(0.0, resume_master=True))
+    assert a.state is State.MASTER and a.wants_master

@@ -257,6 +257,7 @@ class Vrrp:
             return out
         if resume_master and self.master_allowed:
             self.master_adver_int = self.params.advert_int
+            self.wants_master = True
             self._send(out, self.priority)
             out.append(AddAddresses())  # already there: a no-op that re-asserts them, nothing removed
             self._enter(out, now, State.MASTER, Reason.RESUMED)
