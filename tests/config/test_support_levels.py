@@ -17,7 +17,10 @@ from keepalived_py.exitcodes import ExitCode
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "keepalived_py"
 #: implemented keywords whose value the configuration builder folds into another attribute
-FOLDED = {("vrrp_instance", "preempt"): "clears nopreempt when it comes after it (build.py)"}
+FOLDED = {
+    ("vrrp_instance", "preempt"): "clears nopreempt when it comes after it (build.py)",
+    ("vrrp_instance", "no_accept"): "sets accept to False when it comes after accept (build.py)",
+}
 
 CONF = """\
 global_defs {
@@ -61,11 +64,11 @@ def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_e
     assert result.exit_code is ExitCode.CONFIG_ERRORS
     reported = {(d.keyword, d.location.line, d.location.col) for d in result.diagnostics
                 if d.severity is Severity.UNSUPPORTED and d.location is not None}
-    # smtp_server is implemented (SMTP alerts): not reported
-    assert reported == {("strict_mode", 9, 5), ("virtual_routes", 13, 5), ("fwmark", 23, 13)}
-    (strict,) = [d for d in result.diagnostics if d.keyword == "strict_mode"]
-    assert "only partly implemented" in strict.message and "iptables" in strict.message
-    assert result.unsupported == ["strict_mode", "virtual_routes", "fwmark"]
+    # smtp_server is implemented (SMTP alerts), strict_mode too (its nftables filter): not reported
+    assert reported == {("virtual_routes", 13, 5), ("fwmark", 23, 13)}
+    (routes,) = [d for d in result.diagnostics if d.keyword == "virtual_routes"]
+    assert "only partly implemented" in routes.message and "nexthops" in routes.message
+    assert result.unsupported == ["virtual_routes", "fwmark"]
     # the value is still read and checked: the model holds it
     assert result.config is not None and result.config.vrrp_instances[0].virtual_routes
 

@@ -2,7 +2,8 @@
 and by keepalived; as MASTER (strict mode: no accept) the kernel holds the same nftables ruleset, table
 ``keepalived`` for IPv4 and IPv6 with the VIPs in set ``vips`` (``nft list ruleset``, text compared); the
 elements go when the daemon stops (kpd deletes its tables; keepalived 2.2.7 leaves them with empty sets).
-kpd used to install nothing.
+kpd used to install nothing; then, without the ``nftables`` keyword, still nothing, where keepalived uses
+nftables and table ``keepalived`` whenever a filter is needed ("no firewall configured - using nftables").
 """
 
 from __future__ import annotations
@@ -80,12 +81,15 @@ def ruleset(lab: Lab) -> str:
 
 
 @pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
-def test_strict_master_drops_traffic_to_its_addresses_as_keepalived(lab: Lab, kind: str) -> None:
+@pytest.mark.parametrize("keyword", [("nftables",), ()], ids=["nftables", "no-keyword"])
+def test_strict_master_drops_traffic_to_its_addresses_as_keepalived(
+    lab: Lab, kind: str, keyword: tuple[str, ...]
+) -> None:
     conf = Vrrp(
         priority=100,
         advert_int=1,
         vips=("192.0.2.100/24", "192.0.2.101/24"),
-        global_extra=("vrrp_strict", "nftables"),
+        global_extra=("vrrp_strict", *keyword),
         trailer=(
             "vrrp_instance VI_6 {",
             "    interface eth0",

@@ -86,7 +86,8 @@ class GlobalDefs:
     process_name: str | None = None
     vrrp_process_name: str | None = None
     checker_process_name: str | None = None
-    #: nftables table for the vrrp_strict / no_accept filter (None: no filter)
+    #: the ``nftables`` keyword's table (None: not given; keepalived's default table is then used when a
+    #: filter is needed)
     nftables: str | None = None
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False

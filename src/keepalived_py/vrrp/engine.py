@@ -54,7 +54,7 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
-from keepalived_py.vrrp.net.firewall import NftError, StrictFirewall
+from keepalived_py.vrrp.net.firewall import DEFAULT_TABLE, NftError, StrictFirewall
 from keepalived_py.vrrp.net.routes import Deleted, RouteManager, RouteMonitor, matches
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
@@ -1135,17 +1135,18 @@ class VrrpEngine:
                 inst.status.drops["send_error"] += 1
 
     def _filter(self, inst: Instance, *, drop: bool) -> None:
-        """keepalived's vrrp_strict / no_accept filter (with ``nftables``): a MASTER without accept mode drops
-        traffic to and from its addresses; leaving MASTER lets it through again."""
+        """keepalived's vrrp_strict / no_accept filter: a MASTER without accept mode drops traffic to and from
+        its addresses; leaving MASTER lets it through again. keepalived built with nftables installs it
+        whether or not ``nftables`` is given (the keyword names the table)."""
         gd = self.config.global_defs
-        if gd.nftables is None or accept_mode(inst.config, gd):
+        if accept_mode(inst.config, gd):
             return
         addresses = [v.address.ip for v in (*inst.vips, *inst.excluded)]
         try:
             if self._firewall is None:
                 if not drop:
                     return
-                self._firewall = StrictFirewall(gd.nftables)
+                self._firewall = StrictFirewall(gd.nftables or DEFAULT_TABLE)
             (self._firewall.drop if drop else self._firewall.allow)(addresses)
         except NftError as err:
             log.error("(%s) nftables filter of vrrp_strict/no_accept: %s", inst.name, err)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, ROUTE, RULE, SCRIPT_USER, VIP
-from keepalived_py.config.keywords.gaps import NO_FIREWALL
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -255,8 +254,9 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "nftables",
-            "Install keepalived's packet filter for vrrp_strict / no_accept with nftables, in this table "
-            "(default keepalived).",
+            "The nftables table of keepalived's packet filters (default keepalived), which are installed "
+            "with or without this keyword whenever vrrp_strict, no_accept or use_vmac need them, as "
+            "keepalived built with nftables does.",
             Custom(_nftables, "[TABLE]"),
         ),
         Keyword(
@@ -273,10 +273,10 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "vrrp_strict",
-            "Enforce RFC 3768/9568 strictly (no unicast, no auth with v3, ...).",
+            "Enforce RFC 3768/9568 strictly (no unicast, no auth with v3, ...); a MASTER does not accept "
+            "traffic to its VIPs (keepalived's nftables filter, see nftables).",
             Flag(),
             default=False,
-            partial=NO_FIREWALL,
         ),
         Keyword(
             "vrrp_skip_check_adv_addr",

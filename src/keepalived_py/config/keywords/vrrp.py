@@ -20,7 +20,6 @@ from keepalived_py.config.items import (
     WEIGHT_REVERSE,
     notify_script,
 )
-from keepalived_py.config.keywords.gaps import NO_FIREWALL
 from keepalived_py.config.model import NotifyDeleted
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -256,9 +255,8 @@ def declare(schema: Schema) -> None:
             "Drop packets to non-owned VIPs while MASTER.",
             Flag(),
             field="_no_accept",
-            partial=NO_FIREWALL,
         ),
-        Keyword("strict_mode", "As vrrp_strict, for this instance.", Flag(), partial=NO_FIREWALL),
+        Keyword("strict_mode", "As vrrp_strict, for this instance.", Flag()),
         Keyword("skip_check_adv_addr", "As vrrp_skip_check_adv_addr, for this instance.", Flag()),
         Keyword("check_unicast_src", "As vrrp_check_unicast_src, for this instance.", Flag()),
         Keyword(

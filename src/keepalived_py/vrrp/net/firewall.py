@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-__all__ = ["NftError", "Nftables", "StrictFirewall"]
+__all__ = ["DEFAULT_TABLE", "NftError", "Nftables", "StrictFirewall"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ IPAddress = IPv4Address | IPv6Address
 _OUTPUT_JSON = 1 << 4
 #: keepalived's priority: filter (0) - 1
 PRIORITY = -1
+#: keepalived's table when ``nftables`` names none, or is not given at all (DEFAULT_NFTABLES_TABLE)
+DEFAULT_TABLE = "keepalived"
 
 
 class NftError(OSError):
@@ -133,7 +135,7 @@ class StrictFirewall:
     ``vrrp_strict``/``no_accept`` filter). :meth:`drop` and :meth:`allow` change the sets; the tables are
     created on first use and deleted by :meth:`close`."""
 
-    def __init__(self, table: str = "keepalived", nft: Nftables | None = None) -> None:
+    def __init__(self, table: str = DEFAULT_TABLE, nft: Nftables | None = None) -> None:
         self.table = table
         self._nft = nft if nft is not None else Nftables()
         self._ready: set[str] = set()
