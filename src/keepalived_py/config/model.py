@@ -225,6 +225,16 @@ class Authentication:
 
 
 @dataclass(frozen=True)
+class UseVmac:
+    """``use_vmac [NAME] [MAC]``: the instance's VMAC interface (macvlan with the virtual router MAC)."""
+
+    ifname: str | None = None  # None: keepalived's vrrp.VRID (the first free name)
+    mac: str | None = None  # None: 00:00:5e:00:01:VRID (IPv6: 00:00:5e:00:02:VRID)
+    #: five octets were given: the VRID is the sixth
+    mac_uses_vrid: bool = False
+
+
+@dataclass(frozen=True)
 class VrrpInstance:
     name: str
     interface: str | None = None
@@ -270,6 +280,8 @@ class VrrpInstance:
     skip_check_adv_addr: bool | None = None
     check_unicast_src: bool | None = None
     v3_checksum_as_v2: bool = False
+    use_vmac: UseVmac | None = None
+    vmac_xmit_base: bool = False
     debug: int = 0
     location: Location = NOWHERE
 

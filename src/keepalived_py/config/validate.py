@@ -199,6 +199,7 @@ class Validator:
                 self.sink.error(f"vrrp_instance {name}: auth_type PASS without auth_pass", where)
         if strict:
             self._strict(inst, version)
+        self._vmac(inst, strict)
         src = inst.unicast_src_ip
         for peer in inst.unicast_peer:
             if src is not None and peer.address.version != src.version:
@@ -267,6 +268,38 @@ class Validator:
     def _has(self, attr: str, record: object) -> bool:
         block = self.origins.block(record)
         return block is not None and attr in block.values
+
+    def _vmac(self, inst: VrrpInstance, strict: bool) -> None:
+        """keepalived's checks of use_vmac / vmac_xmit_base (what it resets is reset at run time too)."""
+        name = inst.name
+        if inst.use_vmac is None:
+            if inst.vmac_xmit_base:
+                self.sink.error(
+                    f"({name}) vmac_xmit_base is only valid with a vmac; it is ignored",
+                    self.loc(inst, "vmac_xmit_base"),
+                )
+            return
+        if inst.unicast_peer and not inst.vmac_xmit_base and not strict:
+            self.sink.error(
+                f"({name}) unicast with use_vmac requires vmac_xmit_base - setting",
+                self.loc(inst, "use_vmac"),
+            )
+        if strict and inst.vmac_xmit_base:
+            self.sink.error(
+                f"({name}) xmit_base is incompatible with strict mode - resetting",
+                self.loc(inst, "vmac_xmit_base"),
+            )
+        ifname = inst.use_vmac.ifname
+        if ifname is not None:
+            for other in self.config.vrrp_instances:
+                if other is inst:
+                    break
+                if other.use_vmac is not None and other.use_vmac.ifname == ifname:
+                    self.sink.error(
+                        f"({name}) VRRP instance {other.name} is already using {ifname} - ignoring name",
+                        self.loc(inst, "use_vmac"),
+                    )
+                    break
 
     def _strict(self, inst: VrrpInstance, version: int) -> None:
         name = inst.name

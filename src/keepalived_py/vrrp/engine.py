@@ -54,8 +54,9 @@ from keepalived_py.vrrp.net import (
     VrrpSocket,
     primary_address,
 )
-from keepalived_py.vrrp.net.firewall import DEFAULT_TABLE, NftError, StrictFirewall
+from keepalived_py.vrrp.net.firewall import DEFAULT_TABLE, NftError, VrrpFirewall
 from keepalived_py.vrrp.net.routes import Deleted, RouteManager, RouteMonitor, matches
+from keepalived_py.vrrp.net.vmac import Vmac, VmacManager, virtual_mac
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
     AUTH_SIMPLE,
@@ -160,7 +161,24 @@ def _identity(inst: VrrpInstance) -> object:
     return without_locations((
         inst.interface, inst.virtual_router_id, inst.family, inst.version, inst.unicast_src_ip,
         inst.unicast_peer, inst.mcast_src_ip, inst.authentication, inst.unicast_ttl, inst.v3_checksum_as_v2,
+        inst.use_vmac, inst.vmac_xmit_base,
     ))
+
+
+def vmac_of(inst: VrrpInstance, gd: GlobalDefs) -> Vmac | None:
+    """The VMAC ``use_vmac`` asks for (None without it), with keepalived's corrections: unicast needs
+    vmac_xmit_base (set), strict mode refuses it (cleared)."""
+    use = inst.use_vmac
+    if use is None:
+        return None
+    strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
+    xmit_base = (inst.vmac_xmit_base or bool(inst.unicast_peer)) and not strict
+    if use.mac is None:
+        mac = virtual_mac(inst.virtual_router_id, inst.family)
+    else:
+        mac = f"{use.mac}:{inst.virtual_router_id:02x}" if use.mac_uses_vrid else use.mac
+    base = inst.interface or gd.default_interface or ""
+    return Vmac(use.ifname, base, mac, inst.family, sends_adverts=not xmit_base)
 
 
 def accept_mode(cfg: VrrpInstance, gd: GlobalDefs) -> bool:
@@ -214,6 +232,8 @@ class Instance:
     status: InstanceStatus
     sync: SyncGroup | None = None
     holds_addresses: bool = False
+    #: the VMAC interface (use_vmac): where the VIPs without a dev go
+    vmac: str | None = None
     drop_logged: dict[str, float] = field(default_factory=dict)
     #: announcement bursts under way (cancelled when the instance gives its addresses up)
     announcing: set[asyncio.Task[None]] = field(default_factory=set)
@@ -225,6 +245,11 @@ class Instance:
     @property
     def ifname(self) -> str:
         return self.socket.ifname or ""
+
+    @property
+    def address_dev(self) -> str:
+        """Where the virtual addresses without a dev go: the VMAC, else the instance's interface."""
+        return self.vmac or self.ifname
 
 
 class VrrpEngine:
@@ -245,7 +270,8 @@ class VrrpEngine:
         self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
         self._routes: RouteManager | None = None
-        self._firewall: StrictFirewall | None = None
+        self._firewall: VrrpFirewall | None = None
+        self._vmacs: VmacManager | None = None
         self._route_monitor: RouteMonitor | None = None
         self._announcer: Announcer | None = None
         self._notify = NotifyQueue(name="vrrp-notify")
@@ -347,7 +373,10 @@ class VrrpEngine:
             raise ValueError(f"vrrp_instance {inst.name}: auth_type AH is not implemented by kpd")
         ifname = inst.interface or gd.default_interface or ""
         unicast = bool(inst.unicast_peer)
-        sock, destinations, source = self._socket_for(inst)
+        vmac = self._make_vmac(inst)
+        sock, destinations, source = self._socket_for(inst, vmac)
+        if vmac is not None:
+            ifname = vmac
         params = instance_params(inst, gd, source)
         machine = Vrrp(params)
         if self.trackers is not None:
@@ -368,7 +397,9 @@ class VrrpEngine:
             vips=[str(v.address) for v in vips],
             counters=machine.counters,
         )
-        instance = Instance(inst, machine, expect, sock, destinations, source, vips, excluded, status)
+        instance = Instance(
+            inst, machine, expect, sock, destinations, source, vips, excluded, status, vmac=vmac
+        )
         demux = self._by_socket.setdefault(sock.fileno(), {})
         if inst.virtual_router_id in demux:
             raise OSError(
@@ -377,18 +408,60 @@ class VrrpEngine:
         demux[inst.virtual_router_id] = instance
         return instance
 
-    def _socket_for(self, inst: VrrpInstance) -> tuple[VrrpSocket, list[IPAddress], IPAddress]:
-        """The socket ``inst`` sends and receives on (shared by the instances of one interface, family and
-        mode), its destinations and its source address; OSError when the interface cannot be used."""
+    def _make_vmac(self, inst: VrrpInstance) -> str | None:
+        """use_vmac: the instance's VMAC, made (or a previous run's adopted) now, before anything binds to it;
+        its name (None without use_vmac). OSError when it cannot be made."""
         gd = self.config.global_defs
-        ifname = inst.interface or gd.default_interface or ""
+        vmac = vmac_of(inst, gd)
+        if vmac is None:
+            return None
+        if self._vmacs is None:
+            self._vmacs = VmacManager(self._addresses)
+        taken = {i.vmac for i in self.instances.values() if i.vmac is not None}
+        if vmac.name in taken:
+            vmac = dataclasses.replace(vmac, name=None)  # check-config: "already using ... - ignoring name"
+        name = self._vmacs.resolve_name(vmac, inst.virtual_router_id, taken)
+        self._vmacs.ensure(vmac, name)
+        try:
+            self._firewall_for().add_vmac(name, vmac.base, vmac.family)
+        except NftError as err:
+            log.error("(%s) %s", inst.name, err)
+        return name
+
+    def _firewall_for(self) -> VrrpFirewall:
+        if self._firewall is None:
+            self._firewall = VrrpFirewall(self.config.global_defs.nftables or DEFAULT_TABLE)
+        return self._firewall
+
+    def _remove_vmac(self, inst: Instance) -> None:
+        """Delete ``inst``'s VMAC (its addresses are gone or going with it)."""
+        if inst.vmac is None or self._vmacs is None:
+            return
+        vmac = self._vmacs.made.get(inst.vmac)
+        if self._firewall is not None and vmac is not None:
+            self._firewall.remove_vmac(inst.vmac, vmac.base, vmac.family)
+        try:
+            self._vmacs.remove(inst.vmac)
+        except OSError as err:
+            log.error("(%s) cannot remove VMAC interface %s: %s", inst.name, inst.vmac, err)
+
+    def _socket_for(
+        self, inst: VrrpInstance, vmac: str | None = None
+    ) -> tuple[VrrpSocket, list[IPAddress], IPAddress]:
+        """The socket ``inst`` sends and receives on (shared by the instances of one interface, family and
+        mode), its destinations and its source address; OSError when the interface cannot be used. With a
+        VMAC that sends the adverts, the socket is on it, the source address still the interface's."""
+        gd = self.config.global_defs
+        base = inst.interface or gd.default_interface or ""
+        wanted = vmac_of(inst, gd)
+        ifname = vmac if vmac is not None and wanted is not None and wanted.sends_adverts else base
         family = socket.AF_INET6 if inst.family == 6 else socket.AF_INET
         unicast = bool(inst.unicast_peer)
         source = inst.unicast_src_ip if unicast else inst.mcast_src_ip
         if source is None:
-            source = primary_address(ifname, family)
+            source = primary_address(base, family)
         if source is None:
-            raise OSError(f"vrrp_instance {inst.name}: interface {ifname} has no IPv{inst.family} address")
+            raise OSError(f"vrrp_instance {inst.name}: interface {base} has no IPv{inst.family} address")
         if unicast:
             key = (ifname, family, f"unicast {source}")
             sock = self._sockets.get(key) or VrrpSocket.unicast(ifname, family, source, ttl=inst.unicast_ttl)
@@ -502,6 +575,11 @@ class VrrpEngine:
             loop.remove_reader(self._links.fileno())
             self._links.close()
         await loop.run_in_executor(self._addr_pool, lambda: None)  # wait for queued address changes
+        if self.release_on_stop:  # kept, with the addresses, under --dont-release-vrrp
+            for inst in self.instances.values():
+                self._remove_vmac(inst)
+        if self._vmacs is not None:
+            self._vmacs.close()
         await self._notify.close()
         if self._mailer is not None:
             await self._mailer.close(timeout=MAIL_GRACE)
@@ -616,6 +694,9 @@ class VrrpEngine:
         self._held.discard(inst.name)
         del self.instances[inst.name]
         self._release_socket(inst)
+        if inst.vmac is not None:
+            # after its addresses: queued on the address worker behind their removal
+            self._addr_jobs.append(self._addr_pool.submit(self._remove_vmac, inst))
 
     def _release_socket(self, inst: Instance) -> None:
         """``inst`` no longer uses its socket: closed once no other instance does."""
@@ -731,7 +812,7 @@ class VrrpEngine:
         machine.params = params
         if machine.state is not State.BACKUP and params.advert_int != old_advert_int:
             machine.master_adver_int = params.advert_int
-        ifname = inst.ifname
+        ifname = inst.address_dev
         vips = [address_spec(v, ifname) for v in cfg.virtual_ipaddress if v.address.version == cfg.family]
         excluded = [address_spec(v, ifname) for v in cfg.virtual_ipaddress_excluded]
         before = {str(v): v for v in (*inst.vips, *inst.excluded)}
@@ -1143,11 +1224,10 @@ class VrrpEngine:
             return
         addresses = [v.address.ip for v in (*inst.vips, *inst.excluded)]
         try:
-            if self._firewall is None:
-                if not drop:
-                    return
-                self._firewall = StrictFirewall(gd.nftables or DEFAULT_TABLE)
-            (self._firewall.drop if drop else self._firewall.allow)(addresses)
+            if self._firewall is None and not drop:
+                return
+            firewall = self._firewall_for()
+            (firewall.drop if drop else firewall.allow)(addresses)
         except NftError as err:
             log.error("(%s) nftables filter of vrrp_strict/no_accept: %s", inst.name, err)
 

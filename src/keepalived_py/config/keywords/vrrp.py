@@ -20,7 +20,7 @@ from keepalived_py.config.items import (
     WEIGHT_REVERSE,
     notify_script,
 )
-from keepalived_py.config.model import NotifyDeleted
+from keepalived_py.config.model import NotifyDeleted, UseVmac
 from keepalived_py.config.schema import Keyword, Kind, Schema
 from keepalived_py.config.values import (
     Address,
@@ -55,6 +55,51 @@ def _advert_int(args: Args) -> float:
 def _notify_deleted(args: Args) -> NotifyDeleted:
     """``notify_deleted`` alone, or with the script run for DELETED."""
     return NotifyDeleted(notify_script(args) if args.tokens else None)
+
+
+#: RFC 5798's virtual router MAC prefixes, which a configured VMAC address may not use
+_RFC_MAC_PREFIXES = ("00:00:5e:00:01", "00:00:5e:00:02")
+_IFNAME_MAX = 15
+
+
+def _use_vmac(args: Args) -> UseVmac:
+    """keepalived's ``vrrp_vmac_handler``: up to two words, an interface name and a MAC (the one with
+    colons); five octets mean "the VRID is the sixth". What keepalived ignores is reported and ignored."""
+    name: str | None = None
+    mac: str | None = None
+    uses_vrid = False
+    for tok in args.tokens[:2]:
+        text = tok.text
+        if ":" in text:
+            five = text.count(":") == 5 and text.endswith(":")  # "00:11:22:33:44:" as five octets
+            octets = text.rstrip(":").split(":") if five else text.split(":")
+            valid = len(octets) in (5, 6) and all(1 <= len(o) <= 2 for o in octets)
+            try:
+                values = [int(o, 16) for o in octets] if valid else []
+            except ValueError:
+                values = []
+            if mac is not None:
+                args.error("VMAC interface address already specified", tok)
+            elif not values:
+                args.error(f"VMAC invalid MAC address {text[:40]} - ignored", tok)
+            elif values[0] & 1:
+                args.error(f"VMAC MAC address is multicast {text[:40]} - ignoring", tok)
+            elif ":".join(f"{v:02x}" for v in values[:5]) in _RFC_MAC_PREFIXES:
+                args.error(
+                    f"VMAC MAC address not allowed to be RFC5798 address ({text[:40]}) - ignoring", tok
+                )
+            else:
+                mac = ":".join(f"{v:02x}" for v in values)
+                uses_vrid = len(values) == 5
+        elif name is not None:
+            args.error("VMAC interface name already specified", tok)
+        elif len(text) > _IFNAME_MAX or text in (".", "..") or any(c in text for c in "/:") or text.isspace():
+            args.error(f"VMAC interface name '{text[:40]}' too long or invalid characters - ignoring", tok)
+        else:
+            name = text
+    for tok in args.tokens[2:]:
+        args.error(f"unexpected extra argument '{tok.text[:40]}' (use_vmac takes a name and a MAC)", tok)
+    return UseVmac(name, mac, uses_vrid)
 
 
 NOTIFY_DOC = (
@@ -262,6 +307,20 @@ def declare(schema: Schema) -> None:
         Keyword(
             "v3_checksum_as_v2",
             "VRRPv3 over IPv4: checksum without the pseudo-header (RFC 9568 text).",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
+            "use_vmac",
+            "Run the instance on a VMAC: a private macvlan on its interface with the virtual router MAC "
+            "(00:00:5e:00:01:VRID, IPv6 00:00:5e:00:02:VRID, or the MAC given; five octets: the VRID is the "
+            "sixth) named NAME (default vrrp.VRID); the VIPs without a dev go on it, adverts and gratuitous "
+            "ARPs leave from it. Created at start, deleted at stop.",
+            Custom(_use_vmac, "[NAME] [MAC]"),
+        ),
+        Keyword(
+            "vmac_xmit_base",
+            "With use_vmac, send and receive adverts on the base interface (the VIPs stay on the VMAC).",
             Flag(),
             default=False,
         ),

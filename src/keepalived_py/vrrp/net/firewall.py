@@ -1,4 +1,5 @@
-"""keepalived's ``vrrp_strict`` / ``no_accept`` packet filter with ``nftables``, through libnftables' JSON.
+"""keepalived's nftables rules for VRRP (``vrrp_strict`` / ``no_accept``, ``use_vmac``), through libnftables'
+JSON.
 
 What keepalived 2.2.7 installs (``vrrp_nftables.c``, seen with ``nft list ruleset``): while an instance
 without accept mode is MASTER, its virtual addresses are elements of the set ``vips`` of table
@@ -8,6 +9,12 @@ output: ``saddr @vips drop``). The IPv6 table also lets neighbour discovery thro
 ``neighbor-discovery``) and sends link-local traffic to the (empty) chains ``in_link_local`` /
 ``out_link_local``. The table is created when the first address needs it; leaving MASTER deletes the
 instance's elements. At stop kpd deletes its tables (keepalived 2.2.7 leaves them, with empty sets).
+
+VMACs (``vrrp_nftables.c``'s ``nft_add_vmac``): multicast listener reports a VMAC sends would teach the
+switches the virtual MAC at a BACKUP's port, so they are sent out of the base interface instead: map
+``vmac_map`` (VMAC -> base interface) and, in chain ``out``, ``ip protocol igmp meta oifkind "macvlan" dup to
+ip daddr device oif map @vmac_map drop`` (IPv6: ``icmpv6 type mld2-listener-report``; and router
+solicitations from a VMAC in set ``vmac_set`` are dropped).
 
 The binding is libnftables itself (``libnftables.so.1``, the library ``nft`` and Debian's python3-nftables
 use), driven with JSON commands: no ``nft`` text is parsed.
@@ -24,7 +31,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
-__all__ = ["DEFAULT_TABLE", "NftError", "Nftables", "StrictFirewall"]
+__all__ = ["DEFAULT_TABLE", "NftError", "Nftables", "VrrpFirewall"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +137,75 @@ def _table_commands(family: str, table: str) -> list[dict[str, Any]]:
     return cmds
 
 
-class StrictFirewall:
-    """The addresses MASTER instances without accept mode must not receive or send (keepalived's
-    ``vrrp_strict``/``no_accept`` filter). :meth:`drop` and :meth:`allow` change the sets; the tables are
-    created on first use and deleted by :meth:`close`."""
+def _vmac_commands(family: str, table: str) -> list[dict[str, Any]]:
+    """The VMAC part of the table as keepalived lays it out (empty map and set)."""
+    base = {"family": family, "table": table}
+    v6 = family == "ip6"
+    cmds: list[dict[str, Any]] = [
+        {"add": {"table": {"family": family, "name": table}}},
+        {"add": {"map": {**base, "name": "vmac_map", "type": "iface_index", "map": "iface_index"}}},
+    ]
+    if v6:
+        cmds.append({"add": {"set": {**base, "name": "vmac_set", "type": "iface_index"}}})
+    spec = {**base, "name": "out", "type": "filter", "hook": "output", "prio": PRIORITY, "policy": "accept"}
+    cmds.append({"add": {"chain": spec}})
+    macvlan = {"match": {"op": "==", "left": {"meta": {"key": "oifkind"}}, "right": "macvlan"}}
+    dup = {
+        "dup": {
+            "addr": {"payload": {"protocol": "ip6" if v6 else "ip", "field": "daddr"}},
+            "dev": {"map": {"key": {"meta": {"key": "oif"}}, "data": "@vmac_map"}},
+        }
+    }
+    report = _match("icmpv6", "type", "mld2-listener-report") if v6 else _match("ip", "protocol", "igmp")
+    rules = [[report, macvlan, dup, {"drop": None}]]
+    if v6:
+        from_vmac = {"match": {"op": "==", "left": {"meta": {"key": "oif"}}, "right": "@vmac_set"}}
+        rules.append([_match("icmpv6", "type", "nd-router-solicit"), macvlan, from_vmac, {"drop": None}])
+    cmds += [{"add": {"rule": {**base, "chain": "out", "expr": expr}}} for expr in rules]
+    return cmds
+
+
+class VrrpFirewall:
+    """keepalived's VRRP tables: the addresses MASTER instances without accept mode must not receive or
+    send (``vrrp_strict``/``no_accept``: :meth:`drop`, :meth:`allow`) and the VMACs whose listener reports
+    leave by their base interface (:meth:`add_vmac`, :meth:`remove_vmac`). The tables are created on
+    first use (a crashed run's are deleted first) and deleted by :meth:`close`."""
 
     def __init__(self, table: str = DEFAULT_TABLE, nft: Nftables | None = None) -> None:
         self.table = table
         self._nft = nft if nft is not None else Nftables()
         self._ready: set[str] = set()
+        self._vmac_ready: set[str] = set()
         # a crashed run may have left its tables: start from nothing (they are created again when needed)
         for family in ("ip", "ip6"):
             with contextlib.suppress(NftError):
                 self._nft.run([{"delete": {"table": {"family": family, "name": table}}}])
+
+    def add_vmac(self, vmac: str, base: str, family: int) -> None:
+        """VMAC ``vmac`` (on ``base``) exists: its reports go out of ``base``."""
+        nf = "ip6" if family == 6 else "ip"
+        cmds = [] if nf in self._vmac_ready else _vmac_commands(nf, self.table)
+        where = {"family": nf, "table": self.table}
+        cmds.append({"add": {"element": {**where, "name": "vmac_map", "elem": [[vmac, base]]}}})
+        if nf == "ip6":
+            cmds.append({"add": {"element": {**where, "name": "vmac_set", "elem": [vmac]}}})
+        try:
+            self._nft.run(cmds)
+        except NftError as err:
+            raise NftError(f"nftables rules of VMAC {vmac}: {err}") from None
+        self._vmac_ready.add(nf)
+
+    def remove_vmac(self, vmac: str, base: str, family: int) -> None:
+        """Forget VMAC ``vmac`` (call it while the interface still exists: elements are interface indexes)."""
+        nf = "ip6" if family == 6 else "ip"
+        if nf not in self._vmac_ready:
+            return
+        where = {"family": nf, "table": self.table}
+        with contextlib.suppress(NftError):
+            self._nft.run([{"delete": {"element": {**where, "name": "vmac_map", "elem": [[vmac, base]]}}}])
+        if nf == "ip6":
+            with contextlib.suppress(NftError):
+                self._nft.run([{"delete": {"element": {**where, "name": "vmac_set", "elem": [vmac]}}}])
 
     def drop(self, addresses: Iterable[IPAddress]) -> None:
         self._elements("add", addresses)
@@ -177,10 +240,11 @@ class StrictFirewall:
         return {"family": family, "table": self.table, "name": "vips", "elem": elems}
 
     def close(self) -> None:
-        for family in sorted(self._ready):
+        for family in sorted(self._ready | self._vmac_ready):
             try:
                 self._nft.run([{"delete": {"table": {"family": family, "name": self.table}}}])
             except NftError as err:
                 logger.warning("cannot delete nftables table %s %s: %s", family, self.table, err)
         self._ready.clear()
+        self._vmac_ready.clear()
         self._nft.close()

@@ -1,0 +1,200 @@
+"""``use_vmac`` beside keepalived 2.2.7: the same configuration run by kpd and by keepalived on two nodes
+leaves the same kernel state -- a private macvlan ``vrrp.51`` with the virtual router MAC on both nodes, up,
+no EUI-64 address, the VIPs on the MASTER's one, keepalived's sysctls (IPv4) or the base's link-local
+address (IPv6), its nftables rules sending listener reports out of the base interface -- and the same wire:
+adverts and gratuitous ARPs / NAs from the virtual MAC (from the base interface's MAC with
+``vmac_xmit_base``). At stop the VMAC and its rules go. kpd used to ignore use_vmac (reported as not
+implemented) and run the instance on the base interface.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nodes import KEEPALIVED, KPD, VRRP_FILTER, Daemon, Vrrp, open_lab, vip_present, wait_until
+
+from lab import Lab, VipSampler
+
+pytestmark = pytest.mark.netns
+
+VMAC = "vrrp.51"
+MAC = {4: "00:00:5e:00:01:33", 6: "00:00:5e:00:02:33"}
+ETHERTYPE = {4: "0800", 6: "86dd"}
+#: keepalived's rule sending a VMAC's listener reports out of its base interface
+DUP = 'meta oifkind "macvlan" dup to {ip} daddr device oif map @vmac_map drop'
+SYSCTLS = ("arp_ignore", "arp_filter", "accept_local", "rp_filter", "promote_secondaries")
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    with open_lab(("a", "b"), "keepalived", "nft") as the_lab:
+        yield the_lab
+
+
+def vmac_conf(priority: int, family: int, *extra: str, state: str = "BACKUP") -> Vrrp:
+    extra = ("use_vmac", *extra)
+    return Vrrp(priority=priority, state=state, family=family, advert_int=0.5, instance_extra=extra)
+
+
+def holds(lab: Lab, node: str, conf: Vrrp) -> bool:
+    return vip_present(lab, node, conf.vip, VMAC)
+
+
+def link(lab: Lab, node: str) -> dict[str, Any] | None:
+    """What matters of the VMAC: kind, mode, MAC, base, flags, IPv6 address generation."""
+    found = json.loads(lab.run(node, "ip", "-j", "-d", "link").stdout)
+    for info in found:
+        if info["ifname"] == VMAC:
+            linkinfo = info.get("linkinfo", {})
+            return {
+                "kind": linkinfo.get("info_kind"),
+                "mode": linkinfo.get("info_data", {}).get("mode"),
+                "mac": info.get("address"),
+                "link": info.get("link"),
+                "up": "UP" in info.get("flags", []),
+                "addrgenmode": info.get("inet6_addr_gen_mode"),
+            }
+    return None
+
+
+def addresses(lab: Lab, node: str) -> list[tuple[str, int, bool]]:
+    """(address, prefix, deprecated) on the VMAC."""
+    found = json.loads(lab.run(node, "ip", "-j", "addr", "show", "dev", VMAC).stdout or "[]")
+    infos = found[0].get("addr_info", []) if found else []
+    return sorted((a["local"], a["prefixlen"], a.get("preferred_life_time") == 0) for a in infos)
+
+
+def sysctls(lab: Lab, node: str, ifname: str) -> dict[str, str]:
+    out = lab.run(node, "sh", "-c", f"cd /proc/sys/net/ipv4/conf/{ifname} && grep . {' '.join(SYSCTLS)}")
+    return dict(line.split(":", 1) for line in out.stdout.split())
+
+
+def ruleset(lab: Lab, node: str) -> str:
+    return lab.run(node, "nft", "list", "ruleset").stdout
+
+
+def senders(packets: list[Any], family: int) -> set[str]:
+    """Source MACs of the VRRP-related frames of ``family`` on the bridge."""
+    types = {ETHERTYPE[family]} | ({"0806"} if family == 4 else set())
+    return {p.data[6:12].hex(":") for p in packets if p.data[12:14].hex() in types}
+
+
+@pytest.mark.parametrize("family", [4, 6])
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_the_vmac_pair_leaves_keepalived_kernel_state_and_wire(lab: Lab, kind: str, family: int) -> None:
+    master_conf = vmac_conf(200, family, state="MASTER")
+    backup_conf = vmac_conf(100, family)
+    before = sysctls(lab, "a", "eth0")
+    a = Daemon(lab, "a", master_conf, kind=kind)
+    b = Daemon(lab, "b", backup_conf, kind=kind)
+    with lab.capture(filter=VRRP_FILTER) as cap:
+        a.start()
+        wait_until(lambda: holds(lab, "a", master_conf), 15, what="a MASTER on its VMAC")
+        b.start()
+        wait_until(lambda: link(lab, "b") is not None, 10, what="b's VMAC")
+        time.sleep(1.5)  # b settles as BACKUP, a few adverts
+        packets = cap.packets()
+    for node in ("a", "b"):
+        assert link(lab, node) == {
+            "kind": "macvlan", "mode": "private", "mac": MAC[family], "link": "eth0", "up": True,
+            "addrgenmode": "none",
+        }
+    assert holds(lab, "a", master_conf) and not holds(lab, "b", backup_conf)
+    assert not vip_present(lab, "a", master_conf.vip, "eth0")
+    own_ll = {4: [], 6: [(str(lab.link_local("a")), 64, True)]}[family]
+    vip = (master_conf.vip, 24 if family == 4 else 64, False)
+    assert addresses(lab, "a") == sorted([vip, *own_ll])
+    if family == 4:
+        assert sysctls(lab, "a", VMAC) == {
+            "arp_ignore": "1", "arp_filter": "0", "accept_local": "1", "rp_filter": "0",
+            "promote_secondaries": "1",
+        }
+        assert sysctls(lab, "a", "eth0") == {**before, "arp_ignore": "1", "arp_filter": "1"}
+        expected_rules = [f'ip protocol igmp {DUP.format(ip="ip")}']
+    else:
+        expected_rules = [
+            f'icmpv6 type mld2-listener-report {DUP.format(ip="ip6")}',
+            'icmpv6 type nd-router-solicit meta oifkind "macvlan" oif @vmac_set drop',
+        ]
+    rules = ruleset(lab, "a")
+    assert f'elements = {{ "{VMAC}" : "eth0" }}' in rules
+    assert all(rule in rules for rule in expected_rules), rules
+    assert senders(packets, family) == {MAC[family]}  # adverts and announcements: the virtual MAC only
+    assert b.stop() == 0 and a.stop() == 0
+    assert link(lab, "a") is None and link(lab, "b") is None
+    assert "vmac_map" not in ruleset(lab, "a")
+    if kind == KPD:
+        # keepalived's man page: restored at stop (2.2.7 leaves arp_ignore/arp_filter set on the base)
+        assert sysctls(lab, "a", "eth0") == before
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_vmac_xmit_base_sends_adverts_from_the_base_interface(lab: Lab, kind: str) -> None:
+    conf = vmac_conf(200, 4, "vmac_xmit_base", state="MASTER")
+    a = Daemon(lab, "a", conf, kind=kind)
+    with lab.capture(filter="ip proto 112") as cap:
+        a.start()
+        wait_until(lambda: holds(lab, "a", conf), 15, what="a MASTER on its VMAC")
+        time.sleep(1.2)
+        packets = cap.packets()
+    assert senders(packets, 4) == {lab.mac("a")}
+    assert a.stop() == 0 and link(lab, "a") is None
+
+
+@pytest.mark.parametrize("master_kind", [KPD, KEEPALIVED])
+def test_kpd_and_keepalived_fail_over_on_their_vmacs(lab: Lab, master_kind: str) -> None:
+    """Each VMAC receives the other node's adverts (same source MAC as its own); the backup takes over
+    when the master stops, and hands back when it returns (preemption)."""
+    backup_kind = KEEPALIVED if master_kind == KPD else KPD
+    master_conf = vmac_conf(200, 4)
+    backup_conf = vmac_conf(100, 4)
+    a = Daemon(lab, "a", master_conf, kind=master_kind)
+    b = Daemon(lab, "b", backup_conf, kind=backup_kind)
+    a.start()
+    wait_until(lambda: holds(lab, "a", master_conf), 15, what="a MASTER")
+    b.start()
+    time.sleep(2.5)  # b hears a through its VMAC: it stays BACKUP
+    assert not holds(lab, "b", backup_conf)
+    assert a.stop() == 0
+    wait_until(lambda: holds(lab, "b", backup_conf), 5, what="b takes over")
+    a.start()
+    wait_until(lambda: holds(lab, "a", master_conf), 10, what="a preempts")
+    wait_until(lambda: not holds(lab, "b", backup_conf), 5, what="b yields")
+
+
+def vrrp_children(daemon: Daemon) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split() if str(daemon.dir) in Path(f"/proc/{p}/cmdline").read_text()]
+
+
+def test_a_killed_child_adopts_its_vmac_and_the_vip_never_leaves(lab: Lab) -> None:
+    """SIGKILL of the VRRP child while MASTER on a VMAC: the successor adopts the interface (no second
+    vrrp1.51) and resumes MASTER; the VIP, sampled every few milliseconds, never leaves it."""
+    conf = vmac_conf(200, 4, state="MASTER")
+    a = Daemon(lab, "a", conf, kind=KPD)
+    a.start()
+    wait_until(lambda: holds(lab, "a", conf), 15, what="a MASTER on its VMAC")
+    index = json.loads(lab.run("a", "ip", "-j", "link", "show", VMAC).stdout)[0]["ifindex"]
+    (child,) = vrrp_children(a)
+    with VipSampler(lab, ("a",), conf.vip, ifname=VMAC) as vips:
+        os.kill(child, signal.SIGKILL)
+        wait_until(
+            lambda: vrrp_children(a) not in ([], [child]) and (a.status() or {}).get("state") == "MASTER",
+            15,
+            what="a new child resumes MASTER",
+        )
+        time.sleep(1.0)
+    assert vips.holders_seen() == {("a",)}
+    names = [x["ifname"] for x in json.loads(lab.run("a", "ip", "-j", "link").stdout)]
+    assert sorted(names) == ["eth0", "lo", VMAC]
+    assert json.loads(lab.run("a", "ip", "-j", "link", "show", VMAC).stdout)[0]["ifindex"] == index
+    assert ruleset(lab, "a").count('"vrrp.51" : "eth0"') == 1
+    assert a.stop() == 0 and link(lab, "a") is None
