@@ -315,7 +315,8 @@ def declare(schema: Schema) -> None:
             "Run the instance on a VMAC: a private macvlan on its interface with the virtual router MAC "
             "(00:00:5e:00:01:VRID, IPv6 00:00:5e:00:02:VRID, or the MAC given; five octets: the VRID is the "
             "sixth) named NAME (default vrrp.VRID); the VIPs without a dev go on it, adverts and gratuitous "
-            "ARPs leave from it. Created at start, deleted at stop.",
+            "ARPs leave from it. Created at start, deleted at stop; the base interface's arp_ignore and "
+            "arp_filter, set while it is used, are restored at stop (keepalived 2.2.7 leaves them set).",
             Custom(_use_vmac, "[NAME] [MAC]"),
         ),
         Keyword(
