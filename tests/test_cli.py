@@ -56,9 +56,9 @@ def test_check_config_json_prints_model_and_diagnostics(write_conf, capsys):
 
 
 def test_check_config_lists_unsupported_keywords_by_name(write_conf, capsys):
-    path = write_conf(VALID + "\nvrrp_track_process p {\n  process x\n}\n")
+    path = write_conf(VALID + "\nbfd_instance b {\n  neighbor_ip 192.0.2.9\n}\n")
     assert main(["check-config", "--config", str(path)]) == 5
-    assert "not (fully) implemented by kpd: vrrp_track_process" in capsys.readouterr().err
+    assert "not (fully) implemented by kpd: bfd_instance" in capsys.readouterr().err
 
 
 def test_check_config_missing_file_cannot_run(tmp_path, capsys):

@@ -8,13 +8,16 @@ lives there too, as keepalived does; configuration checks look at the namespace'
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["NETNS_DIR", "NamespaceError", "enter", "entered", "runtime_subdir"]
+__all__ = ["NETNS_DIR", "NamespaceError", "enter", "entered", "home_fd", "runtime_subdir"]
 
 #: Where ``ip netns`` keeps its named namespaces (keepalived opens the same files).
 NETNS_DIR = Path("/run/netns")
+#: The namespace this process started in, kept open by :func:`enter` (see :func:`home_fd`).
+_home: int | None = None
 
 
 class NamespaceError(OSError):
@@ -30,10 +33,20 @@ def enter(name: str) -> None:
         raise NamespaceError(f"network namespace {name} does not exist (create it with: ip netns add {name})")
     from pyroute2 import netns
 
+    global _home
+    if _home is None:
+        _home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         netns.setns(name, flags=0)  # flags=0: open only, never create
     except OSError as err:
         raise NamespaceError(f"cannot enter network namespace {name}: {err.strerror or err}") from None
+
+
+def home_fd() -> int | None:
+    """A descriptor of the network namespace the process started in, once :func:`enter` has left it (None
+    before): what keepalived opens there before it moves (the process-event socket) a child opens through
+    it."""
+    return _home
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "keepalived_py"
 FOLDED = {
     ("vrrp_instance", "preempt"): "clears nopreempt when it comes after it (build.py)",
     ("vrrp_instance", "no_accept"): "sets accept to False when it comes after accept (build.py)",
+    ("vrrp_track_process", "delay"): "the default of fork_delay and terminate_delay (build.py)",
 }
 
 CONF = """\

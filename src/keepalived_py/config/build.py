@@ -24,6 +24,7 @@ from keepalived_py.config.model import (
     RealServer,
     TcpCheck,
     TrackFile,
+    TrackProcess,
     VirtualServer,
     VirtualServerGroup,
     VrrpInstance,
@@ -100,6 +101,7 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
         global_defs=global_defs,
         vrrp_scripts=tuple(_vrrp_script(b) for b in _blocks(root, "vrrp_scripts") if b.header),
         track_files=tuple(_track_file(b) for b in _blocks(root, "track_files") if b.header),
+        track_processes=tuple(_track_process(b) for b in _blocks(root, "track_processes") if b.header),
         vrrp_instances=tuple(_instance(b) for b in _blocks(root, "vrrp_instances") if b.header),
         vrrp_sync_groups=tuple(
             _make(VrrpSyncGroup, b, name=b.header) for b in _blocks(root, "vrrp_sync_groups") if b.header
@@ -134,6 +136,31 @@ def _track_file(b: Block) -> TrackFile:
     weight, reverse = b.values.get("weight", (1, False))
     return _make(
         TrackFile, b, name=b.header, file=b.values.get("file", ""), weight=weight, weight_reverse=reverse
+    )
+
+
+def _track_process(b: Block) -> TrackProcess:
+    """keepalived's reading: parameters after the name, or param_match, mean full-command matching with
+    parameters compared (exactly unless param_match says otherwise); quorum_max 0 means quorum 0."""
+    process, params = b.values.get("process", ("", ()))
+    match = b.values.get("param_match")
+    weight, reverse = b.values.get("weight", (0, False))
+    delay = b.values.get("delay", 0.0)
+    quorum_max = b.values.get("quorum_max")
+    quorum = 0 if quorum_max == 0 else b.values.get("quorum", 1)
+    return _make(
+        TrackProcess,
+        b,
+        name=b.header,
+        process=process,
+        params=params,
+        param_match=match or ("exact" if params else "none"),
+        full_command=bool(b.values.get("full_command") or params or match),
+        weight=weight,
+        weight_reverse=reverse,
+        quorum=quorum,
+        fork_delay=b.values.get("fork_delay", delay),
+        terminate_delay=b.values.get("terminate_delay", delay),
     )
 
 

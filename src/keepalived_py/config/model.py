@@ -129,6 +129,29 @@ class VrrpScript:
 
 
 @dataclass(frozen=True)
+class TrackProcess:
+    """``vrrp_track_process NAME``: how many processes of a name run moves the instances tracking it."""
+
+    name: str
+    #: the process name: /proc/PID/comm, or argv[0] with full_command
+    process: str = ""
+    #: the parameters after it (argv[1:]), compared as param_match says
+    params: tuple[str, ...] = ()
+    #: none (parameters not looked at), exact, partial (the first ones match), initial (the last may be
+    #: longer)
+    param_match: str = "none"
+    full_command: bool = False
+    weight: int = 0
+    weight_reverse: bool = False
+    quorum: int = 1
+    #: None: no upper bound
+    quorum_max: int | None = None
+    fork_delay: float = 0.0
+    terminate_delay: float = 0.0
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
 class TrackFile:
     name: str
     file: str
@@ -255,6 +278,7 @@ class VrrpInstance:
     track_interface: tuple[Tracked, ...] = ()
     track_script: tuple[Tracked, ...] = ()
     track_file: tuple[Tracked, ...] = ()
+    track_process: tuple[Tracked, ...] = ()
     dont_track_primary: bool = False
     nopreempt: bool = False
     preempt_delay: float = 0.0
@@ -307,6 +331,7 @@ class VrrpSyncGroup:
     track_script: tuple[Tracked, ...] = ()
     track_interface: tuple[Tracked, ...] = ()
     track_file: tuple[Tracked, ...] = ()
+    track_process: tuple[Tracked, ...] = ()
     global_tracking: bool = False
     sync_group_tracking_weight: bool = False
     location: Location = NOWHERE
@@ -478,6 +503,7 @@ class Config:
     global_defs: GlobalDefs = field(default_factory=GlobalDefs)
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     track_files: tuple[TrackFile, ...] = ()
+    track_processes: tuple[TrackProcess, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()

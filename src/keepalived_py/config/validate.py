@@ -48,6 +48,7 @@ class Validator:
     def run(self) -> None:
         #: instances keepalived would drop (reported; left out of the configuration that runs)
         self.dropped: set[int] = set()
+        self._track_processes()
         self._unique_names()
         self._tracked_in_reading_order()
         for inst in self.config.vrrp_instances:
@@ -56,6 +57,24 @@ class Validator:
         self._drop_instances()
         self._sync_groups()
         self._virtual_servers()
+
+    def _track_processes(self) -> None:
+        """keepalived's checks of vrrp_track_process: a block without ``process`` is dropped; a quorum
+        above quorum_max is ignored (the default 1 stays)."""
+        kept = []
+        for tp in self.config.track_processes:
+            if not tp.process:
+                self.sink.error(f"track process '{tp.name}' process name not specified", self.loc(tp))
+                continue
+            if tp.quorum_max is not None and tp.quorum > tp.quorum_max:
+                self.sink.error(
+                    f"track process '{tp.name}': quorum {tp.quorum} is greater than quorum_max "
+                    f"{tp.quorum_max} - ignoring the quorum",
+                    self.loc(tp, "quorum"),
+                )
+                tp = dataclasses.replace(tp, quorum=min(1, tp.quorum_max))
+            kept.append(tp)
+        self.config = dataclasses.replace(self.config, track_processes=tuple(kept))
 
     def _drop(self, inst: VrrpInstance, message: str, loc: Location) -> None:
         self.sink.error(f"{message}; this vrrp_instance is ignored", loc)
@@ -223,14 +242,25 @@ class Validator:
                     f"vrrp_instance {name}: track_file '{tracked.name}' is not a track_file; it is ignored",
                     tracked.location,
                 )
+        processes = {p.name for p in self.config.track_processes}
+        for tracked in inst.track_process:
+            if tracked.name not in processes:
+                self.sink.error(
+                    f"({name}) track process {tracked.name} not found, ignoring...", tracked.location
+                )
 
     def _tracked_in_reading_order(self) -> None:
         """keepalived looks a tracked vrrp_script or track_file up when it reads the ``track_script`` /
         ``track_file`` line: one defined further down is "not found" and the entry ignored. Do the same, and
         say where the definition is and how to fix it."""
         cfg = self.config
-        defined: Definitions = {"track_script": {}, "track_file": {}}
-        for attr, records in (("track_script", cfg.vrrp_scripts), ("track_file", cfg.track_files)):
+        defined: Definitions = {"track_script": {}, "track_file": {}, "track_process": {}}
+        kinds = (
+            ("track_script", cfg.vrrp_scripts),
+            ("track_file", cfg.track_files),
+            ("track_process", cfg.track_processes),
+        )
+        for attr, records in kinds:
             for rec in records:
                 block = self.origins.block(rec)
                 if block is not None and rec.name not in defined[attr]:
@@ -244,7 +274,12 @@ class Validator:
         if block is None:
             return record
         changes: dict[str, tuple[Tracked, ...]] = {}
-        for attr, kind in (("track_script", "vrrp_script"), ("track_file", "track_file")):
+        kinds = (
+            ("track_script", "vrrp_script"),
+            ("track_file", "track_file"),
+            ("track_process", "vrrp_track_process"),
+        )
+        for attr, kind in kinds:
             kept: list[Tracked] = []
             for tracked in getattr(record, attr):
                 found = defined[attr].get(tracked.name)

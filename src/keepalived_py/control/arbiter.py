@@ -59,6 +59,7 @@ from keepalived_py.control.lifecycle import (
 )
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.exitcodes import ExitCode
+from keepalived_py.net_namespace import home_fd
 from keepalived_py.procname import become_subreaper, set_name
 from keepalived_py.runtime_files import (
     read_runtime_json,
@@ -659,7 +660,12 @@ class Arbiter:
         argv += ["--heartbeat-interval", str(child.beat_interval)]
         for name in resume:
             argv += ["--resume-master", name]
-        child.proc = subprocess.Popen(argv, close_fds=True)
+        home = home_fd() if child.kind == "vrrp" else None
+        if home is not None:
+            # process events can only be had from the namespace kpd started in (keepalived opens its socket
+            # there before it moves): the child gets a handle on it
+            argv += ["--home-netns-fd", str(home)]
+        child.proc = subprocess.Popen(argv, close_fds=True, pass_fds=(home,) if home is not None else ())
         child.record.spawned(child.proc.pid, time.monotonic())
         pid_file = self.pid_files.get(child.kind)
         if pid_file is not None:

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p = child_parser(NAME)
     p.add_argument("--resume-master", action="append", default=[])
     p.add_argument("--dont-release-vrrp", action="store_true")
+    p.add_argument("--home-netns-fd", type=int, help="the namespace kpd started in (process events)")
     start = start_child("vrrp", NAME, p, argv, _STARTUP_BEATS if argv is None else None)
     if isinstance(start, int):
         return start
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from keepalived_py.vrrp import daemon
 
     return daemon.serve(start, release=not start.args.dont_release_vrrp,
-                        resume_master=tuple(start.args.resume_master))
+                        resume_master=tuple(start.args.resume_master), home_netns=start.args.home_netns_fd)
 
 
 if __name__ == "__main__":

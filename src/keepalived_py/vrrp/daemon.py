@@ -19,13 +19,19 @@ from keepalived_py.vrrp.fsm import State
 STATUS_REFRESH = 1.0
 
 
-def serve(start: ChildStart, *, release: bool = True, resume_master: tuple[str, ...] = ()) -> int:
+def serve(
+    start: ChildStart,
+    *,
+    release: bool = True,
+    resume_master: tuple[str, ...] = (),
+    home_netns: int | None = None,
+) -> int:
     runtime = ChildRuntime(start, VRRP_STATUS, refresh_every=STATUS_REFRESH)
 
     def hooks() -> EngineHooks:
         if start.heartbeat is not None:
             start.heartbeat.progress("opening sockets and reading the kernel's addresses")
-        engine = VrrpEngine(start.config, release_on_stop=release)
+        engine = VrrpEngine(start.config, release_on_stop=release, home_netns=home_netns)
         engine.fifo_scripts.state_file = str(start.runtime_dir / VRRP_FIFO_SCRIPTS)
         engine.open()
 

@@ -65,6 +65,7 @@ from keepalived_py.vrrp.packet import (
     decode,
     encode,
 )
+from keepalived_py.vrrp.process_watcher import ProcessWatcher
 from keepalived_py.vrrp.receive import Expect, check, checksum_counter, password_field
 from keepalived_py.vrrp.status import InstanceStatus
 from keepalived_py.vrrp.sync import SyncGroup
@@ -255,8 +256,12 @@ class Instance:
 class VrrpEngine:
     """Runs every vrrp_instance of a configuration until :meth:`stop`."""
 
-    def __init__(self, config: Config, *, release_on_stop: bool = True) -> None:
+    def __init__(
+        self, config: Config, *, release_on_stop: bool = True, home_netns: int | None = None
+    ) -> None:
         self.config = config
+        #: a descriptor of the namespace kpd started in (process events are only had there)
+        self.home_netns = home_netns
         self.release_on_stop = release_on_stop
         self.instances: dict[str, Instance] = {}
         #: instances that cannot run here (interface missing, no address): reported in FAULT
@@ -294,6 +299,7 @@ class VrrpEngine:
         self._timer: DeadlineTimer | None = None
         self._scripts: ScriptScheduler | None = None
         self._files: FileWatcher | None = None
+        self._processes: ProcessWatcher | None = None
         self._links: LinkMonitor | None = None
         #: Called after every state transition with (instance name, new state) -- for the control plane.
         self.on_transition: Callable[[str, State], None] | None = None
@@ -510,6 +516,8 @@ class VrrpEngine:
             self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
             self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
             self._files.start()  # reads the files now: the machines start with their values
+            self._processes = self._process_watcher()
+            self._processes.start()  # reads the process table now, then follows process events
             for name in self.instances:
                 self._apply_tracking_now(name)
         for inst in self.instances.values():
@@ -569,6 +577,8 @@ class VrrpEngine:
             self._route_monitor.close()
         if self._scripts is not None:
             await self._scripts.stop()
+        if self._processes is not None:
+            await self._processes.stop()
         if self._files is not None:
             await self._files.stop()
         if self._links is not None:
@@ -639,6 +649,8 @@ class VrrpEngine:
             await self._scripts.stop()
         if self._files is not None:
             await self._files.stop()
+        if self._processes is not None:
+            await self._processes.stop()
         self.trackers = Trackers(config, disabled_scripts=unusable_scripts(config), previous=self.trackers)
         if self._links is not None:
             for ifname in self.trackers.tracked_interfaces():
@@ -664,6 +676,8 @@ class VrrpEngine:
         self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
         self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
         self._files.start(reload=True)
+        self._processes = self._process_watcher()
+        self._processes.start()
         for name in self.instances:
             self._apply_tracking_now(name)
         for inst in started:
@@ -1062,6 +1076,10 @@ class VrrpEngine:
                     if member is not inst:
                         member.machine.quick_return(now)
                         self._reschedule(member)
+
+    def _process_watcher(self) -> ProcessWatcher:
+        assert self.trackers is not None
+        return ProcessWatcher(self.trackers, on_change=self._on_tracking, home_netns=self.home_netns)
 
     def _on_tracking(self, names: Iterable[str]) -> None:
         if self._loop is None:

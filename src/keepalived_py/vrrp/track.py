@@ -1,4 +1,4 @@
-"""Trackers for VRRP instances: ``vrrp_script``, ``track_interface`` and ``track_file``.
+"""Trackers for VRRP instances: ``vrrp_script``, ``track_interface``, ``track_file`` and ``track_process``.
 
 The pure part (:class:`ScriptTracker`, :class:`InstanceTracking`, :class:`Trackers`) holds the state of every
 tracked object and computes, per instance, the effective priority and whether a tracker holds it in FAULT.
@@ -49,6 +49,9 @@ keepalived's rules (``vrrp/vrrp_track.c``, ``vrrp/vrrp_scheduler.c``, ``vrrp/vrr
 * **Address owner** (priority 255): weighted entries are ignored (its priority never moves), except that, as
   for sync group members, its track_file entries of weight 1 become weight 0; weight-0 entries still put it
   in FAULT.
+* **Processes** (``vrrp_track_process``, :mod:`keepalived_py.vrrp.track_process`) are up while their count
+  is a quorum; weights work as for scripts (default weight 0: no quorum means FAULT), and sync group members
+  and the address owner drop weighted ones as they drop weighted scripts.
 * **Effective priority** = base + sum of contributions, kept within 1..254 (``fsm.clamp_priority``).
 
 Only scripts and files some instance tracks are run / read (keepalived removes the others).
@@ -71,6 +74,7 @@ from keepalived_py.config.model import (
     GlobalDefs,
     Tracked,
     TrackFile,
+    TrackProcess,
     VrrpInstance,
     VrrpScript,
     VrrpSyncGroup,
@@ -337,6 +341,7 @@ class TrackKind(enum.StrEnum):
     SCRIPT = "script"
     INTERFACE = "interface"
     FILE = "file"
+    PROCESS = "process"
 
 
 @dataclass(frozen=True)
@@ -381,6 +386,7 @@ class InstanceTracking:
         scripts: Mapping[str, ScriptTracker],
         links: Mapping[str, bool],
         files: Mapping[str, int],
+        processes: Mapping[str, bool] | None = None,
         sync_group: str | None = None,
     ) -> None:
         self.name = name
@@ -390,6 +396,7 @@ class InstanceTracking:
         self._scripts = scripts
         self._links = links
         self._files = files
+        self._processes: Mapping[str, bool] = processes if processes is not None else {}
 
     @property
     def is_owner(self) -> bool:
@@ -421,6 +428,9 @@ class InstanceTracking:
                 return _Effect()
             good = tracker.state is ScriptState.OK
             label = f"script {e.name} {tracker.state}"
+        elif e.kind is TrackKind.PROCESS:
+            good = self._processes.get(e.name, False)
+            label = f"process {e.name} quorum {'up' if good else 'down'}"
         else:
             good = self._links.get(e.name, True)
             label = f"interface {e.name} {'up' if good else 'down'}"
@@ -523,6 +533,11 @@ class Trackers:
         self._file_cfg: dict[str, TrackFile] = {}
         for f in config.track_files:
             self._file_cfg.setdefault(f.name, f)
+        self._process_cfg: dict[str, TrackProcess] = {}
+        for p in config.track_processes:
+            self._process_cfg.setdefault(p.name, p)
+        #: whether each tracked process has its quorum (False until the process table is read)
+        self.process_up: dict[str, bool] = {}
         self.scripts: dict[str, ScriptTracker] = {}
         self.links: dict[str, bool] = dict(previous.links) if previous is not None else {}
         self.links.update(links or {})
@@ -558,6 +573,8 @@ class Trackers:
                     _merge(entries, e, inst.name)
                 for e in self._group_entries(group.name, group.track_file, TrackKind.FILE, has_owner):
                     _merge(entries, e, inst.name)
+                for e in self._group_entries(group.name, group.track_process, TrackKind.PROCESS, has_owner):
+                    _merge(entries, e, inst.name)
             self._instances[inst.name] = InstanceTracking(
                 inst.name,
                 inst.priority,
@@ -565,6 +582,7 @@ class Trackers:
                 scripts=self.scripts,
                 links=self.links,
                 files=self.file_values,
+                processes=self.process_up,
                 sync_group=gname,
             )
 
@@ -587,6 +605,10 @@ class Trackers:
                     self.file_values[e.name] = (
                         previous.file_values.get(e.name, 0) if previous is not None else 0
                     )
+                elif e.kind is TrackKind.PROCESS and e.name not in self.process_up:
+                    self.process_up[e.name] = (
+                        previous.process_up.get(e.name, False) if previous is not None else False
+                    )
 
     # --- building -------------------------------------------------------------------------------------
 
@@ -598,6 +620,9 @@ class Trackers:
         elif kind is TrackKind.FILE:
             cfg_f = self._file_cfg[tracked.name]
             default, default_rev = cfg_f.weight, cfg_f.weight_reverse
+        elif kind is TrackKind.PROCESS:
+            cfg_p = self._process_cfg[tracked.name]
+            default, default_rev = cfg_p.weight, cfg_p.weight_reverse
         else:
             default, default_rev = 0, False
         if tracked.weight is None:
@@ -612,6 +637,9 @@ class Trackers:
         if kind is TrackKind.FILE and name not in self._file_cfg:
             logger.warning("(%s) track file %s not found, ignoring", owner, name)
             return False
+        if kind is TrackKind.PROCESS and name not in self._process_cfg:
+            logger.warning("(%s) track process %s not found, ignoring", owner, name)
+            return False
         return True
 
     def _instance_entries(
@@ -625,6 +653,7 @@ class Trackers:
             (TrackKind.INTERFACE, inst.track_interface),
             (TrackKind.SCRIPT, inst.track_script),
             (TrackKind.FILE, inst.track_file),
+            (TrackKind.PROCESS, inst.track_process),
         )
         for kind, tracked_list in lists:
             for tracked in tracked_list:
@@ -644,9 +673,9 @@ class Trackers:
                 weight, reverse = self._weight(kind, tracked)
                 if weight and (sync_no_weight or owner):
                     why = "its sync group" if sync_no_weight else "address owner"
-                    if kind is TrackKind.SCRIPT:
+                    if kind in (TrackKind.SCRIPT, TrackKind.PROCESS):
                         logger.warning(
-                            "(%s) ignoring weighted track script %s (%s)", inst.name, tracked.name, why
+                            "(%s) ignoring weighted track %s %s (%s)", inst.name, kind, tracked.name, why
                         )
                         continue
                     if kind is TrackKind.FILE:
@@ -705,6 +734,10 @@ class Trackers:
         """The track_files some instance tracks (the only ones to read), in configuration order."""
         return [f for name, f in self._file_cfg.items() if name in self.file_values]
 
+    def tracked_processes(self) -> list[TrackProcess]:
+        """The vrrp_track_processes some instance tracks (the only ones to count), in configuration order."""
+        return [p for name, p in self._process_cfg.items() if name in self.process_up]
+
     def tracked_interfaces(self) -> set[str]:
         return {
             e.name for it in self._instances.values() for e in it.entries if e.kind is TrackKind.INTERFACE
@@ -748,6 +781,18 @@ class Trackers:
             return old != up
 
         return self._apply(TrackKind.INTERFACE, ifname, change)
+
+    def set_process(self, name: str, up: bool) -> set[str]:
+        """The tracked process ``name`` gained (``up``) or lost its quorum."""
+        if name not in self.process_up:
+            return set()
+
+        def change() -> bool:
+            old = self.process_up[name]
+            self.process_up[name] = up
+            return old != up
+
+        return self._apply(TrackKind.PROCESS, name, change)
 
     def set_file_value(self, name: str, value: int) -> set[str]:
         """The track_file ``name`` now holds ``value``."""

@@ -133,6 +133,16 @@ def declare(schema: Schema) -> None:
             aliases=("vrrp_track_file",),
         ),
         Keyword(
+            "vrrp_track_process",
+            "Processes whose number running (seen at once through the kernel's process events) adjusts or "
+            "faults the instances tracking them.",
+            kind=Kind.SECTION,
+            child="vrrp_track_process",
+            header=Word(what="track process name"),
+            field="track_processes",
+            drops_item=True,
+        ),
+        Keyword(
             "vrrp_instance",
             "A VRRP virtual router.",
             kind=Kind.SECTION,

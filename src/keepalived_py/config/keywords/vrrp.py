@@ -102,6 +102,21 @@ def _use_vmac(args: Args) -> UseVmac:
     return UseVmac(name, mac, uses_vrid)
 
 
+def _process(args: Args) -> tuple[str, tuple[str, ...]]:
+    """``process NAME [PARAM ...]`` (a quoted word is one element)."""
+    first = args.first("a process name")
+    return first.text, tuple(t.text for t in args.tokens[1:])
+
+
+def _param_match(args: Args) -> str:
+    if not args.tokens:
+        return "exact"
+    tok = args.one("initial or partial")
+    if tok.text not in ("initial", "partial"):
+        raise BadValue(f"Invalid param_match type {tok.text[:40]} - ignoring", tok)
+    return tok.text
+
+
 NOTIFY_DOC = (
     "Script run, without a shell, when the {what}; the quoted command line, then the USER [GROUP] it runs as."
 )
@@ -112,6 +127,9 @@ def declare(schema: Schema) -> None:
         "vrrp_script", "vrrp_script", "A tracked script: its exit status moves tracking instances."
     )
     schema.section("track_file", "track_file", "A tracked file holding an integer.")
+    schema.section(
+        "vrrp_track_process", "vrrp_track_process", "Tracked processes: how many of them run."
+    )
     schema.section("vrrp_instance", "vrrp_instance", "One VRRP virtual router on one interface.")
     schema.section("authentication", "authentication", "VRRPv2 authentication of an instance.")
     schema.section("vrrp_sync_group", "vrrp_sync_group", "Instances that move between states together.")
@@ -152,6 +170,42 @@ def declare(schema: Schema) -> None:
             default=(1, False),
         ),
         Keyword("init_file", "Create the file with this value if absent ('overwrite': always).", INIT_FILE),
+    )
+    schema.add(
+        "vrrp_track_process",
+        Keyword(
+            "process",
+            "The process name (as /proc/PID/comm; with full_command argv[0]), then the parameters that must "
+            "follow it (which imply full_command and param_match exact). An exact match, not a pattern.",
+            Custom(_process, "NAME [PARAM ...]"),
+        ),
+        Keyword(
+            "param_match",
+            "How parameters compare: exact (alone: the process must have none), partial (the first ones "
+            "match), initial (and the last may be longer).",
+            Custom(_param_match, "[initial|partial]"),
+        ),
+        Keyword(
+            "weight",
+            "Priority change while the quorum holds (>0) or not (<0); 0: no quorum is FAULT. 'reverse' "
+            "inverts the sign's meaning.",
+            WEIGHT_REVERSE,
+            default=(0, False),
+        ),
+        Keyword("quorum", "Fewest processes that count as up.", Int(1, 65535), default=1),
+        Keyword("quorum_max", "Most processes that count as up (0: up while none runs).", Int(0, 65535)),
+        Keyword("delay", "Sets fork_delay and terminate_delay.", Seconds(0.000001, 3600), default=0.0),
+        Keyword(
+            "fork_delay",
+            "Seconds a quorum gained by a fork must last before it counts.",
+            Seconds(0.000001, 3600),
+        ),
+        Keyword(
+            "terminate_delay",
+            "Seconds a quorum lost by an exit must last before it counts.",
+            Seconds(0.000001, 3600),
+        ),
+        Keyword("full_command", "Match argv[0] (/proc/PID/cmdline) instead of the name.", Flag()),
     )
     schema.add(
         "authentication",
@@ -249,6 +303,12 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("track_file", "track_files whose value moves the instance.", TRACK_NAME, kind=Kind.LIST),
         Keyword(
+            "track_process",
+            "vrrp_track_processes whose quorum moves the instance (weight) or faults it.",
+            TRACK_NAME,
+            kind=Kind.LIST,
+        ),
+        Keyword(
             "dont_track_primary",
             "Ignore the link state of the instance's own interface.",
             Flag(),
@@ -344,6 +404,7 @@ def declare(schema: Schema) -> None:
         Keyword("track_script", "vrrp_scripts tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword("track_interface", "Interfaces tracked by every member.", TRACK_INTERFACE, kind=Kind.LIST),
         Keyword("track_file", "track_files tracked by every member.", TRACK_NAME, kind=Kind.LIST),
+        Keyword("track_process", "vrrp_track_processes tracked by every member.", TRACK_NAME, kind=Kind.LIST),
         Keyword(
             "global_tracking",
             "Members share the group's tracking (deprecated in keepalived).",
