@@ -87,3 +87,25 @@ def test_names_are_chosen_as_keepalived_chooses_them():
     assert vmac_name(7, 4, lambda n: True, prefix="averyverylongprefix") == "averyverylong.7"
     assert virtual_mac(255, 6) == "00:00:5e:00:02:ff"
     assert str(link_local_of(bytes.fromhex("020000000001"))) == "fe80::ff:fe00:1"
+
+
+def test_garp_groups_without_a_delay_are_removed_and_an_interface_belongs_to_one(tmp_path):
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "garp_group {\n interface eth0\n}\n"
+        "garp_group {\n garp_interval 0.1\n interfaces {\n  eth1\n  eth2\n }\n}\n"
+        "garp_group {\n gna_interval 0.2\n interfaces {\n  eth2\n  eth3\n }\n}\n"
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n garp_extra_if all 30\n"
+        " virtual_ipaddress {\n  10.0.0.1/24\n }\n}\n"
+    )
+    result = load_config(conf, host_checks=False)
+    errors = [(d.location.line, d.message) for d in result.diagnostics if d.severity is Severity.ERROR]
+    assert errors == [
+        (1, "garp group 1 does not have any delay set - removing"),
+        (11, "garp_group already specified for eth2 - ignoring"),
+    ]
+    assert [(g.interface, g.interfaces) for g in result.config.garp_groups] == [
+        (None, ("eth1", "eth2")), (None, ("eth3",))
+    ]
+    extra = result.config.vrrp_instances[0].garp_extra_if
+    assert (extra.interval, extra.all) == (30.0, True)

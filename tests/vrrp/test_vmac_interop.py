@@ -198,3 +198,69 @@ def test_a_killed_child_adopts_its_vmac_and_the_vip_never_leaves(lab: Lab) -> No
     assert json.loads(lab.run("a", "ip", "-j", "link", "show", VMAC).stdout)[0]["ifindex"] == index
     assert ruleset(lab, "a").count('"vrrp.51" : "eth0"') == 1
     assert a.stop() == 0 and link(lab, "a") is None
+
+
+def arps_from(packets: list[Any], mac: str, after: float) -> list[float]:
+    """When ARP frames from ``mac`` went by, from ``after`` on."""
+    return [p.time for p in packets if p.data[12:14].hex() == "0806" and p.data[6:12].hex(":") == mac
+            and p.time >= after]
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_garp_extra_if_refreshes_the_vips_interfaces_the_adverts_do_not(lab: Lab, kind: str) -> None:
+    """With vmac_xmit_base the VMAC's MAC is never a source of adverts, nor is eth1's: 'garp_extra_if all 1'
+    keeps both in the switches with a gratuitous ARP a second while MASTER (keepalived does it only when a
+    VIP is on another interface than the instance's VMAC, as here)."""
+    segment = lab.add_segment(["a"], ifname="eth1")
+    extra = ("vmac_xmit_base", "garp_extra_if all 1", "garp_master_delay 0", "garp_master_repeat 1")
+    conf = Vrrp(priority=200, state="MASTER", advert_int=0.5,
+                vips=("192.0.2.100/24", "198.51.100.100/24 dev eth1"), instance_extra=("use_vmac", *extra))
+    a = Daemon(lab, "a", conf, kind=kind)
+    with lab.capture(filter="arp", segment=segment) as other, lab.capture(filter="arp") as own:
+        a.start()
+        wait_until(lambda: holds(lab, "a", conf), 15, what="a MASTER on its VMAC")
+        became = time.time()
+        time.sleep(4.6)
+        on_other, on_own = other.packets(), own.packets()
+    vmac_refreshes = arps_from(on_own, MAC[4], became + 0.5)
+    for refreshes in (vmac_refreshes, arps_from(on_other, lab.mac("a", "eth1"), became + 0.5)):
+        assert 3 <= len(refreshes) <= 5, refreshes  # one a second after the first burst
+    assert a.stop() == 0
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_garp_extra_if_does_nothing_when_every_vip_is_on_the_instances_vmac(lab: Lab, kind: str) -> None:
+    """keepalived 2.2.7 turns garp_extra_if off when no VIP is on another interface than the instance's
+    VMAC, even with vmac_xmit_base; kpd does the same."""
+    extra = ("vmac_xmit_base", "garp_extra_if all 1", "garp_master_delay 0", "garp_master_repeat 1")
+    conf = vmac_conf(200, 4, *extra, state="MASTER")
+    a = Daemon(lab, "a", conf, kind=kind)
+    with lab.capture(filter="arp") as cap:
+        a.start()
+        wait_until(lambda: holds(lab, "a", conf), 15, what="a MASTER on its VMAC")
+        became = time.time()
+        time.sleep(2.6)
+        packets = cap.packets()
+    assert arps_from(packets, MAC[4], became + 0.5) == []
+    assert a.stop() == 0
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_garp_extra_if_all_refreshes_the_other_interfaces_of_the_vips(lab: Lab, kind: str) -> None:
+    """'all': the VIPs' other interfaces too (here eth1, not a VMAC); the instance's own is left to the
+    adverts."""
+    segment = lab.add_segment(["a"], ifname="eth1")
+    conf = Vrrp(priority=200, state="MASTER", advert_int=0.5,
+                vips=("192.0.2.100/24", "198.51.100.100/24 dev eth1"),
+                instance_extra=("garp_extra_if all 1", "garp_master_delay 0", "garp_master_repeat 1"))
+    a = Daemon(lab, "a", conf, kind=kind)
+    with lab.capture(filter="arp", segment=segment) as other, lab.capture(filter="arp") as own:
+        a.start()
+        wait_until(lambda: vip_present(lab, "a", "198.51.100.100", "eth1"), 15, what="a MASTER")
+        became = time.time()
+        time.sleep(4.6)
+        on_other, on_own = other.packets(), own.packets()
+    refreshes = arps_from(on_other, lab.mac("a", "eth1"), became + 0.5)
+    assert 3 <= len(refreshes) <= 5, refreshes
+    assert arps_from(on_own, lab.mac("a"), became + 0.5) == []
+    assert a.stop() == 0

@@ -17,6 +17,7 @@ from keepalived_py.config.model import (
     Authentication,
     Check,
     Config,
+    GarpGroup,
     GlobalDefs,
     HttpCheck,
     HttpUrl,
@@ -102,6 +103,7 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
         vrrp_scripts=tuple(_vrrp_script(b) for b in _blocks(root, "vrrp_scripts") if b.header),
         track_files=tuple(_track_file(b) for b in _blocks(root, "track_files") if b.header),
         track_processes=tuple(_track_process(b) for b in _blocks(root, "track_processes") if b.header),
+        garp_groups=tuple(_make(GarpGroup, b) for b in _blocks(root, "garp_groups")),
         vrrp_instances=tuple(_instance(b) for b in _blocks(root, "vrrp_instances") if b.header),
         vrrp_sync_groups=tuple(
             _make(VrrpSyncGroup, b, name=b.header) for b in _blocks(root, "vrrp_sync_groups") if b.header

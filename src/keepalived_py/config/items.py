@@ -8,6 +8,7 @@ import re
 from keepalived_py.command_line import split_command_line
 from keepalived_py.config.lexer import Token
 from keepalived_py.config.model import (
+    GarpExtraIf,
     NotifyScript,
     ScriptUser,
     Tracked,
@@ -252,6 +253,23 @@ def _tracked(name_check: bool) -> Custom:
         return Tracked(name, weight, reverse, args.keyword.loc)
 
     return Custom(parse, "NAME [weight N [reverse]]")
+
+
+def _garp_extra_if(args: Args) -> GarpExtraIf:
+    """keepalived's ``vrrp_garp_extra_if_handler``: ``all`` and whole seconds 0..86400, in any order."""
+    every = False
+    interval: int | None = None
+    for tok in args.tokens:
+        if tok.text == "all":
+            every = True
+        else:
+            interval = Int(0, 86400).check(tok)
+    if interval is None:
+        raise BadValue(f"'{args.keyword.text}' specified without time - ignoring", args.keyword)
+    return GarpExtraIf(float(interval), every)
+
+
+GARP_EXTRA_IF = Custom(_garp_extra_if, "[all] SECONDS (0: off)")
 
 
 TRACK_INTERFACE = _tracked(name_check=True)

@@ -79,6 +79,7 @@ class GlobalDefs:
     vrrp_garp_lower_prio_repeat: int | None = None
     vrrp_garp_interval: float = 0.0
     vrrp_gna_interval: float = 0.0
+    vrrp_garp_extra_if: GarpExtraIf | None = None
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_strict: bool = False
@@ -126,6 +127,27 @@ class VrrpScript:
     user: ScriptUser | None = None
     init_fail: bool = False
     location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class GarpGroup:
+    """``garp_group``: the spacing of gratuitous ARPs / NAs on one interface, or shared by several."""
+
+    garp_interval: float | None = None
+    gna_interval: float | None = None
+    interface: str | None = None
+    #: interfaces whose announcements are spaced as one (a switch's limit)
+    interfaces: tuple[str, ...] = ()
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
+class GarpExtraIf:
+    """``garp_extra_if [all] SECONDS``: periodic gratuitous ARPs / NAs on the other interfaces of the VIPs."""
+
+    interval: float
+    #: also on interfaces that are not VMACs
+    all: bool = False
 
 
 @dataclass(frozen=True)
@@ -306,6 +328,7 @@ class VrrpInstance:
     v3_checksum_as_v2: bool = False
     use_vmac: UseVmac | None = None
     vmac_xmit_base: bool = False
+    garp_extra_if: GarpExtraIf | None = None
     debug: int = 0
     location: Location = NOWHERE
 
@@ -504,6 +527,7 @@ class Config:
     vrrp_scripts: tuple[VrrpScript, ...] = ()
     track_files: tuple[TrackFile, ...] = ()
     track_processes: tuple[TrackProcess, ...] = ()
+    garp_groups: tuple[GarpGroup, ...] = ()
     vrrp_instances: tuple[VrrpInstance, ...] = ()
     vrrp_sync_groups: tuple[VrrpSyncGroup, ...] = ()
     virtual_server_groups: tuple[VirtualServerGroup, ...] = ()

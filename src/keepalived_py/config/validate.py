@@ -49,6 +49,7 @@ class Validator:
         #: instances keepalived would drop (reported; left out of the configuration that runs)
         self.dropped: set[int] = set()
         self._track_processes()
+        self._garp_groups()
         self._unique_names()
         self._tracked_in_reading_order()
         for inst in self.config.vrrp_instances:
@@ -57,6 +58,26 @@ class Validator:
         self._drop_instances()
         self._sync_groups()
         self._virtual_servers()
+
+    def _garp_groups(self) -> None:
+        """keepalived's checks of garp_group: one without a delay is removed; an interface already in a group
+        stays in the first."""
+        kept = []
+        seen: set[str] = set()
+        for number, group in enumerate(self.config.garp_groups, 1):
+            if group.garp_interval is None and group.gna_interval is None:
+                where = self.loc(group)
+                self.sink.error(f"garp group {number} does not have any delay set - removing", where)
+                continue
+            names = [*([group.interface] if group.interface else []), *group.interfaces]
+            for name in names:
+                if name in seen:
+                    self.sink.error(f"garp_group already specified for {name} - ignoring", self.loc(group))
+            interface = group.interface if group.interface not in seen else None
+            interfaces = tuple(dict.fromkeys(n for n in group.interfaces if n not in seen))
+            seen.update(names)
+            kept.append(dataclasses.replace(group, interface=interface, interfaces=interfaces))
+        self.config = dataclasses.replace(self.config, garp_groups=tuple(kept))
 
     def _track_processes(self) -> None:
         """keepalived's checks of vrrp_track_process: a block without ``process`` is dropped; a quorum

@@ -311,6 +311,7 @@ class VrrpEngine:
         gd = self.config.global_defs
         self._addresses = AddressManager()
         self._announcer = Announcer(garp_interval=gd.vrrp_garp_interval, gna_interval=gd.vrrp_gna_interval)
+        self._garp_groups()
         self._fifos.extend(open_fifos((gd.notify_fifo, gd.vrrp_notify_fifo)))
         settings = MailSettings.of(gd)
         self._mailer = Mailer(settings) if settings is not None else None
@@ -433,6 +434,69 @@ class VrrpEngine:
         except NftError as err:
             log.error("(%s) %s", inst.name, err)
         return name
+
+    def _garp_groups(self) -> None:
+        """keepalived's garp_group: per-interface spacing of announcements, or spacing shared by a group."""
+        assert self._announcer is not None
+        self._announcer.clear_groups()
+        for group in self.config.garp_groups:
+            names = [*([group.interface] if group.interface else []), *group.interfaces]
+            for name in names:
+                self._announcer.set_intervals(name, garp=group.garp_interval, gna=group.gna_interval)
+            if group.interfaces:
+                self._announcer.share_spacing(group.interfaces)
+
+    def _extra_if(self, inst: Instance) -> None:
+        """garp_extra_if (keepalived's vrrp_send_vmac_update): while MASTER, every interval one gratuitous
+        ARP / NA on each interface of the VIPs that the adverts do not keep fresh in the switches. As in
+        keepalived 2.2.7 it runs only when some VIP is on an interface other than the instance's (its VMAC,
+        else its interface) -- a VMAC of ours, or with 'all' any -- and then sends on VMACs, with 'all' on
+        every interface, and on the instance's own only when the adverts leave from the base interface."""
+        gd = self.config.global_defs
+        setting = inst.config.garp_extra_if or gd.vrrp_garp_extra_if
+        if setting is None or not setting.interval or self._loop is None:
+            return
+        wanted = vmac_of(inst.config, gd)
+        xmit_base = wanted is not None and not wanted.sends_adverts
+        own = inst.vmac if inst.vmac is not None else (inst.config.interface or gd.default_interface)
+        ours = set(self._vmacs.made) if self._vmacs is not None else set()
+        specs = (*inst.vips, *inst.excluded)
+        others = {spec.dev for spec in specs if spec.dev != own}
+        if not (others & ours or (others and setting.all)):
+            return
+        targets: dict[str, AddressSpec] = {}
+        for spec in specs:
+            if spec.dev not in ours and not setting.all:
+                continue
+            if spec.dev == own and not xmit_base:
+                continue  # the adverts keep it fresh
+            targets.setdefault(spec.dev, spec)
+        if not targets:
+            return
+        announcer = self._announcer
+        assert announcer is not None
+        interval = setting.interval
+
+        def holding() -> bool:
+            return inst.machine.state is State.MASTER and inst.holds_addresses
+
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                for dev, spec in targets.items():
+                    if not holding():
+                        return
+                    try:
+                        plan = announcer.plan(dev, [spec.address], 1)
+                        await announcer.send_scheduled(plan, proceed=holding)
+                    except OSError as err:
+                        log.warning("(%s) cannot announce %s on %s: %s", inst.name, spec.address, dev, err)
+
+        task = self._loop.create_task(refresh())
+        self._announce_tasks.add(task)
+        inst.announcing.add(task)
+        task.add_done_callback(self._announce_tasks.discard)
+        task.add_done_callback(inst.announcing.discard)
 
     def _firewall_for(self) -> VrrpFirewall:
         if self._firewall is None:
@@ -673,6 +737,7 @@ class VrrpEngine:
                 self._update_instance(running, cfg)
                 outcome[name] = "updated"
         self._build_groups()
+        self._garp_groups()
         self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
         self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
         self._files.start(reload=True)
@@ -1191,6 +1256,7 @@ class VrrpEngine:
                 inst.holds_addresses = True
                 self._program(inst, add=True)
                 self._filter(inst, drop=True)
+                self._extra_if(inst)
             elif isinstance(action, fsm.RemoveAddresses):
                 for task in list(inst.announcing):
                     task.cancel()  # no announcement of addresses we no longer hold

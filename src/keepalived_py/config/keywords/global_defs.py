@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keepalived_py.config.items import INTERFACE, NOTIFY_SCRIPT, ROUTE, RULE, SCRIPT_USER, VIP
+from keepalived_py.config.items import GARP_EXTRA_IF, INTERFACE, NOTIFY_SCRIPT, ROUTE, RULE, SCRIPT_USER, VIP
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -75,6 +75,21 @@ def _dynamic_interfaces(args: Args) -> bool:
 def declare(schema: Schema) -> None:
     schema.section(ROOT, "the top level", "Sections and keywords allowed outside any block.")
     schema.section("global_defs", "global_defs", "Settings for the whole daemon.")
+    schema.section(
+        "garp_group", "garp_group", "The spacing of gratuitous ARPs / NAs on interfaces (a switch's limits)."
+    )
+    schema.add(
+        "garp_group",
+        Keyword("garp_interval", "Pause between gratuitous ARPs.", Seconds(0, 2147.483647)),
+        Keyword("gna_interval", "Pause between unsolicited NAs.", Seconds(0, 2147.483647)),
+        Keyword("interface", "The interface the pauses apply to.", INTERFACE),
+        Keyword(
+            "interfaces",
+            "Interfaces whose announcements are paced together (on the same switch).",
+            INTERFACE,
+            kind=Kind.LIST,
+        ),
+    )
     schema.add(
         ROOT,
         Keyword(
@@ -113,6 +128,15 @@ def declare(schema: Schema) -> None:
             kind=Kind.LIST,
         ),
         Keyword("global_defs", "Global settings.", kind=Kind.SECTION, child="global_defs"),
+        Keyword(
+            "garp_group",
+            "Pauses between gratuitous ARPs / NAs on an interface or a group of interfaces (interfaces "
+            "not named keep vrrp_garp_interval / vrrp_gna_interval).",
+            kind=Kind.SECTION,
+            child="garp_group",
+            repeatable=True,
+            field="garp_groups",
+        ),
         Keyword(
             "vrrp_script",
             "A script whose result adjusts or faults VRRP instances tracking it.",
@@ -234,7 +258,8 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "vrrp_garp_interval",
-            "Pause between gratuitous ARPs on one interface (unset: none).",
+            "Pause between gratuitous ARPs on one interface (unset: none). keepalived 2.2.7 then sends only "
+            "the first two of a burst; kpd sends them all.",
             Seconds(0.000001, 4294.967295),
             default=0.0,
         ),
@@ -243,6 +268,13 @@ def declare(schema: Schema) -> None:
             "Pause between unsolicited neighbour advertisements on one interface (unset: none).",
             Seconds(0.000001, 4294.967295),
             default=0.0,
+        ),
+        Keyword(
+            "vrrp_garp_extra_if",
+            "While MASTER, a gratuitous ARP / NA every SECONDS on each VMAC of the VIPs that does not send "
+            "the adverts ('all': on every other interface of the VIPs too); the default of garp_extra_if.",
+            GARP_EXTRA_IF,
+            deprecated=("vrrp_vmac_garp_intvl",),
         ),
         Keyword(
             "vrrp_min_garp",

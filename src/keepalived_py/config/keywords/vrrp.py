@@ -6,6 +6,7 @@ from typing import Any
 
 from keepalived_py.config.items import (
     AUTH_TYPE,
+    GARP_EXTRA_IF,
     INIT_FILE,
     INTERFACE,
     NOTIFY_SCRIPT,
@@ -378,6 +379,12 @@ def declare(schema: Schema) -> None:
             "ARPs leave from it. Created at start, deleted at stop; the base interface's arp_ignore and "
             "arp_filter, set while it is used, are restored at stop (keepalived 2.2.7 leaves them set).",
             Custom(_use_vmac, "[NAME] [MAC]"),
+        ),
+        Keyword(
+            "garp_extra_if",
+            "As vrrp_garp_extra_if, for this instance.",
+            GARP_EXTRA_IF,
+            deprecated=("vmac_garp_intvl",),
         ),
         Keyword(
             "vmac_xmit_base",

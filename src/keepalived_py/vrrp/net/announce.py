@@ -138,6 +138,8 @@ class Announcer:
         self._clock = clock
         self._default = (garp_interval, gna_interval)
         self._intervals: dict[str, tuple[float, float]] = {}
+        #: interface -> the spacing it shares with others (garp_group interfaces); default its own
+        self._shared: dict[str, str] = {}
         #: (ifname, is_arp) -> earliest time the next frame of that kind may go out on that interface.
         self._next: dict[tuple[str, bool], float] = {}
         #: (ifname, is_arp) -> the last frame's real send time plus the interval (spacing never shrinks).
@@ -167,6 +169,22 @@ class Announcer:
         """Per-interface ``vrrp_garp_interval`` / ``vrrp_gna_interval`` (seconds; 0: no spacing)."""
         old = self._intervals.get(ifname, self._default)
         self._intervals[ifname] = (old[0] if garp is None else garp, old[1] if gna is None else gna)
+
+    def clear_groups(self) -> None:
+        """Forget every per-interface spacing (before a reload's garp_groups are set again)."""
+        self._intervals.clear()
+        self._shared.clear()
+
+    def share_spacing(self, ifnames: Iterable[str]) -> None:
+        """Pace the announcements of ``ifnames`` as one interface (a ``garp_group``'s ``interfaces``: one
+        switch's limit): a frame on any of them waits for the previous one on all of them."""
+        names = list(ifnames)
+        key = "\0".join(names)  # never an interface name
+        for name in names:
+            self._shared[name] = key
+
+    def _key(self, ifname: str, is_arp: bool) -> tuple[str, bool]:
+        return (self._shared.get(ifname, ifname), is_arp)
 
     def intervals(self, ifname: str) -> tuple[float, float]:
         """The (ARP, NA) spacing in force on ``ifname``."""
@@ -222,7 +240,7 @@ class Announcer:
         plan: list[Scheduled] = []
         for _ in range(max(0, repeat)):
             for frame in frames:
-                key = (ifname, frame.is_arp)
+                key = self._key(ifname, frame.is_arp)
                 gap = arp_gap if frame.is_arp else na_gap
                 at = max(now, self._next.get(key, now))
                 if gap > 0:
@@ -244,7 +262,7 @@ class Announcer:
             log.info("error %s sending %s on %s for %s", exc.errno, kind, frame.ifname, frame.address)
             return False
         self.sent += 1
-        key = (frame.ifname, frame.is_arp)
+        key = self._key(frame.ifname, frame.is_arp)
         gap = self._gap(frame)
         if gap > 0:
             earliest = self._clock() + gap
@@ -259,7 +277,7 @@ class Announcer:
     def due(self, item: Scheduled) -> float:
         """When ``item`` may go out: its planned time, or later when the previous frame of its kind on its
         interface went out late."""
-        return max(item.at, self._after.get((item.frame.ifname, item.frame.is_arp), item.at))
+        return max(item.at, self._after.get(self._key(item.frame.ifname, item.frame.is_arp), item.at))
 
     def send_due(self, pending: Iterable[Scheduled], *, now: float | None = None) -> list[Scheduled]:
         """Send the frames of ``pending`` that are due; return the others, still sorted."""
