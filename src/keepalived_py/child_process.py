@@ -37,6 +37,8 @@ from keepalived_py.exitcodes import ExitCode
 from keepalived_py.heartbeat import HeartbeatSender, send_heartbeats
 from keepalived_py.logs import LEVELS, setup_logging
 from keepalived_py.loop_lag import LoopLagMonitor
+from keepalived_py.process_priority import AutoPriority, Scheduling
+from keepalived_py.process_priority import apply as apply_scheduling
 from keepalived_py.procname import die_with_parent, set_name
 from keepalived_py.runtime_files import write_json_atomic
 
@@ -102,6 +104,7 @@ def start_child(kind: str, name: str, parser: argparse.ArgumentParser, argv: lis
         default = ("keepalived_vrrp" if kind == "vrrp" else "keepalived_lvs") if gd.process_names else None
         if own or default:
             set_name(own or default or name)  # keepalived's process_names / *_process_name
+        apply_scheduling(Scheduling.of(gd, kind))
     if config is None:
         print("\n".join(errors), file=sys.stderr)
         return int(ExitCode.CONFIG_FATAL)
@@ -203,7 +206,8 @@ class ChildRuntime:
             loop.add_signal_handler(sig, hooks.stop)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self.dump()  # what cannot run here is in the status from the start
-        lag = LoopLagMonitor.start()
+        auto = AutoPriority(Scheduling.of(self.start.config.global_defs, self.start.kind))
+        lag = LoopLagMonitor.start(on_lag=auto.late if auto.enabled else None)
         refresh = loop.create_task(self._refresh()) if self.refresh_every else None
         beat = None
         sender = self.start.heartbeat

@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 #: how often the monitor wakes (seconds)
 INTERVAL = 0.1
 #: the window its max and p99 cover (seconds)
 WINDOW = 60.0
+
+OnLag = Callable[[float], object]
 
 
 class LagStats:
@@ -73,17 +76,23 @@ class LoopLagMonitor:
     """Measures the lag of the loop it runs on: ``LoopLagMonitor.start()`` from a coroutine on that loop
     (or ``loop.create_task(monitor.run())``)."""
 
-    def __init__(self, interval: float = INTERVAL, window: float = WINDOW) -> None:
+    def __init__(
+        self, interval: float = INTERVAL, window: float = WINDOW, on_lag: OnLag | None = None
+    ) -> None:
         self.interval = interval
+        #: told every sample (seconds late): keepalived's max_auto_priority acts on it
+        self.on_lag = on_lag
         # room for every sample of the window, with a margin for timers that wake early
         self.stats = LagStats(window, max_samples=int(window / interval * 1.5) + 16)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
 
     @classmethod
-    def start(cls, interval: float = INTERVAL, window: float = WINDOW) -> LoopLagMonitor:
+    def start(
+        cls, interval: float = INTERVAL, window: float = WINDOW, on_lag: OnLag | None = None
+    ) -> LoopLagMonitor:
         """A monitor running as a task on the running loop (until it is cancelled or the loop ends)."""
-        monitor = cls(interval, window)
+        monitor = cls(interval, window, on_lag)
         monitor.task = asyncio.get_running_loop().create_task(monitor.run(), name="loop lag")
         return monitor
 
@@ -94,6 +103,8 @@ class LoopLagMonitor:
             await asyncio.sleep(self.interval)
             now = loop.time()
             self.stats.add(now, now - asked)
+            if self.on_lag is not None:
+                self.on_lag(now - asked)
 
     def summary(self) -> dict[str, Any]:
         now = self._loop.time() if self._loop is not None else 0.0

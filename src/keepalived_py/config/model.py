@@ -80,6 +80,19 @@ class GlobalDefs:
     vrrp_garp_interval: float = 0.0
     vrrp_gna_interval: float = 0.0
     vrrp_garp_extra_if: GarpExtraIf | None = None
+    #: how the children are scheduled (keepalived's process.c): nice, SCHED_RR, CPUs, mlockall, RLIMIT_RTTIME
+    vrrp_priority: int = 0
+    vrrp_rt_priority: int = 0
+    vrrp_cpu_affinity: tuple[int, ...] = ()
+    vrrp_no_swap: bool = False
+    vrrp_rlimit_rttime: int | None = None
+    checker_priority: int = 0
+    checker_rt_priority: int = 0
+    checker_cpu_affinity: tuple[int, ...] = ()
+    checker_no_swap: bool = False
+    checker_rlimit_rttime: int | None = None
+    max_auto_priority: int = 0
+    min_auto_priority_delay: float = 1.0
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_strict: bool = False

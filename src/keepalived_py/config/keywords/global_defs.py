@@ -54,6 +54,47 @@ def _process_name(args: Args) -> str:
 PROCESS_NAME = Custom(_process_name, "name (at most 15 characters)")
 
 
+def _max_auto_priority(args: Args) -> int:
+    """keepalived: -1..99; without a value the highest realtime priority."""
+    if not args.tokens:
+        return 99
+    return Int(-1, 99).check(args.one("a priority -1..99"))
+
+
+def _auto_priority_delay(args: Args) -> float:
+    """Microseconds 1..10000000, held as seconds."""
+    return Int(1, 10_000_000).check(args.one("microseconds")) / 1_000_000
+
+
+def _cpus(args: Args) -> tuple[int, ...]:
+    if not args.tokens:
+        raise BadValue(f"'{args.keyword.text}' needs CPU numbers", args.keyword)
+    return tuple(sorted({Int(0, 4095).check(tok) for tok in args.tokens}))
+
+
+def _scheduling(kind: str, child: str) -> list[Keyword]:
+    return [
+        Keyword(f"{kind}_priority", f"Nice value of the {child} child (-20..19).", Int(-20, 19), default=0),
+        Keyword(
+            f"{kind}_rt_priority",
+            f"Run the {child} child with realtime scheduling (SCHED_RR) at this priority.",
+            Int(1, 99),
+            default=0,
+        ),
+        Keyword(f"{kind}_cpu_affinity", f"CPUs the {child} child may run on.", Custom(_cpus, "CPU [CPU ...]"),
+                default=()),
+        Keyword(f"{kind}_no_swap", f"Lock the {child} child in memory.", Flag(), default=False),
+        Keyword(
+            f"{kind}_rlimit_rttime",
+            f"Microseconds of CPU the realtime {child} child may use without blocking (RLIMIT_RTTIME; "
+            "the kernel kills it beyond). keepalived's default of 10000 applies to kpd only when given: a "
+            "Python process can exceed it on an ordinary reload.",
+            Int(2, 2**31 - 1),
+            deprecated=(f"{kind}_rlimit_rtime",),
+        ),
+    ]
+
+
 def _nftables(args: Args) -> str:
     if len(args.tokens) > 1:
         raise BadValue("unexpected extra argument (expected an optional table name)", args.tokens[1])
@@ -268,6 +309,21 @@ def declare(schema: Schema) -> None:
             "Pause between unsolicited neighbour advertisements on one interface (unset: none).",
             Seconds(0.000001, 4294.967295),
             default=0.0,
+        ),
+        *_scheduling("vrrp", "VRRP"),
+        *_scheduling("checker", "Checkers"),
+        Keyword(
+            "max_auto_priority",
+            "A child that runs later than min_auto_priority_delay raises itself to realtime, one priority "
+            "more at each further delay, up to this one (alone: 99; 0: never, the default).",
+            Custom(_max_auto_priority, "[-1..99]"),
+            default=0,
+        ),
+        Keyword(
+            "min_auto_priority_delay",
+            "Microseconds late (kpd: its event loop's lag) that count for max_auto_priority (default 1 s).",
+            Custom(_auto_priority_delay, "microseconds 1..10000000"),
+            default=1.0,
         ),
         Keyword(
             "vrrp_garp_extra_if",
