@@ -93,6 +93,9 @@ class GlobalDefs:
     checker_rlimit_rttime: int | None = None
     max_auto_priority: int = 0
     min_auto_priority_delay: float = 1.0
+    #: keepalived's text dumps (SIGUSR1, SIGUSR2)
+    state_dump_file: str = "/tmp/keepalived.data"
+    stats_dump_file: str = "/tmp/keepalived.stats"
     vrrp_lower_prio_no_advert: bool = False
     vrrp_higher_prio_send_advert: bool = False
     vrrp_strict: bool = False

@@ -58,6 +58,7 @@ from keepalived_py.control.lifecycle import (
     derive_hung_timeout,
 )
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
+from keepalived_py.control.text_dump import data_text, stats_text
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.net_namespace import home_fd
 from keepalived_py.procname import become_subreaper, set_name
@@ -359,15 +360,31 @@ class Arbiter:
             log.info("received SIGHUP: reloading")
             self.reload()
         elif signum in (signal.SIGUSR1, signal.SIGUSR2):
-            name, doc = (
-                (STATE_DUMP, self.status()) if signum == signal.SIGUSR1 else (STATS_DUMP, self.stats())
-            )
-            try:
-                write_json_atomic(self.runtime_dir / name, doc)
-                log.info("wrote %s", self.runtime_dir / name)
-            except OSError as err:
-                log.error("cannot write %s: %s", self.runtime_dir / name, err)
+            self._dump(state=signum == signal.SIGUSR1)
         # SIGCHLD: the loop reaps after every dispatch
+
+    def _dump(self, *, state: bool) -> None:
+        """SIGUSR1 (``state``) / SIGUSR2: kpd's JSON dump in the runtime directory and keepalived's text one
+        where ``state_dump_file`` / ``stats_dump_file`` say."""
+        gd = self.config.global_defs
+        if state:
+            doc = self.status()
+            name, text_path, text = STATE_DUMP, gd.state_dump_file, data_text(self.config, doc["instances"])
+        else:
+            doc = self.stats()
+            name, text_path, text = STATS_DUMP, gd.stats_dump_file, stats_text(doc["instances"])
+        def as_json(path: Path) -> None:
+            write_json_atomic(path, doc)
+
+        def as_text(path: Path) -> None:
+            write_file_atomic(path, text.encode())
+
+        for path, write in ((self.runtime_dir / name, as_json), (Path(text_path), as_text)):
+            try:
+                write(path)
+                log.info("wrote %s", path)
+            except OSError as err:
+                log.error("cannot write %s: %s", path, err)
 
     # --- connections --------------------------------------------------------------------------------------
 

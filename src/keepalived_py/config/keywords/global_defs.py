@@ -320,6 +320,20 @@ def declare(schema: Schema) -> None:
             default=0,
         ),
         Keyword(
+            "state_dump_file",
+            "Where SIGUSR1 writes keepalived's text dump of the configuration and state (beside kpd's JSON "
+            "one in the runtime directory).",
+            Word(what="file path"),
+            default="/tmp/keepalived.data",
+        ),
+        Keyword(
+            "stats_dump_file",
+            "Where SIGUSR2 writes keepalived's text statistics (beside kpd's JSON ones), as of the VRRP "
+            "child's last status write (at most a second old).",
+            Word(what="file path"),
+            default="/tmp/keepalived.stats",
+        ),
+        Keyword(
             "min_auto_priority_delay",
             "Microseconds late (kpd: its event loop's lag) that count for max_auto_priority (default 1 s).",
             Custom(_auto_priority_delay, "microseconds 1..10000000"),
