@@ -8,6 +8,7 @@ nftables and table ``keepalived`` whenever a filter is needed ("no firewall conf
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -112,3 +113,23 @@ def test_strict_master_drops_traffic_to_its_addresses_as_keepalived(
     assert "192.0.2.100" not in left and "2001:db8::100" not in left
     if kind == KPD:
         assert left == ""
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_nftables_priority_and_counters_as_keepalived(lab: Lab, kind: str) -> None:
+    """``nftables_priority -5`` moves the chains; ``nftables_counters`` puts a counter in every rule."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=1,
+        vips=("192.0.2.100/24", "192.0.2.101/24"),
+        global_extra=("vrrp_strict", "nftables", "nftables_priority -5", "nftables_counters"),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: a.holds_vip(), 15, what="MASTER")
+    wait_until(lambda: "192.0.2.101" in ruleset(lab), 5, what="the filter")
+    text = re.sub(r"packets \d+ bytes \d+", "packets # bytes #", ruleset(lab))
+    expected = EXPECTED.split("table ip6")[0].replace("filter - 1", "filter - 5")
+    expected = expected.replace("@vips drop", "@vips counter packets # bytes # drop")
+    assert text == expected
+    assert a.stop() == 0

@@ -106,6 +106,8 @@ class GlobalDefs:
     #: the ``nftables`` keyword's table (None: not given; keepalived's default table is then used when a
     #: filter is needed)
     nftables: str | None = None
+    nftables_priority: int = -1
+    nftables_counters: bool = False
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_startup_delay: float = 0.0

@@ -500,7 +500,10 @@ class VrrpEngine:
 
     def _firewall_for(self) -> VrrpFirewall:
         if self._firewall is None:
-            self._firewall = VrrpFirewall(self.config.global_defs.nftables or DEFAULT_TABLE)
+            gd = self.config.global_defs
+            self._firewall = VrrpFirewall(
+                gd.nftables or DEFAULT_TABLE, priority=gd.nftables_priority, counters=gd.nftables_counters
+            )
         return self._firewall
 
     def _remove_vmac(self, inst: Instance) -> None:

@@ -372,6 +372,13 @@ def declare(schema: Schema) -> None:
             Custom(_nftables, "[TABLE]"),
         ),
         Keyword(
+            "nftables_priority",
+            "Priority of the filter chains (default -1: just before the default filter chains).",
+            Int(-2**31, 2**31 - 1),
+            default=-1,
+        ),
+        Keyword("nftables_counters", "Count what each filter rule matches.", Flag(), default=False),
+        Keyword(
             "process_names",
             "Name the children keepalived_vrrp and keepalived_lvs (ps, pgrep) instead of kpd-vrrp and "
             "kpd-checker.",

@@ -39,7 +39,7 @@ IPAddress = IPv4Address | IPv6Address
 
 #: NFT_CTX_OUTPUT_JSON
 _OUTPUT_JSON = 1 << 4
-#: keepalived's priority: filter (0) - 1
+#: keepalived's default chain priority (``nftables_priority``): filter (0) - 1
 PRIORITY = -1
 #: keepalived's table when ``nftables`` names none, or is not given at all (DEFAULT_NFTABLES_TABLE)
 DEFAULT_TABLE = "keepalived"
@@ -97,7 +97,14 @@ def _match(protocol: str, field: str, right: Any) -> dict[str, Any]:
     return {"match": {"op": "==", "left": left, "right": right}}
 
 
-def _table_commands(family: str, table: str) -> list[dict[str, Any]]:
+def _counted(expr: list[dict[str, Any]], counters: bool) -> list[dict[str, Any]]:
+    """``nftables_counters``: a counter before the rule's verdict."""
+    return [*expr[:-1], {"counter": None}, expr[-1]] if counters else expr
+
+
+def _table_commands(
+    family: str, table: str, priority: int = PRIORITY, counters: bool = False
+) -> list[dict[str, Any]]:
     """The table as keepalived lays it out (empty ``vips`` set)."""
     v6 = family == "ip6"
     base = {"family": family, "table": table}
@@ -121,7 +128,7 @@ def _table_commands(family: str, table: str) -> list[dict[str, Any]]:
         )
     proto = "ip6" if v6 else "ip"
     for chain, hook in (("out", "output"), ("in", "input")):
-        spec = {**base, "name": chain, "type": "filter", "hook": hook, "prio": PRIORITY, "policy": "accept"}
+        spec = {**base, "name": chain, "type": "filter", "hook": hook, "prio": priority, "policy": "accept"}
         cmds.append({"add": {"chain": spec}})
     if v6:
         for chain in ("in_link_local", "out_link_local"):
@@ -133,11 +140,14 @@ def _table_commands(family: str, table: str) -> list[dict[str, Any]]:
             rules.append([_match("icmpv6", "type", "@neighbor-discovery"), {"accept": None}])
             rules.append([_match("ip6", field, link_local), {"goto": {"target": f"{chain}_link_local"}}])
         rules.append([_match(proto, field, "@vips"), {"drop": None}])
-        cmds += [{"add": {"rule": {**base, "chain": chain, "expr": expr}}} for expr in rules]
+        for expr in rules:
+            cmds.append({"add": {"rule": {**base, "chain": chain, "expr": _counted(expr, counters)}}})
     return cmds
 
 
-def _vmac_commands(family: str, table: str) -> list[dict[str, Any]]:
+def _vmac_commands(
+    family: str, table: str, priority: int = PRIORITY, counters: bool = False
+) -> list[dict[str, Any]]:
     """The VMAC part of the table as keepalived lays it out (empty map and set)."""
     base = {"family": family, "table": table}
     v6 = family == "ip6"
@@ -147,7 +157,7 @@ def _vmac_commands(family: str, table: str) -> list[dict[str, Any]]:
     ]
     if v6:
         cmds.append({"add": {"set": {**base, "name": "vmac_set", "type": "iface_index"}}})
-    spec = {**base, "name": "out", "type": "filter", "hook": "output", "prio": PRIORITY, "policy": "accept"}
+    spec = {**base, "name": "out", "type": "filter", "hook": "output", "prio": priority, "policy": "accept"}
     cmds.append({"add": {"chain": spec}})
     macvlan = {"match": {"op": "==", "left": {"meta": {"key": "oifkind"}}, "right": "macvlan"}}
     dup = {
@@ -161,7 +171,7 @@ def _vmac_commands(family: str, table: str) -> list[dict[str, Any]]:
     if v6:
         from_vmac = {"match": {"op": "==", "left": {"meta": {"key": "oif"}}, "right": "@vmac_set"}}
         rules.append([_match("icmpv6", "type", "nd-router-solicit"), macvlan, from_vmac, {"drop": None}])
-    cmds += [{"add": {"rule": {**base, "chain": "out", "expr": expr}}} for expr in rules]
+    cmds += [{"add": {"rule": {**base, "chain": "out", "expr": _counted(expr, counters)}}} for expr in rules]
     return cmds
 
 
@@ -171,8 +181,17 @@ class VrrpFirewall:
     leave by their base interface (:meth:`add_vmac`, :meth:`remove_vmac`). The tables are created on
     first use (a crashed run's are deleted first) and deleted by :meth:`close`."""
 
-    def __init__(self, table: str = DEFAULT_TABLE, nft: Nftables | None = None) -> None:
+    def __init__(
+        self,
+        table: str = DEFAULT_TABLE,
+        nft: Nftables | None = None,
+        *,
+        priority: int = PRIORITY,
+        counters: bool = False,
+    ) -> None:
         self.table = table
+        self.priority = priority
+        self.counters = counters
         self._nft = nft if nft is not None else Nftables()
         self._ready: set[str] = set()
         self._vmac_ready: set[str] = set()
@@ -184,7 +203,7 @@ class VrrpFirewall:
     def add_vmac(self, vmac: str, base: str, family: int) -> None:
         """VMAC ``vmac`` (on ``base``) exists: its reports go out of ``base``."""
         nf = "ip6" if family == 6 else "ip"
-        cmds = [] if nf in self._vmac_ready else _vmac_commands(nf, self.table)
+        cmds = [] if nf in self._vmac_ready else _vmac_commands(nf, self.table, self.priority, self.counters)
         where = {"family": nf, "table": self.table}
         cmds.append({"add": {"element": {**where, "name": "vmac_map", "elem": [[vmac, base]]}}})
         if nf == "ip6":
@@ -222,7 +241,7 @@ class VrrpFirewall:
             if family not in self._ready:
                 if verb == "delete":
                     continue  # never created: nothing to delete
-                cmds += _table_commands(family, self.table)
+                cmds += _table_commands(family, self.table, self.priority, self.counters)
             cmds.append({verb: {"element": self._set(family, elems)}})
             try:
                 self._nft.run(cmds)
