@@ -87,3 +87,38 @@ def test_instance_follows_its_interface_appearing_and_going(lab: Lab, kind: str)
     # keepalived's sequence: FAULT while the interface is missing, then BACKUP and MASTER; FAULT when it
     # goes; BACKUP and MASTER when it is back
     assert states(log.read_text()) == ["FAULT", "BACKUP", "MASTER", "FAULT", "BACKUP", "MASTER"]
+
+
+def holds_on_vmac(lab: Lab) -> bool:
+    try:
+        infos = lab.addresses("a", "vrrp.51")
+    except Exception:
+        return False
+    return any(ip_address(i["local"]) == ip_address(VIP) for i in infos if "local" in i)
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_a_vmac_comes_back_with_its_interface(lab: Lab, kind: str) -> None:
+    """The kernel deletes a macvlan with its interface; with dynamic_interfaces the VMAC is made again when
+    the interface is back, and the instance is MASTER on it again."""
+    script, log = recorder(lab, "a")
+    create(lab)
+    conf = Vrrp(
+        priority=100,
+        advert_int=ADV,
+        vips=(f"{VIP}/24",),
+        global_extra=("enable_script_security", "script_user root", "dynamic_interfaces"),
+        instance_extra=(f'notify "{script}"', "use_vmac"),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.write_config()
+    a.config_path.write_text(a.config_path.read_text().replace("interface eth0", f"interface {IFNAME}"))
+    a.write_config = lambda: a.config_path  # type: ignore[method-assign]  # keep the edited file
+    a.start()
+    wait_until(lambda: holds_on_vmac(lab), 15, what="MASTER on the VMAC")
+    delete(lab)
+    wait_until(lambda: states(log.read_text())[-1:] == ["FAULT"], 10, what="FAULT once the interface is gone")
+    create(lab)
+    wait_until(lambda: holds_on_vmac(lab), 15, what="MASTER again on a new VMAC")
+    wait_until(lambda: states(log.read_text())[-1:] == ["MASTER"], 5, what="MASTER notified again")
+    assert a.stop() == 0

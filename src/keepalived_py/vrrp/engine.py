@@ -811,7 +811,7 @@ class VrrpEngine:
         moved = True
         for inst in stale:
             try:
-                sock, destinations, source = self._socket_for(inst.config)
+                sock, destinations, source = self._socket_for(inst.config, inst.vmac)
             except OSError as err:
                 log.warning("(%s) interface %s is back but cannot be used yet: %s", inst.name, ifname, err)
                 self._lost.add(inst.name)
@@ -834,6 +834,23 @@ class VrrpEngine:
             if inst.name in self._lost and inst.socket.ifname == ifname:
                 moved = False
         return moved
+
+    def _restore_vmacs(self, base: str) -> None:
+        """dynamic_interfaces: interface ``base`` is back; the kernel deleted its VMACs with it: make them
+        again (their link events then move the instances' sockets onto them, as for any interface)."""
+        if self._vmacs is None or self._links is None:
+            return
+        for inst in self.instances.values():
+            if inst.vmac is None:
+                continue
+            vmac = self._vmacs.made.get(inst.vmac)
+            if vmac is None or vmac.base != base or self._links.link(inst.vmac) is not None:
+                continue
+            try:
+                self._vmacs.ensure(vmac, inst.vmac)
+                self._firewall_for().add_vmac(inst.vmac, vmac.base, vmac.family)
+            except (OSError, NftError) as err:
+                log.error("(%s) cannot make VMAC %s again: %s", inst.name, inst.vmac, err)
 
     def _retry_unusable(self) -> None:
         """dynamic_interfaces: start the instances whose interface was missing, once it is there."""
@@ -1041,8 +1058,10 @@ class VrrpEngine:
         for event in self._links.poll():
             what = "deleted" if event.deleted else "up" if event.up else "down"
             log.info("interface %s is %s", event.ifname, what)
-            if event.up and dynamic and not self._rebind(event.ifname, event.ifindex):
-                continue  # its instances stay in FAULT until they can use it (retried)
+            if event.up and dynamic:
+                self._restore_vmacs(event.ifname)
+                if not self._rebind(event.ifname, event.ifindex):
+                    continue  # its instances stay in FAULT until they can use it (retried)
             changed |= self.trackers.set_link(event.ifname, event.up)
         self._on_tracking(changed)
         if dynamic and self.unusable:
