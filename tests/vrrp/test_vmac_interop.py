@@ -264,3 +264,24 @@ def test_garp_extra_if_all_refreshes_the_other_interfaces_of_the_vips(lab: Lab, 
     assert 3 <= len(refreshes) <= 5, refreshes
     assert arps_from(on_own, lab.mac("a"), became + 0.5) == []
     assert a.stop() == 0
+
+
+@pytest.mark.parametrize("how", ["use_vmac_addr", "use_vmac on the line"])
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_a_vip_on_another_interface_gets_a_vmac_of_its_own(lab: Lab, kind: str, how: str) -> None:
+    """keepalived's address VMACs: the VIP on eth1 goes on a VMAC of eth1 (vrrp.51, the VRID's MAC), the
+    instance's own VIP stays on eth0 (it has no use_vmac); both go at stop."""
+    lab.add_segment(["a"], ifname="eth1")
+    line = "198.51.100.100/24 dev eth1" + (" use_vmac" if how != "use_vmac_addr" else "")
+    extra = ("use_vmac_addr",) if how == "use_vmac_addr" else ()
+    conf = Vrrp(priority=200, state="MASTER", advert_int=0.5, vips=("192.0.2.100/24", line),
+                instance_extra=extra)
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: vip_present(lab, "a", "198.51.100.100", VMAC), 15, what="the VIP on eth1's VMAC")
+    assert a.holds_vip()  # on eth0
+    found = link(lab, "a")
+    assert found is not None and {k: found[k] for k in ("kind", "mode", "mac", "link", "up")} == {
+        "kind": "macvlan", "mode": "private", "mac": MAC[4], "link": "eth1", "up": True,
+    }
+    assert a.stop() == 0 and link(lab, "a") is None

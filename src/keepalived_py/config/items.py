@@ -193,7 +193,7 @@ def _vip(args: Args) -> VirtualAddress:
             tok = value("a lifetime")
             opts["preferred_lft"] = LFT_FOREVER if tok.text == "forever" else Int(0, LFT_FOREVER).check(tok)
             i += 2
-        elif word in ("home", "-nodad", "noprefixroute", "autojoin", "no_track"):
+        elif word in ("home", "-nodad", "noprefixroute", "autojoin", "no_track", "use_vmac"):
             # keepalived adds IPv6 VIPs with IFA_F_NODAD; "-nodad" keeps duplicate address detection
             opts["dad" if word == "-nodad" else word] = True
             i += 1
@@ -205,7 +205,9 @@ def _vip(args: Args) -> VirtualAddress:
 
 
 VIP = Custom(
-    _vip, "ADDR[/PREFIX] [dev IF] [brd ADDR] [scope SCOPE] [label LABEL] [peer ADDR] [home] [-nodad] ..."
+    _vip,
+    "ADDR[/PREFIX] [dev IF] [brd ADDR] [scope SCOPE] [label LABEL] [peer ADDR] [home] [-nodad] [use_vmac] "
+    "...",
 )
 
 

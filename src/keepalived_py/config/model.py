@@ -220,6 +220,8 @@ class VirtualAddress:
     no_track: bool = False
     track_group: str | None = None
     preferred_lft: int | None = None
+    #: on a VMAC of its own interface (keepalived's per-address VMAC)
+    use_vmac: bool = False
     location: Location = NOWHERE
 
 
@@ -345,6 +347,7 @@ class VrrpInstance:
     check_unicast_src: bool | None = None
     v3_checksum_as_v2: bool = False
     use_vmac: UseVmac | None = None
+    use_vmac_addr: bool = False
     vmac_xmit_base: bool = False
     garp_extra_if: GarpExtraIf | None = None
     debug: int = 0

@@ -17,7 +17,7 @@ import logging
 import select
 import socket
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TypeVar, overload
@@ -235,6 +235,8 @@ class Instance:
     holds_addresses: bool = False
     #: the VMAC interface (use_vmac): where the VIPs without a dev go
     vmac: str | None = None
+    #: the VMACs of its other addresses (use_vmac_addr, use_vmac on a VIP)
+    addr_vmacs: set[str] = field(default_factory=set)
     drop_logged: dict[str, float] = field(default_factory=dict)
     #: announcement bursts under way (cancelled when the instance gives its addresses up)
     announcing: set[asyncio.Task[None]] = field(default_factory=set)
@@ -391,8 +393,7 @@ class VrrpEngine:
             machine.priority = tracking.priority()
             machine.faulted = tracking.fault()
         version = params.version
-        vips = [address_spec(v, ifname) for v in inst.virtual_ipaddress if v.address.version == inst.family]
-        excluded = [address_spec(v, ifname) for v in inst.virtual_ipaddress_excluded]
+        vips, excluded, extra = self._address_specs(inst, vmac)
         expect = self._expect(inst, params, vips, source, unicast)
         status = InstanceStatus(
             name=inst.name,
@@ -405,7 +406,8 @@ class VrrpEngine:
             counters=machine.counters,
         )
         instance = Instance(
-            inst, machine, expect, sock, destinations, source, vips, excluded, status, vmac=vmac
+            inst, machine, expect, sock, destinations, source, vips, excluded, status,
+            vmac=vmac, addr_vmacs=extra,
         )
         demux = self._by_socket.setdefault(sock.fileno(), {})
         if inst.virtual_router_id in demux:
@@ -497,6 +499,74 @@ class VrrpEngine:
         inst.announcing.add(task)
         task.add_done_callback(self._announce_tasks.discard)
         task.add_done_callback(inst.announcing.discard)
+
+    def _address_specs(
+        self, cfg: VrrpInstance, vmac: str | None
+    ) -> tuple[list[AddressSpec], list[AddressSpec], set[str]]:
+        """The instance's VIPs and eVIPs with the interface each goes on (keepalived's rules): no dev, or the
+        instance's interface, means its VMAC (same family) or interface; with ``use_vmac`` on the line, or
+        ``use_vmac_addr`` for another interface or family, a VMAC of that interface (made now). Also the
+        names of those VMACs."""
+        gd = self.config.global_defs
+        configured = cfg.interface or gd.default_interface or ""
+        extra: set[str] = set()
+
+        def place(v: VirtualAddress) -> AddressSpec:
+            family = v.address.version
+            if v.dev is None or v.dev == configured:
+                if vmac is not None and family == cfg.family:
+                    return dataclasses.replace(address_spec(v, vmac), dev=vmac)
+                dev = configured
+                needs = v.use_vmac or (cfg.use_vmac_addr and family != cfg.family)
+            else:
+                dev = v.dev
+                needs = v.use_vmac or cfg.use_vmac_addr
+            if needs:
+                dev = self._addr_vmac(cfg, dev, family)
+                extra.add(dev)
+            return dataclasses.replace(address_spec(v, dev), dev=dev)
+
+        vips = [place(v) for v in cfg.virtual_ipaddress if v.address.version == cfg.family]
+        excluded = [place(v) for v in cfg.virtual_ipaddress_excluded]
+        return vips, excluded, extra
+
+    def _addr_vmac(self, cfg: VrrpInstance, base: str, family: int) -> str:
+        """The VMAC of ``base`` for the addresses of ``family`` (shared by the instances of one VRID)."""
+        if self._vmacs is None:
+            self._vmacs = VmacManager(self._addresses)
+        use = cfg.use_vmac
+        if use is not None and use.mac is not None:
+            mac = f"{use.mac}:{cfg.virtual_router_id:02x}" if use.mac_uses_vrid else use.mac
+        else:
+            mac = virtual_mac(cfg.virtual_router_id, family)
+        vmac = Vmac(None, base, mac, family)
+        taken = {i.vmac for i in self.instances.values() if i.vmac is not None}
+        name = self._vmacs.resolve_name(vmac, cfg.virtual_router_id, taken)
+        if name not in self._vmacs.made:
+            self._vmacs.ensure(vmac, name)
+            try:
+                self._firewall_for().add_vmac(name, base, family)
+            except NftError as err:
+                log.error("(%s) %s", cfg.name, err)
+        return name
+
+    def _release_addr_vmacs(
+        self, inst: Instance, keep: Collection[str] = (), *, all_of_them: bool = False
+    ) -> None:
+        """Delete the address VMACs ``inst`` no longer uses and no other instance does (``all_of_them``: at
+        stop, whoever uses them)."""
+        for name in inst.addr_vmacs - set(keep):
+            users = (other for other in self.instances.values() if other is not inst)
+            if not all_of_them and any(name in other.addr_vmacs for other in users):
+                continue
+            vmac = self._vmacs.made.get(name) if self._vmacs is not None else None
+            if self._firewall is not None and vmac is not None:
+                self._firewall.remove_vmac(name, vmac.base, vmac.family)
+            if self._vmacs is not None:
+                try:
+                    self._vmacs.remove(name)
+                except OSError as err:
+                    log.error("(%s) cannot remove VMAC interface %s: %s", inst.name, name, err)
 
     def _firewall_for(self) -> VrrpFirewall:
         if self._firewall is None:
@@ -655,6 +725,7 @@ class VrrpEngine:
         if self.release_on_stop:  # kept, with the addresses, under --dont-release-vrrp
             for inst in self.instances.values():
                 self._remove_vmac(inst)
+                self._release_addr_vmacs(inst, all_of_them=True)
         if self._vmacs is not None:
             self._vmacs.close()
         await self._notify.close()
@@ -776,9 +847,10 @@ class VrrpEngine:
         self._held.discard(inst.name)
         del self.instances[inst.name]
         self._release_socket(inst)
-        if inst.vmac is not None:
+        if inst.vmac is not None or inst.addr_vmacs:
             # after its addresses: queued on the address worker behind their removal
             self._addr_jobs.append(self._addr_pool.submit(self._remove_vmac, inst))
+            self._addr_jobs.append(self._addr_pool.submit(self._release_addr_vmacs, inst))
 
     def _release_socket(self, inst: Instance) -> None:
         """``inst`` no longer uses its socket: closed once no other instance does."""
@@ -911,9 +983,9 @@ class VrrpEngine:
         machine.params = params
         if machine.state is not State.BACKUP and params.advert_int != old_advert_int:
             machine.master_adver_int = params.advert_int
-        ifname = inst.address_dev
-        vips = [address_spec(v, ifname) for v in cfg.virtual_ipaddress if v.address.version == cfg.family]
-        excluded = [address_spec(v, ifname) for v in cfg.virtual_ipaddress_excluded]
+        vips, excluded, extra = self._address_specs(cfg, inst.vmac)
+        self._release_addr_vmacs(inst, keep=extra)
+        inst.addr_vmacs = extra
         before = {str(v): v for v in (*inst.vips, *inst.excluded)}
         after = {str(v): v for v in (*vips, *excluded)}
         added = [v for k, v in after.items() if k not in before]

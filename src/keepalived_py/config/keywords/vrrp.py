@@ -381,6 +381,13 @@ def declare(schema: Schema) -> None:
             Custom(_use_vmac, "[NAME] [MAC]"),
         ),
         Keyword(
+            "use_vmac_addr",
+            "Put every VIP on another interface than the instance's, or of the other address family, on a "
+            "VMAC of its interface (as 'use_vmac' on a virtual_ipaddress line does for one).",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
             "garp_extra_if",
             "As vrrp_garp_extra_if, for this instance.",
             GARP_EXTRA_IF,
