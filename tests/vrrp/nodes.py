@@ -369,6 +369,34 @@ class Daemon:
     __repr__ = __str__
 
 
+def vrrp_children(daemon: Daemon) -> list[int]:
+    """The pids of a kpd daemon's VRRP children (keepalived's: its vrrp.pid), found by their command line."""
+    if daemon.kind == KEEPALIVED:
+        try:
+            return [int((daemon.dir / "vrrp.pid").read_text().split()[0])]
+        except (OSError, ValueError, IndexError):
+            return []
+    found = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True).stdout
+    pids = []
+    for pid in found.split():
+        with contextlib.suppress(OSError):
+            if str(daemon.dir) in Path(f"/proc/{pid}/cmdline").read_text():
+                pids.append(int(pid))
+    return pids
+
+
+def kill_vrrp_child(daemon: Daemon, *, state: str = "MASTER", timeout: float = 15.0) -> None:
+    """SIGKILL a kpd daemon's VRRP child (a crash: nothing released) and wait until its parent's successor
+    runs the instance in ``state``."""
+    (child,) = vrrp_children(daemon)
+    os.kill(child, signal.SIGKILL)
+    wait_until(
+        lambda: vrrp_children(daemon) not in ([], [child]) and (daemon.status() or {}).get("state") == state,
+        timeout,
+        what=f"a new child resumes {state}",
+    )
+
+
 def daemons_of(lab: Lab) -> list[Daemon]:
     """Every :class:`Daemon` made in ``lab`` (kept on the lab object, for logs at teardown)."""
     found: list[Daemon] | None = getattr(lab, "_vrrp_daemons", None)

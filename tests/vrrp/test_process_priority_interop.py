@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, wait_until
+from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, vrrp_children, wait_until
 
 from lab import Lab
 
@@ -29,14 +27,8 @@ def lab() -> Iterator[Lab]:
 
 def vrrp_child(daemon: Daemon) -> int | None:
     """The pid of the daemon's VRRP child (None before it runs)."""
-    if daemon.kind == KEEPALIVED:
-        try:
-            return int((daemon.dir / "vrrp.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-    found = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True).stdout
-    pids = [int(p) for p in found.split() if str(daemon.dir) in Path(f"/proc/{p}/cmdline").read_text()]
-    return pids[0] if pids else None
+    found = vrrp_children(daemon)
+    return found[0] if found else None
 
 
 def scheduling(pid: int) -> tuple[int, int]:
