@@ -4,7 +4,9 @@ Builds a namespace lab (director = the VM's root namespace; real servers rs1..rs
 namespace in front), runs `kpd start` on one configuration, drives real failures (HTTP servers stopped and
 restarted, a MISC_CHECK script's exit code, `ipvsadm -C` behind kpd's back, a reload, a SIGSTOPped checker
 child), sends client traffic through the VIP, then runs real keepalived's checker on the same
-configuration. `ipvsadm -Ln` is the oracle throughout. Writes a JSON report to $KPD_VM_OUT/report.json;
+configuration. `ipvsadm -Ln` is the oracle throughout. The SMTP alerts (to a local SMTP server) and the
+lvs_notify_fifo lines (read by an lvs_notify_fifo_script) of one real server going down and up are
+recorded for both daemons. Writes a JSON report to $KPD_VM_OUT/report.json;
 the pytest side asserts on it.
 """
 
@@ -16,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +34,53 @@ DELAY_LOOP = 1.0
 CONNECT_TIMEOUT = 1.0
 RETRY = 1
 DELAY_BEFORE_RETRY = 1.0
+SMTP_PORT = 2525
+
+
+class Inbox:
+    """An SMTP server's mailbox (aiosmtpd handler): (subject, body) of every mail, in order."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        head, _, body = envelope.content.decode(errors="replace").partition("\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.split("\r\n") if ": " in line)
+        with self.lock:
+            self.mails.append((headers.get("Subject", ""), body.strip()))
+        return "250 OK"
+
+    def since(self, start: int) -> list[tuple[str, str]]:
+        with self.lock:
+            return list(self.mails[start:])
+
+
+INBOX = Inbox()
+
+
+def smtp_server() -> None:
+    from aiosmtpd.controller import Controller
+
+    Controller(INBOX, hostname="127.0.0.1", port=SMTP_PORT).start()
+
+
+def fifo_lines() -> list[str]:
+    try:
+        return (WORK / "fifo_lines").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def alerts_since(mark: tuple[int, int]) -> dict[str, list]:
+    """The mails and FIFO lines since ``mark`` (from :func:`alerts_mark`), sorted (their order across
+    checkers running at once is not meaningful)."""
+    mails, lines = mark
+    return {"mails": sorted(map(list, INBOX.since(mails))), "fifo": sorted(fifo_lines()[lines:])}
+
+
+def alerts_mark() -> tuple[int, int]:
+    return len(INBOX.since(0)), len(fifo_lines())
 
 
 def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
@@ -124,6 +174,13 @@ def config(rs3_weight: int = 1) -> str:
     return f"""
 global_defs {{
     router_id kpd-vm
+    notification_email {{
+        ops@example.com
+    }}
+    notification_email_from kpd@example.com
+    smtp_server 127.0.0.1 {SMTP_PORT}
+    lvs_notify_fifo {WORK}/lvs.fifo
+    lvs_notify_fifo_script {WORK}/fifo_reader
 }}
 virtual_server 10.0.2.100 80 {{
     delay_loop {DELAY_LOOP:g}
@@ -261,8 +318,11 @@ def kpd_scenario() -> None:
     (WORK / "mark").write_text(f"#!/bin/sh\necho \"$1\" >> {WORK}/marks\n")
     (WORK / "misc").write_text(f"#!/bin/sh\nexit $(cat {WORK}/misc_code)\n")
     (WORK / "misc_code").write_text("0\n")
+    reader = f'#!/bin/sh\nwhile read line; do echo "$line" >> {WORK}/fifo_lines; done < "$1"\n'
+    (WORK / "fifo_reader").write_text(reader)
     os.chmod(WORK / "mark", 0o755)
     os.chmod(WORK / "misc", 0o755)
+    os.chmod(WORK / "fifo_reader", 0o755)
     log = open(OUT / "kpd.log", "w")  # noqa: SIM115 - open for the daemon's whole life
     started = time.monotonic()
     kpd = subprocess.Popen([PY, "-m", "keepalived_py", "start", "--config", str(conf), "--runtime-dir",
@@ -280,6 +340,7 @@ def kpd_scenario() -> None:
         step("traffic", bodies=bodies)
 
         bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY
+        mark = alerts_mark()
         httpd(2, False)
         t0 = time.monotonic()
         took = wait_for(lambda: "10.0.1.12:8080" not in ipvs().get("TCP 10.0.2.100:80 rr", {}), bound + 15)
@@ -295,6 +356,8 @@ def kpd_scenario() -> None:
         httpd(2, True)
         took = wait_for(lambda: ipvs() == EXPECTED, bound + 15)
         step("rs_up", seconds=took, table=ipvs())
+        time.sleep(bound)  # every checker of the server has given its verdict and alerted
+        report["kpd_alerts"] = alerts_since(mark)
 
         weights = []
         for code, want in ((12, 10), (1, 0), (0, 3)):
@@ -404,6 +467,19 @@ def keepalived_scenario() -> None:
         time.sleep(2 * DELAY_LOOP)
         step("keepalived", seconds=took, table=ipvs())
         report["keepalived_table"] = ipvs()
+        # the same real server down and up: the same alerts
+        bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY
+        time.sleep(bound)
+        mark = alerts_mark()
+        httpd(2, False)
+        wrr = "TCP 10.0.2.101:80 wrr"
+        wait_for(lambda: ipvs().get(wrr, {}).get("10.0.1.12:8080") == ["Masq", 0], bound + 15)
+        wait_for(lambda: "10.0.1.12:8080" not in ipvs().get("TCP 10.0.2.100:80 rr", {}), bound + 15)
+        httpd(2, True)
+        wait_for(lambda: ipvs() == EXPECTED, bound + 15)
+        time.sleep(bound)
+        report["keepalived_alerts"] = alerts_since(mark)
+        step("keepalived_alerts", **report["keepalived_alerts"])
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -412,6 +488,7 @@ def keepalived_scenario() -> None:
 def main() -> int:
     try:
         lab()
+        smtp_server()
         kpd_scenario()
         keepalived_scenario()
     except Exception as err:

@@ -161,6 +161,11 @@ def test_flood_neither_crashes_kpd_nor_delays_its_adverts(lab: Lab) -> None:
     duration, rate = 3.0, 10000
     with lab.capture(filter=a_filter) as cap:
         a, b = start_pair(lab, conf)
+        # what the start-up exchanged (on a loaded machine b may have advertised once before hearing a), as of
+        # a status write after it (the counters are rewritten every second)
+        time.sleep(1.2)
+        received_before = a.status()["counters"]["adverts_received"]  # type: ignore[index]
+        became_before = b.status()["counters"]["became_master"]  # type: ignore[index]
         sent = 0
         begin = time.time()
         with Injector(lab, "c") as inject:
@@ -188,8 +193,9 @@ def test_flood_neither_crashes_kpd_nor_delays_its_adverts(lab: Lab) -> None:
         assert st is not None
         counted = sum(st["drops"].values())
         assert 0 < counted <= sent, f"{d}: {st['drops']}"
-    assert a.status()["counters"]["adverts_received"] == 0, "nothing in the flood was valid"  # type: ignore[index]
-    assert b.status()["counters"]["became_master"] == 0  # type: ignore[index]
+    received = a.status()["counters"]["adverts_received"]  # type: ignore[index]
+    assert received == received_before, "nothing in the flood was valid"
+    assert b.status()["counters"]["became_master"] == became_before  # type: ignore[index]
 
 
 # --- priority 0 -----------------------------------------------------------------------------------------
