@@ -282,3 +282,25 @@ def test_a_vip_on_another_interface_gets_a_vmac_of_its_own(lab: Lab, kind: str, 
         "kind": "macvlan", "mode": "private", "mac": MAC[4], "link": "eth1", "up": True,
     }
     assert a.stop() == 0 and link(lab, "a") is None
+
+
+def test_a_reload_that_restarts_a_vmac_instance_leaves_it_on_its_vmac(lab: Lab) -> None:
+    """vmac_xmit_base makes it another virtual router: the instance restarts; its old VMAC is deleted before
+    the new one is made (the same name), so the new one stays, with the VIP on it once MASTER again."""
+    import os
+    import signal
+    from dataclasses import replace
+
+    conf = vmac_conf(200, 4, state="MASTER")
+    a = Daemon(lab, "a", conf, kind=KPD)
+    a.start()
+    wait_until(lambda: holds(lab, "a", conf), 15, what="a MASTER on its VMAC")
+    a.conf = replace(conf, instance_extra=(*conf.instance_extra, "vmac_xmit_base"))
+    a.write_config()
+    assert a.proc is not None
+    os.kill(a.proc.pid, signal.SIGHUP)
+    wait_until(lambda: "reload: restarted" in a.log(current=True), 15, what="the instance restarted")
+    wait_until(lambda: holds(lab, "a", conf), 15, what="MASTER again on its VMAC")
+    time.sleep(1)
+    assert link(lab, "a") is not None and holds(lab, "a", conf)
+    assert a.stop() == 0 and link(lab, "a") is None

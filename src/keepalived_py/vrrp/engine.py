@@ -174,12 +174,17 @@ def vmac_of(inst: VrrpInstance, gd: GlobalDefs) -> Vmac | None:
         return None
     strict = inst.strict_mode if inst.strict_mode is not None else gd.vrrp_strict
     xmit_base = (inst.vmac_xmit_base or bool(inst.unicast_peer)) and not strict
-    if use.mac is None:
-        mac = virtual_mac(inst.virtual_router_id, inst.family)
-    else:
-        mac = f"{use.mac}:{inst.virtual_router_id:02x}" if use.mac_uses_vrid else use.mac
     base = inst.interface or gd.default_interface or ""
-    return Vmac(use.ifname, base, mac, inst.family, sends_adverts=not xmit_base)
+    return Vmac(use.ifname, base, vmac_address(inst, inst.family), inst.family, sends_adverts=not xmit_base)
+
+
+def vmac_address(inst: VrrpInstance, family: int) -> str:
+    """The MAC of the instance's VMACs for ``family``: the one use_vmac gives (five octets: the VRID is the
+    sixth), else the virtual router MAC."""
+    use = inst.use_vmac
+    if use is None or use.mac is None:
+        return virtual_mac(inst.virtual_router_id, family)
+    return f"{use.mac}:{inst.virtual_router_id:02x}" if use.mac_uses_vrid else use.mac
 
 
 def accept_mode(cfg: VrrpInstance, gd: GlobalDefs) -> bool:
@@ -424,18 +429,35 @@ class VrrpEngine:
         vmac = vmac_of(inst, gd)
         if vmac is None:
             return None
-        if self._vmacs is None:
-            self._vmacs = VmacManager(self._addresses)
         taken = {i.vmac for i in self.instances.values() if i.vmac is not None}
         if vmac.name in taken:
             vmac = dataclasses.replace(vmac, name=None)  # check-config: "already using ... - ignoring name"
+        return self._ensure_vmac(inst, vmac, taken)
+
+    def _ensure_vmac(self, inst: VrrpInstance, vmac: Vmac, taken: set[str]) -> str:
+        """Make (or adopt) ``vmac``, with its nftables rules; its name."""
+        if self._vmacs is None:
+            self._vmacs = VmacManager(self._addresses)
         name = self._vmacs.resolve_name(vmac, inst.virtual_router_id, taken)
-        self._vmacs.ensure(vmac, name)
-        try:
-            self._firewall_for().add_vmac(name, vmac.base, vmac.family)
-        except NftError as err:
-            log.error("(%s) %s", inst.name, err)
+        if name not in self._vmacs.made:
+            self._vmacs.ensure(vmac, name)
+            try:
+                self._firewall_for().add_vmac(name, vmac.base, vmac.family)
+            except NftError as err:
+                log.error("(%s) %s", inst.name, err)
         return name
+
+    def _delete_vmac(self, owner: str, name: str) -> None:
+        """Delete VMAC ``name`` and its nftables rules (``owner``: the instance, for the logs)."""
+        if self._vmacs is None:
+            return
+        vmac = self._vmacs.made.get(name)
+        if self._firewall is not None and vmac is not None:
+            self._firewall.remove_vmac(name, vmac.base, vmac.family)
+        try:
+            self._vmacs.remove(name)
+        except OSError as err:
+            log.error("(%s) cannot remove VMAC interface %s: %s", owner, name, err)
 
     def _garp_groups(self) -> None:
         """keepalived's garp_group: per-interface spacing of announcements, or spacing shared by a group."""
@@ -532,23 +554,8 @@ class VrrpEngine:
 
     def _addr_vmac(self, cfg: VrrpInstance, base: str, family: int) -> str:
         """The VMAC of ``base`` for the addresses of ``family`` (shared by the instances of one VRID)."""
-        if self._vmacs is None:
-            self._vmacs = VmacManager(self._addresses)
-        use = cfg.use_vmac
-        if use is not None and use.mac is not None:
-            mac = f"{use.mac}:{cfg.virtual_router_id:02x}" if use.mac_uses_vrid else use.mac
-        else:
-            mac = virtual_mac(cfg.virtual_router_id, family)
-        vmac = Vmac(None, base, mac, family)
         taken = {i.vmac for i in self.instances.values() if i.vmac is not None}
-        name = self._vmacs.resolve_name(vmac, cfg.virtual_router_id, taken)
-        if name not in self._vmacs.made:
-            self._vmacs.ensure(vmac, name)
-            try:
-                self._firewall_for().add_vmac(name, base, family)
-            except NftError as err:
-                log.error("(%s) %s", cfg.name, err)
-        return name
+        return self._ensure_vmac(cfg, Vmac(None, base, vmac_address(cfg, family), family), taken)
 
     def _release_addr_vmacs(
         self, inst: Instance, keep: Collection[str] = (), *, all_of_them: bool = False
@@ -559,14 +566,7 @@ class VrrpEngine:
             users = (other for other in self.instances.values() if other is not inst)
             if not all_of_them and any(name in other.addr_vmacs for other in users):
                 continue
-            vmac = self._vmacs.made.get(name) if self._vmacs is not None else None
-            if self._firewall is not None and vmac is not None:
-                self._firewall.remove_vmac(name, vmac.base, vmac.family)
-            if self._vmacs is not None:
-                try:
-                    self._vmacs.remove(name)
-                except OSError as err:
-                    log.error("(%s) cannot remove VMAC interface %s: %s", inst.name, name, err)
+            self._delete_vmac(inst.name, name)
 
     def _firewall_for(self) -> VrrpFirewall:
         if self._firewall is None:
@@ -578,15 +578,8 @@ class VrrpEngine:
 
     def _remove_vmac(self, inst: Instance) -> None:
         """Delete ``inst``'s VMAC (its addresses are gone or going with it)."""
-        if inst.vmac is None or self._vmacs is None:
-            return
-        vmac = self._vmacs.made.get(inst.vmac)
-        if self._firewall is not None and vmac is not None:
-            self._firewall.remove_vmac(inst.vmac, vmac.base, vmac.family)
-        try:
-            self._vmacs.remove(inst.vmac)
-        except OSError as err:
-            log.error("(%s) cannot remove VMAC interface %s: %s", inst.name, inst.vmac, err)
+        if inst.vmac is not None:
+            self._delete_vmac(inst.name, inst.vmac)
 
     def _socket_for(
         self, inst: VrrpInstance, vmac: str | None = None
@@ -772,14 +765,20 @@ class VrrpEngine:
             self.unusable.pop(name)
             if name in new:
                 outcome[name] = "retried"
+        vmacs_going = False
         for name, inst in list(self.instances.items()):
             cfg = new.get(name)
+            if cfg is None or _identity(cfg) != _identity(inst.config):
+                vmacs_going = vmacs_going or inst.vmac is not None or bool(inst.addr_vmacs)
             if cfg is None:
                 self._close_instance(inst, now)
                 outcome[name] = "removed"
             elif _identity(cfg) != _identity(inst.config):
                 self._close_instance(inst, now)
                 outcome[name] = "restarted"
+        if vmacs_going:
+            # their VMACs go after their addresses, on the address worker: gone before successors make theirs
+            await self._loop.run_in_executor(self._addr_pool, lambda: None)
         self._static(old_config, add=False, only=config)  # static entries the new configuration drops
         self._static(config, add=True, only=old_config)  # and those it adds
         # trackers: rebuilt for the new configuration, handing over every script, file and link state
