@@ -133,3 +133,38 @@ def test_nftables_priority_and_counters_as_keepalived(lab: Lab, kind: str) -> No
     expected = expected.replace("@vips drop", "@vips counter packets # bytes # drop")
     assert text == expected
     assert a.stop() == 0
+
+
+LINK_LOCAL = {
+    "index": ("vips_link_local", "ipv6_addr . iface_index", "iif", "oif"),
+    "name": ("vips_link_local_name", "ipv6_addr . ifname", "iifname", "oifname"),
+    "nftables_ifindex": ("vips_link_local", "ipv6_addr . iface_index", "iif", "oif"),
+}
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+@pytest.mark.parametrize("key", list(LINK_LOCAL))
+def test_a_link_local_vip_is_filtered_with_its_interface(lab: Lab, kind: str, key: str) -> None:
+    """A link-local VIP means something only with its interface: keepalived keys it by (address, interface
+    index) in set vips_link_local -- by name with dont_track_primary, unless nftables_ifindex -- and drops
+    it in the link-local chains. kpd used to put it in ``vips``, which link-local traffic never reaches."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=0.5,
+        family=6,
+        vips=("2001:db8::100/64", "fe80::100/64"),
+        global_extra=("vrrp_strict", "nftables", *([key] if key == "nftables_ifindex" else [])),
+        instance_extra=("dont_track_primary",) if key != "index" else (),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: a.holds_vip(), 15, what="MASTER")
+    wait_until(lambda: "fe80::100" in ruleset(lab), 5, what="the filter")
+    name, kind_of, iif, oif = LINK_LOCAL[key]
+    text = ruleset(lab)
+    elements = '{ fe80::100 . "eth0" }'
+    assert f"\tset {name} {{\n\t\ttype {kind_of}\n\t\telements = {elements}\n\t}}" in text, text
+    assert f"\tchain in_link_local {{\n\t\tip6 daddr . {iif} @{name} drop\n\t}}" in text, text
+    assert f"\tchain out_link_local {{\n\t\tip6 saddr . {oif} @{name} drop\n\t}}" in text, text
+    assert "elements = { 2001:db8::100 }" in text  # the global VIP alone in vips
+    assert a.stop() == 0

@@ -108,6 +108,7 @@ class GlobalDefs:
     nftables: str | None = None
     nftables_priority: int = -1
     nftables_counters: bool = False
+    nftables_ifindex: bool = False
     vrrp_skip_check_adv_addr: bool = False
     vrrp_check_unicast_src: bool = False
     vrrp_startup_delay: float = 0.0

@@ -1399,12 +1399,15 @@ class VrrpEngine:
         gd = self.config.global_defs
         if accept_mode(inst.config, gd):
             return
-        addresses = [v.address.ip for v in (*inst.vips, *inst.excluded)]
+        addresses = [(v.address.ip, v.dev) for v in (*inst.vips, *inst.excluded)]
+        # keepalived keys link-local VIPs by interface name when the instance does not track its interface
+        # (it may be deleted and come back with another index) and nftables_ifindex does not say otherwise
+        by_name = inst.config.dont_track_primary and not gd.nftables_ifindex
         try:
             if self._firewall is None and not drop:
                 return
             firewall = self._firewall_for()
-            (firewall.drop if drop else firewall.allow)(addresses)
+            (firewall.drop if drop else firewall.allow)(addresses, by_name=by_name)
         except NftError as err:
             log.error("(%s) nftables filter of vrrp_strict/no_accept: %s", inst.name, err)
 

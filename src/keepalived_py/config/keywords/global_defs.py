@@ -379,6 +379,13 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("nftables_counters", "Count what each filter rule matches.", Flag(), default=False),
         Keyword(
+            "nftables_ifindex",
+            "Key link-local VIPs by interface index even for instances with dont_track_primary (which "
+            "otherwise use the interface name).",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
             "process_names",
             "Name the children keepalived_vrrp and keepalived_lvs (ps, pgrep) instead of kpd-vrrp and "
             "kpd-checker.",

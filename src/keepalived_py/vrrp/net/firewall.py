@@ -7,8 +7,12 @@ without accept mode is MASTER, its virtual addresses are elements of the set ``v
 what is addressed to them (``in``, hook input: ``daddr @vips drop``) or sent from them (``out``, hook
 output: ``saddr @vips drop``). The IPv6 table also lets neighbour discovery through (set
 ``neighbor-discovery``) and sends link-local traffic to the (empty) chains ``in_link_local`` /
-``out_link_local``. The table is created when the first address needs it; leaving MASTER deletes the
-instance's elements. At stop kpd deletes its tables (keepalived 2.2.7 leaves them, with empty sets).
+``out_link_local``, where a link-local VIP (meaningful only with its interface) is dropped: set
+``vips_link_local`` of (address, interface index) pairs -- ``vips_link_local_name`` of (address, interface
+name) pairs for an instance with ``dont_track_primary`` and no ``nftables_ifindex`` -- with ``ip6 daddr .
+iif @vips_link_local drop`` (``saddr . oif`` out). The table is created when the first address needs
+it; leaving MASTER deletes the instance's elements. At stop kpd deletes its tables (keepalived 2.2.7 leaves
+them, with empty sets).
 
 VMACs (``vrrp_nftables.c``'s ``nft_add_vmac``): multicast listener reports a VMAC sends would teach the
 switches the virtual MAC at a BACKUP's port, so they are sent out of the base interface instead: map
@@ -145,6 +149,22 @@ def _table_commands(
     return cmds
 
 
+def _link_local_commands(table: str, name: str, counters: bool) -> list[dict[str, Any]]:
+    """The set of link-local VIPs with their interface (index, or name for ``*_name``) and the rules of the
+    link-local chains dropping them."""
+    by_name = name.endswith("_name")
+    base = {"family": "ip6", "table": table}
+    key_type = ["ipv6_addr", "ifname" if by_name else "iface_index"]
+    cmds: list[dict[str, Any]] = [{"add": {"set": {**base, "name": name, "type": key_type}}}]
+    for chain, field, meta in (("in_link_local", "daddr", "iif"), ("out_link_local", "saddr", "oif")):
+        key = f"{meta}name" if by_name else meta
+        left = {"concat": [{"payload": {"protocol": "ip6", "field": field}}, {"meta": {"key": key}}]}
+        match = {"match": {"op": "==", "left": left, "right": f"@{name}"}}
+        expr: list[dict[str, Any]] = [match, {"drop": None}]
+        cmds.append({"add": {"rule": {**base, "chain": chain, "expr": _counted(expr, counters)}}})
+    return cmds
+
+
 def _vmac_commands(
     family: str, table: str, priority: int = PRIORITY, counters: bool = False
 ) -> list[dict[str, Any]]:
@@ -193,7 +213,8 @@ class VrrpFirewall:
         self.priority = priority
         self.counters = counters
         self._nft = nft if nft is not None else Nftables()
-        self._ready: set[str] = set()
+        #: (family, set) made so far
+        self._ready: set[tuple[str, str]] = set()
         self._vmac_ready: set[str] = set()
         # a crashed run may have left its tables: start from nothing (they are created again when needed)
         for family in ("ip", "ip6"):
@@ -226,23 +247,32 @@ class VrrpFirewall:
             with contextlib.suppress(NftError):
                 self._nft.run([{"delete": {"element": {**where, "name": "vmac_set", "elem": [vmac]}}}])
 
-    def drop(self, addresses: Iterable[IPAddress]) -> None:
-        self._elements("add", addresses)
+    def drop(self, addresses: Iterable[tuple[IPAddress, str]], *, by_name: bool = False) -> None:
+        """Drop traffic to and from these (address, interface) pairs; ``by_name``: link-local ones keyed by
+        interface name (keepalived with dont_track_primary), else by index."""
+        self._elements("add", addresses, by_name)
 
-    def allow(self, addresses: Iterable[IPAddress]) -> None:
-        self._elements("delete", addresses)
+    def allow(self, addresses: Iterable[tuple[IPAddress, str]], *, by_name: bool = False) -> None:
+        self._elements("delete", addresses, by_name)
 
-    def _elements(self, verb: str, addresses: Iterable[IPAddress]) -> None:
-        by_family: dict[str, list[str]] = {}
-        for address in addresses:
-            by_family.setdefault("ip6" if address.version == 6 else "ip", []).append(str(address))
-        for family, elems in by_family.items():
+    def _elements(self, verb: str, addresses: Iterable[tuple[IPAddress, str]], by_name: bool) -> None:
+        link_local = "vips_link_local_name" if by_name else "vips_link_local"
+        by_set: dict[tuple[str, str], list[Any]] = {}
+        for address, dev in addresses:
+            if address.version == 6 and address.is_link_local:
+                by_set.setdefault(("ip6", link_local), []).append({"concat": [str(address), dev]})
+            else:
+                by_set.setdefault(("ip6" if address.version == 6 else "ip", "vips"), []).append(str(address))
+        for (family, name), elems in by_set.items():
             cmds: list[dict[str, Any]] = []
-            if family not in self._ready:
+            if (family, name) not in self._ready:
                 if verb == "delete":
                     continue  # never created: nothing to delete
-                cmds += _table_commands(family, self.table, self.priority, self.counters)
-            cmds.append({verb: {"element": self._set(family, elems)}})
+                if family not in {f for f, _ in self._ready}:
+                    cmds += _table_commands(family, self.table, self.priority, self.counters)
+                if name != "vips":
+                    cmds += _link_local_commands(self.table, name, self.counters)
+            cmds.append({verb: {"element": self._set(family, name, elems)}})
             try:
                 self._nft.run(cmds)
             except NftError as err:
@@ -250,16 +280,16 @@ class VrrpFirewall:
                     # one may be gone already; delete them one at a time so the others still go
                     for elem in elems:
                         with contextlib.suppress(NftError):
-                            self._nft.run([{"delete": {"element": self._set(family, [elem])}}])
+                            self._nft.run([{"delete": {"element": self._set(family, name, [elem])}}])
                     continue
-                raise NftError(f"nftables {verb} of {', '.join(elems)}: {err}") from None
-            self._ready.add(family)
+                raise NftError(f"nftables {verb} of {', '.join(map(str, elems))}: {err}") from None
+            self._ready |= {(family, "vips"), (family, name)}
 
-    def _set(self, family: str, elems: list[str]) -> dict[str, Any]:
-        return {"family": family, "table": self.table, "name": "vips", "elem": elems}
+    def _set(self, family: str, name: str, elems: list[Any]) -> dict[str, Any]:
+        return {"family": family, "table": self.table, "name": name, "elem": elems}
 
     def close(self) -> None:
-        for family in sorted(self._ready | self._vmac_ready):
+        for family in sorted({f for f, _ in self._ready} | self._vmac_ready):
             try:
                 self._nft.run([{"delete": {"table": {"family": family, "name": self.table}}}])
             except NftError as err:
