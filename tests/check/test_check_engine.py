@@ -7,8 +7,9 @@ from ipaddress import ip_address
 
 from fake_ipvs import FakeIpvs
 
-from keepalived_py.check.engine import CheckEngine
+from keepalived_py.check.engine import CheckEngine, run_probe
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.specs import FailedSpec
 from keepalived_py.config import load_config
 from keepalived_py.ipvs.reconcile import OpKind
 from keepalived_py.ipvs.state import Dest, Entry, Forward, Service, ServiceKey
@@ -258,3 +259,50 @@ virtual_server 192.0.2.10 80 {{
     assert "RS [10.0.0.1]:tcp:8080 [192.0.2.10]:tcp:80 DOWN" in lines
     assert "VS [192.0.2.10]:tcp:80 DOWN" in lines  # quorum lost: the only real server is down
     assert marks.read_text() == "down\n"
+
+
+def test_a_real_server_checked_by_bfd_only_is_never_taken_for_up(write_conf):
+    """kpd has no BFD process: BFD_CHECK always fails (it used to be ignored, the server always up), from
+    the start (never added, even before the first probe); check-config says so (exit 5)."""
+    text = """
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lb_algo rr
+    delay_loop 0.2
+    real_server 10.0.0.1 8080 {
+        BFD_CHECK {
+            name bfd1
+        }
+    }
+    real_server 10.0.0.2 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+            warmup 0
+        }
+    }
+}
+"""
+    result = load_config(write_conf(text), host_checks=False)
+    assert int(result.exit_code) == 5 and result.unsupported == ["BFD_CHECK"]
+    ipvs = FakeIpvs()
+
+    async def probe(spec):  # the real verdict of BFD_CHECK; every other probe succeeds
+        return await run_probe(spec) if isinstance(spec, FailedSpec) else ProbeResult.up()
+
+    async def main():
+        engine = CheckEngine(result.config, ipvs, probe=probe)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        seen = []
+        for _ in range(20):
+            seen.append(ipvs.weights())
+            await asyncio.sleep(0.05)
+        engine.stop()
+        await task
+        await engine.shutdown()
+        return seen
+
+    seen = run(main())
+    assert seen[-1] == {"TCP 192.0.2.10:80": {"10.0.0.2:8080": 1}}
+    assert all("10.0.0.1:8080" not in table.get("TCP 192.0.2.10:80", {}) for table in seen)

@@ -54,7 +54,7 @@ from keepalived_py.check.http_probe import probe_http
 from keepalived_py.check.misc_probe import probe_misc
 from keepalived_py.check.pool import Notification, Pool, VirtualServerState
 from keepalived_py.check.probe import ProbeResult
-from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
+from keepalived_py.check.specs import CheckerKey, FailedSpec, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
 from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
@@ -107,6 +107,8 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
     if isinstance(spec, MiscSpec):
         return await probe_misc(spec.argv, timeout=spec.timeout, dynamic=spec.dynamic, user=spec.user,
                                 group=spec.group)
+    if isinstance(spec, FailedSpec):
+        return ProbeResult.down(spec.reason)
     return ProbeResult.down(f"unknown probe {spec!r}")
 
 

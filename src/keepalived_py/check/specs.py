@@ -21,6 +21,7 @@ from ipaddress import IPv4Address
 from keepalived_py.check.checker import Timing
 from keepalived_py.check.http_probe import HttpTarget
 from keepalived_py.config.model import (
+    BfdCheck,
     Check,
     Config,
     GlobalDefs,
@@ -75,7 +76,18 @@ class MiscSpec:
         return f"MISC_CHECK {' '.join(self.argv)}"
 
 
-ProbeSpec = TcpSpec | HttpSpec | MiscSpec
+@dataclass(frozen=True)
+class FailedSpec:
+    """A checker kpd cannot run (BFD_CHECK: no BFD process): always failed, never up."""
+
+    what: str
+    reason: str
+
+    def describe(self) -> str:
+        return self.what
+
+
+ProbeSpec = TcpSpec | HttpSpec | MiscSpec | FailedSpec
 
 
 @dataclass(frozen=True)
@@ -270,11 +282,15 @@ def _checker(
     timeout = float(_first(c.connect_timeout, rs.connect_timeout, vs.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
                     or DEFAULT_CONNECT_TIMEOUT)
     alpha = c.alpha if c.alpha is not None else alpha_rs
+    if isinstance(c, BfdCheck):
+        alpha = True  # it never succeeds: the server must not count as up even before its first probe
     host = str(c.connect_ip if c.connect_ip is not None else rs.address)
     port = c.connect_port if c.connect_port is not None else (rs.port or 0)
     bindto = str(c.bindto) if c.bindto is not None else None
     probe: ProbeSpec
-    if isinstance(c, MiscCheck):
+    if isinstance(c, BfdCheck):
+        probe = FailedSpec(f"BFD_CHECK {c.name or ''}".rstrip(), "BFD_CHECK: kpd has no BFD process")
+    elif isinstance(c, MiscCheck):
         timeout = float(c.misc_timeout if c.misc_timeout else vs.delay_loop)
         decision = policy.decide(c.misc_path, c.user)
         if decision.refused is not None:

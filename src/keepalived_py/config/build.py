@@ -15,6 +15,7 @@ from keepalived_py.config.diagnostics import Location
 from keepalived_py.config.model import (
     NOWHERE,
     Authentication,
+    BfdCheck,
     Check,
     Config,
     GarpGroup,
@@ -211,5 +212,7 @@ def _check(b: Block) -> Check:
         return _make(TcpCheck, b)
     if b.section == "MISC_CHECK":
         return _make(MiscCheck, b)
+    if b.section == "BFD_CHECK":
+        return _make(BfdCheck, b)
     urls = tuple(_make(HttpUrl, ub, path=ub.values.get("path", "")) for ub in _blocks(b, "url"))
     return _make(HttpCheck, b, kind=b.keyword, url=urls)

@@ -440,7 +440,16 @@ class MiscCheck(CheckCommon):
     user: ScriptUser | None = None
 
 
-Check = TcpCheck | HttpCheck | MiscCheck
+@dataclass(frozen=True)
+class BfdCheck(CheckCommon):
+    """``BFD_CHECK``: the state of a BFD session of keepalived's BFD process -- which kpd does not have: such
+    a checker always counts as failed."""
+
+    kind: str = "BFD_CHECK"
+    name: str | None = None
+
+
+Check = TcpCheck | HttpCheck | MiscCheck | BfdCheck
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ def declare(schema: Schema) -> None:
     schema.section("HTTP_GET", "HTTP_GET/SSL_GET", "Healthy when GETs of the urls answer as expected.")
     schema.section("url", "url", "One URL an HTTP_GET/SSL_GET fetches and what it must answer.")
     schema.section("MISC_CHECK", "MISC_CHECK", "Healthy when a script exits 0 (or sets a weight).")
+    schema.section("BFD_CHECK", "BFD_CHECK", "Healthy while a BFD session is up (kpd: never).")
 
     schema.add(
         "root",
@@ -188,6 +189,16 @@ def declare(schema: Schema) -> None:
             field="checks",
             repeatable=True,
         ),
+        Keyword(
+            "BFD_CHECK",
+            "BFD session checker.",
+            kind=Kind.SECTION,
+            child="BFD_CHECK",
+            field="checks",
+            repeatable=True,
+            partial="kpd has no BFD process: the checker always counts as failed, so the real server is out "
+            "of the service (never taken for up)",
+        ),
     ]
     schema.add(
         "real_server",
@@ -211,6 +222,11 @@ def declare(schema: Schema) -> None:
         *checkers,
     )
     schema.add("TCP_CHECK", *_checker_common())
+    schema.add(
+        "BFD_CHECK",
+        Keyword("name", "The bfd_instance whose session is watched.", Word(what="BFD instance name")),
+        Keyword("alpha", "Start as down until the first success.", Flag()),
+    )
     schema.add(
         "HTTP_GET",
         *_checker_common(retry_deprecated=("nb_get_retry",)),
