@@ -66,3 +66,35 @@ def test_misc_dynamic_weight_change_is_a_verdict_even_while_up():
     assert c.result(True, 2.0, weight=5) is None
     v = c.result(True, 3.0, weight=9)
     assert v is not None and v.up and v.weight == 9
+
+
+def test_at_start_the_first_failure_marks_the_checker_down_at_once():
+    # keepalived presets retry_it to retry at start (check_data.c): "one failure is enough initially"
+    c = Checker(T, 0.0)
+    v = c.result(False, 1.0, reason="refused")
+    assert v is not None and not v.up
+    assert c.next_due == 1.0 + 6.0  # delay_loop
+
+
+def test_a_checker_a_reload_adds_retries_before_its_first_down():
+    c = Checker(T, 0.0, starting=False)
+    assert c.result(False, 1.0) is None
+    assert c.next_due == 1.0 + 1.5
+
+
+def test_udp_ping_dns_checkers_do_not_retry_while_down():
+    t = Timing(delay_loop=6.0, retry=2, delay_before_retry=1.5, warmup=0.0, timeout=3.0,
+               retry_when_down=False)
+    c = Checker(t, 0.0)
+    assert c.result(False, 1.0) is not None  # down at once at start
+    assert c.result(False, 7.0) is None
+    assert c.next_due == 13.0  # delay_loop, no retry
+    assert c.result(True, 13.0) is not None
+    assert c.result(False, 19.0) is None and c.next_due == 20.5  # retried while up
+
+
+def test_smtp_checker_needs_retry_plus_one_failures_even_at_start():
+    t = Timing(delay_loop=6.0, retry=1, delay_before_retry=1.5, warmup=0.0, timeout=3.0, start_at_retry=False)
+    c = Checker(t, 0.0)
+    assert c.result(False, 1.0) is None and c.next_due == 2.5
+    assert c.result(False, 2.5) is not None

@@ -9,8 +9,14 @@ After each probe:
 * failure with no retry left: the count resets; an UP (or never-run) checker becomes DOWN; next probe in
   ``delay_loop``.
 
+At start (not for a checker a reload adds) the retry count begins at ``retry``, as keepalived presets
+``retry_it`` ("one failure is enough initially", ``check_data.c``): the first probe's failure marks the
+checker DOWN at once.
+
 So an UP server is declared DOWN after ``retry + 1`` consecutive failed probes, and a DOWN one is UP again
-after one success, as in keepalived's ``tcp_epilog``/``misc_check_child_thread``. MISC_CHECK with
+after one success, as in keepalived's ``tcp_epilog``/``misc_check_child_thread``. UDP_CHECK, PING_CHECK and
+DNS_CHECK retry only while UP (``udp_epilog``, ``icmp_epilog``, ``dns_final``): a DOWN one is probed every
+delay_loop; SMTP_CHECK starts every round with a fresh retry count, at start too. MISC_CHECK with
 ``misc_dynamic`` reports the weight the script asked for with each success.
 """
 
@@ -31,6 +37,11 @@ class Timing:
     warmup: float
     #: the probe's own time limit (connect_timeout, misc_timeout)
     timeout: float
+    #: a DOWN checker's failures are retried too (TCP, HTTP, MISC, SMTP); else (UDP, PING, DNS) a DOWN
+    #: checker is probed every delay_loop
+    retry_when_down: bool = True
+    #: at start the retry count begins at ``retry`` (every kind but SMTP, whose rounds reset it)
+    start_at_retry: bool = True
 
 
 @dataclass(frozen=True)
@@ -40,16 +51,26 @@ class Verdict:
     up: bool
     reason: str = ""
     weight: int | None = None
+    #: FILE_CHECK: what the file adds to the real server's weight
+    offset: int = 0
 
 
 class Checker:
     """The state of one (deduplicated) probe: when it runs next, and whether it is up."""
 
-    def __init__(self, timing: Timing, now: float, *, alpha: bool = False, rng: random.Random | None = None):
+    def __init__(
+        self,
+        timing: Timing,
+        now: float,
+        *,
+        alpha: bool = False,
+        starting: bool = True,
+        rng: random.Random | None = None,
+    ):
         self.timing = timing
         self.up = not alpha
         self.has_run = False
-        self.retry_it = 0
+        self.retry_it = timing.retry if starting and timing.start_at_retry else 0
         self.weight: int | None = None
         self.last_reason = ""
         self.last_ok: bool | None = None
@@ -74,7 +95,7 @@ class Checker:
                 verdict = Verdict(True, "", weight)
         else:
             self.failures += 1
-            if self.retry_it < t.retry:
+            if self.retry_it < t.retry and (t.retry_when_down or self.up or not self.has_run):
                 self.retry_it += 1
                 self.next_due = now + t.delay_before_retry
             else:

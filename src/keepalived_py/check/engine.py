@@ -49,13 +49,32 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from keepalived_py.check.checker import Checker
+from keepalived_py.check.checker import Checker, Verdict
+from keepalived_py.check.dns_probe import probe_dns
+from keepalived_py.check.file_check import FileChecks
 from keepalived_py.check.http_probe import probe_http
 from keepalived_py.check.misc_probe import probe_misc
+from keepalived_py.check.ping_probe import probe_ping
 from keepalived_py.check.pool import Notification, Pool, VirtualServerState
 from keepalived_py.check.probe import ProbeResult
-from keepalived_py.check.specs import CheckerKey, FailedSpec, HttpSpec, MiscSpec, ProbeSpec, TcpSpec, build
+from keepalived_py.check.smtp_probe import probe_smtp
+from keepalived_py.check.specs import (
+    FILE_POLL,
+    CheckerKey,
+    DnsSpec,
+    FailedSpec,
+    FileSpec,
+    HttpSpec,
+    MiscSpec,
+    PingSpec,
+    ProbeSpec,
+    SmtpSpec,
+    TcpSpec,
+    UdpSpec,
+    build,
+)
 from keepalived_py.check.tcp_probe import probe_tcp
+from keepalived_py.check.udp_probe import probe_udp
 from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
@@ -107,6 +126,19 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
     if isinstance(spec, MiscSpec):
         return await probe_misc(spec.argv, timeout=spec.timeout, dynamic=spec.dynamic, user=spec.user,
                                 group=spec.group)
+    if isinstance(spec, SmtpSpec):
+        return await probe_smtp(spec.host, spec.port, helo_name=spec.helo_name, timeout=spec.timeout,
+                                bindto=spec.bindto, bind_port=spec.bind_port)
+    if isinstance(spec, UdpSpec):
+        return await probe_udp(spec.host, spec.port, timeout=spec.timeout, payload=spec.payload,
+                               require_reply=spec.require_reply, min_reply_length=spec.min_reply_length,
+                               max_reply_length=spec.max_reply_length, bindto=spec.bindto,
+                               bind_port=spec.bind_port)
+    if isinstance(spec, PingSpec):
+        return await probe_ping(spec.host, timeout=spec.timeout)
+    if isinstance(spec, DnsSpec):
+        return await probe_dns(spec.host, spec.port, name=spec.name, rdtype=spec.type, timeout=spec.timeout,
+                               bindto=spec.bindto, bind_port=spec.bind_port)
     if isinstance(spec, FailedSpec):
         return ProbeResult.down(spec.reason)
     return ProbeResult.down(f"unknown probe {spec!r}")
@@ -148,6 +180,8 @@ class CheckEngine:
         self.rng = rng if rng is not None else random.Random()
         self.pool = Pool(build(config))
         self.checkers: dict[CheckerKey, Checker] = {}
+        #: the FILE_CHECKs: watched files, not probes on a schedule
+        self.files = FileChecks()
         #: the kernel's table as kpd last left it (re-read on every full resync; changed in place)
         self.kernel: dict[ServiceKey, Entry] = {}
         #: every service kpd has programmed (a reload that drops one removes it)
@@ -178,6 +212,7 @@ class CheckEngine:
         self._pump_soon = False
         #: checker keys still to be created (a slice per loop turn), and the task creating them
         self._to_build: deque[CheckerKey] = deque()
+        self._build_starting = True
         self._builder: asyncio.Task[None] | None = None
         #: the pool whose objects were last frozen (gc.freeze)
         self._frozen: Pool | None = None
@@ -221,19 +256,21 @@ class CheckEngine:
             self.driver.flush()
         gc.freeze()  # the configuration and the pool, built already (again once the checkers are)
         self._update_suspended()
+        self._preset_files()
         self._notify_all(self.pool.start())
         self.resync()
-        self._build(self.pool.checker_keys)
+        self._build(self.pool.checker_keys, starting=True)
 
     async def run(self) -> None:
         """Run until :meth:`stop`; then cancel probes (the caller calls :meth:`shutdown`)."""
         assert self._loop is not None
         resync = self._loop.create_task(self._resync_loop(), name="ipvs resync")
         suspend = self._loop.create_task(self._suspend_loop(), name="ha_suspend")
+        files = self._loop.create_task(self._file_loop(), name="FILE_CHECK")
         try:
             await self._stop.wait()
         finally:
-            for task in (resync, suspend):
+            for task in (resync, suspend, files):
                 task.cancel()
             writer = self._writer
             if writer is not None:
@@ -315,20 +352,43 @@ class CheckEngine:
             else:
                 self._notify_all(self.pool.start_one(vs))
         self._update_suspended()
+        self._preset_files()
         self.resync()
         for key in self.checkers:
             if key not in self._queued and key not in self._running:
                 self._schedule(key)
-        self._build(new)
+        self._build(new, starting=False)
         log.info("reloaded: %d virtual servers, %d checkers",
                  len(self.pool.virtual_servers), len(self.checkers))
 
+    # --- FILE_CHECK ---------------------------------------------------------------------------------------
+
+    def _preset_files(self) -> None:
+        """Every FILE_CHECK's state from its file as it is, into the pool before the table is programmed
+        (a start or a reload: a server its file holds down is never added), silently."""
+        for key, verdict in self.files.load(self.pool.checker_keys):
+            self.pool.verdict(key, verdict)
+        self.pool.mails.clear()
+
+    async def _file_loop(self) -> None:
+        while True:
+            await asyncio.sleep(FILE_POLL)
+            try:
+                changes = self.files.poll()
+            except Exception:
+                log.exception("FILE_CHECK polling failed")
+                continue
+            for key, verdict in changes:
+                self._verdict(key, verdict)
+
     # --- checks -------------------------------------------------------------------------------------------
 
-    def _build(self, keys: list[CheckerKey]) -> None:
+    def _build(self, keys: list[CheckerKey], *, starting: bool) -> None:
         """Create (and schedule) the checkers of ``keys``, ``BUILD_BATCH`` per loop turn: the first slice
-        now, the rest from a task. Each first run is drawn from when its checker is created."""
-        self._to_build = deque(keys)  # a reload replaces what a start (or reload) left to create
+        now, the rest from a task. Each first run is drawn from when its checker is created. ``starting``:
+        the daemon's start (a first failure marks a checker down at once), not a reload."""
+        self._to_build = deque(keys)
+        self._build_starting = starting  # a reload replaces what a start (or reload) left to create
         self._build_slice()
         if self._to_build and self._builder is None and self._loop is not None:
             self._builder = self._loop.create_task(self._build_rest(), name="checkers")
@@ -338,9 +398,10 @@ class CheckEngine:
         now = self._loop.time()
         for _ in range(min(BUILD_BATCH, len(self._to_build))):
             key = self._to_build.popleft()
-            if key in self.checkers or key not in self.pool.references:
+            if key in self.checkers or key not in self.pool.references or isinstance(key.probe, FileSpec):
                 continue
-            self.checkers[key] = Checker(key.timing, now, alpha=key.alpha, rng=self.rng)
+            self.checkers[key] = Checker(key.timing, now, alpha=key.alpha, starting=self._build_starting,
+                                         rng=self.rng)
             self._schedule(key)
 
     async def _build_rest(self) -> None:
@@ -455,17 +516,20 @@ class CheckEngine:
             return  # removed by a reload while running
         verdict = c.result(result.ok, ended, reason=result.reason, weight=result.weight)
         if verdict is not None:
-            self.stats["verdicts"] += 1
-            if self._first_verdict is None:
-                self._first_verdict = time.perf_counter()
-            if not verdict.up:
-                log.info("%s failed: %s", key.describe(), verdict.reason)
-            notes = self.pool.verdict(key, verdict)
-            self._notify_all(notes)
-            for vs, _rs, _i in self.pool.references.get(key, ()):
-                self._mark_dirty(vs)
+            self._verdict(key, verdict)
         if not self._stop.is_set():
             self._schedule(key)
+
+    def _verdict(self, key: CheckerKey, verdict: Verdict) -> None:
+        """A checker's new state: into the pool, its notifications out, its virtual servers to sync."""
+        self.stats["verdicts"] += 1
+        if self._first_verdict is None:
+            self._first_verdict = time.perf_counter()
+        if not verdict.up:
+            log.info("%s failed: %s", key.describe(), verdict.reason)
+        self._notify_all(self.pool.verdict(key, verdict))
+        for vs, _rs, _i in self.pool.references.get(key, ()):
+            self._mark_dirty(vs)
 
     def _stop_checks(self) -> None:
         if self._wake is not None:
@@ -715,7 +779,7 @@ class CheckEngine:
     # --- reporting ----------------------------------------------------------------------------------------
 
     def status(self) -> list[dict[str, Any]]:
-        return self.pool.status(self.checkers)  # type: ignore[arg-type]
+        return self.pool.status({**self.checkers, **self.files.states})
 
     def summary(self) -> dict[str, Any]:
         up, total = self.pool.counts()

@@ -1,7 +1,8 @@
 """Real- and virtual-server policy (pure): checker verdicts in; the desired IPVS table and notifications out.
 
 * A real server is alive while every one of its checkers is up (one with no checker always is). Its weight
-  is the configured one, moved by MISC_CHECK ``misc_dynamic`` results (keepalived: weight = exit code - 2).
+  is the configured one, moved by MISC_CHECK ``misc_dynamic`` results (keepalived: weight = exit code - 2)
+  and by what its FILE_CHECKs add (never below 0: a live server of weight 0 stays in the table).
 * A dead real server is removed from its services, or kept with weight 0 with ``inhibit_on_failure``.
 * Quorum, as keepalived's ``update_quorum_state``: the sum of the weights of the live real servers against
   ``quorum`` with ``hysteresis`` (gained at ``quorum + hysteresis``, lost below ``quorum - hysteresis``).
@@ -18,7 +19,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from keepalived_py.check.checker import Verdict
-from keepalived_py.check.specs import CheckerKey, HttpSpec, MiscSpec, RealServerSpec, VirtualServerSpec
+from keepalived_py.check.specs import (
+    CheckerKey,
+    DnsSpec,
+    FileSpec,
+    HttpSpec,
+    MiscSpec,
+    PingSpec,
+    RealServerSpec,
+    SmtpSpec,
+    UdpSpec,
+    VirtualServerSpec,
+)
 from keepalived_py.config.model import NotifyScript
 from keepalived_py.ipvs.state import Dest, DestKey, Entry, Forward, ServiceKey
 from keepalived_py.notify import fifo_line_real_server, fifo_line_virtual_server
@@ -34,6 +46,14 @@ def check_mail_body(key: CheckerKey, v: Verdict) -> str:
         return "=> CHECK succeed on service <=" if v.up else (
             "=> CHECK failed on service : HTTP request failed <="
         )
+    if isinstance(probe, SmtpSpec):
+        return "=> CHECK succeed on service <=" if v.up else f"=> CHECK failed on service : {v.reason} <="
+    if isinstance(probe, UdpSpec):
+        return f"=> UDP CHECK {'succeed' if v.up else 'failed'} on service <="
+    if isinstance(probe, PingSpec):
+        return f"=> ICMP CHECK {'succeed' if v.up else 'failed'} on service <="
+    if isinstance(probe, DnsSpec):
+        return f"=> DNS_CHECK: {'succeed' if v.up else 'failed'} on service <="
     return "=> TCP CHECK succeed on service <=" if v.up else "=> TCP CHECK failed on service <="
 
 
@@ -54,13 +74,15 @@ class RealServerState:
     failed: dict[int, str] = field(default_factory=dict)
     #: checker index -> weight asked by a misc_dynamic checker
     dynamic: dict[int, int] = field(default_factory=dict)
+    #: checker index -> what a FILE_CHECK adds to the weight
+    offsets: dict[int, int] = field(default_factory=dict)
     alive: bool = True
     last_reason: str = ""
 
     @property
     def weight(self) -> int:
         base = self.spec.dest.weight
-        return max(0, base + sum(w - base for w in self.dynamic.values()))
+        return max(0, base + sum(w - base for w in self.dynamic.values()) + sum(self.offsets.values()))
 
 
 @dataclass
@@ -134,12 +156,18 @@ class Pool:
                     rs.dynamic[i] = v.weight
                 else:
                     rs.dynamic.pop(i, None)
+                if v.offset:
+                    rs.offsets[i] = v.offset
+                else:
+                    rs.offsets.pop(i, None)
             else:
                 rs.failed[i] = v.reason or "check failed"
                 rs.dynamic.pop(i, None)
+                rs.offsets.pop(i, None)
                 rs.last_reason = rs.failed[i]
             alive = not rs.failed
             mail = rs.spec.smtp_alert and (alive != rs.alive or rs.spec.mail_every_check)
+            mail = mail and not isinstance(key.probe, FileSpec)  # keepalived mails no FILE_CHECK change
             if mail and checker_was_up != v.up:
                 # keepalived mails each checker's change (check_tcp.c, check_http.c, check_misc.c)
                 word = "UP" if alive else "DOWN"

@@ -24,11 +24,17 @@ from keepalived_py.config.model import (
     BfdCheck,
     Check,
     Config,
+    DnsCheck,
+    FileCheck,
     GlobalDefs,
     HttpCheck,
     MiscCheck,
     NotifyScript,
+    PingCheck,
     RealServer,
+    SmtpCheck,
+    TrackFile,
+    UdpCheck,
     VirtualServer,
 )
 from keepalived_py.ipvs.state import Dest, Forward, Service, ServiceKey
@@ -87,7 +93,77 @@ class FailedSpec:
         return self.what
 
 
-ProbeSpec = TcpSpec | HttpSpec | MiscSpec | FailedSpec
+#: keepalived's default HELO name (check_smtp.h)
+DEFAULT_HELO_NAME = "smtpchecker.keepalived.org"
+
+
+@dataclass(frozen=True)
+class SmtpSpec:
+    host: str
+    port: int
+    helo_name: str = DEFAULT_HELO_NAME
+    bindto: str | None = None
+    bind_port: int | None = None
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def describe(self) -> str:
+        return f"SMTP_CHECK {_hostport(self.host, self.port)}"
+
+
+@dataclass(frozen=True)
+class UdpSpec:
+    host: str
+    port: int
+    payload: bytes | None = None
+    #: None: no reply needed; else (pattern, care mask): b"" accepts any reply
+    require_reply: tuple[bytes, bytes] | None = None
+    min_reply_length: int = 0
+    max_reply_length: int = 255
+    bindto: str | None = None
+    bind_port: int | None = None
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def describe(self) -> str:
+        return f"UDP_CHECK {_hostport(self.host, self.port)}"
+
+
+@dataclass(frozen=True)
+class PingSpec:
+    host: str
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def describe(self) -> str:
+        return f"PING_CHECK {self.host}"
+
+
+@dataclass(frozen=True)
+class DnsSpec:
+    host: str
+    port: int
+    type: str = "SOA"
+    name: str = ""
+    bindto: str | None = None
+    bind_port: int | None = None
+    timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def describe(self) -> str:
+        return f"DNS_CHECK {_hostport(self.host, self.port)} {self.name or '.'} {self.type}"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """FILE_CHECK: not probed on a schedule; the file is watched (:mod:`keepalived_py.check.file_check`)."""
+
+    track_file: str
+    path: str
+    weight: int
+    reverse: bool
+
+    def describe(self) -> str:
+        return f"FILE_CHECK {self.track_file} ({self.path})"
+
+
+ProbeSpec = TcpSpec | HttpSpec | MiscSpec | FailedSpec | SmtpSpec | UdpSpec | PingSpec | DnsSpec | FileSpec
 
 
 @dataclass(frozen=True)
@@ -208,7 +284,8 @@ def build(config: Config) -> list[VirtualServerSpec]:
         if not keys:
             continue
         services = tuple(service_settings(vs, k) for k in keys)
-        rss = tuple(_real_server(vs, rs, policy, config.global_defs) for rs in vs.real_servers)
+        files = {tf.name: tf for tf in config.track_files}
+        rss = tuple(_real_server(vs, rs, policy, config.global_defs, files) for rs in vs.real_servers)
         sorry = None
         if vs.sorry_server is not None:
             addr, port = vs.sorry_server
@@ -240,13 +317,15 @@ def _alert(*values: bool | None, default: bool) -> bool:
     return next((v for v in values if v is not None), default)
 
 
-def _real_server(vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs) -> RealServerSpec:
+def _real_server(
+    vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs, files: dict[str, TrackFile]
+) -> RealServerSpec:
     forward = Forward.from_lb_kind(rs.lvs_method or vs.lb_kind)
     dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
                 rs.uthreshold, rs.lthreshold)
     alpha_rs = rs.alpha if rs.alpha is not None else vs.alpha
     checkers = tuple(
-        checker for c in rs.checks if (checker := _checker(vs, rs, c, alpha_rs, policy)) is not None
+        checker for c in rs.checks if (checker := _checker(vs, rs, c, alpha_rs, policy, files)) is not None
     )
     inhibit = rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
     return RealServerSpec(
@@ -267,17 +346,33 @@ def _first(*values: float | int | None) -> float | int | None:
     return next((v for v in values if v is not None), None)
 
 
+#: a FILE_CHECK's file is read this often (keepalived watches it with inotify)
+FILE_POLL = 0.2
+
+
 def _checker(
-    vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, policy: ScriptPolicy
+    vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, policy: ScriptPolicy,
+    files: dict[str, TrackFile],
 ) -> CheckerKey | None:
     """The checker of ``c``; None for a MISC_CHECK whose script may not run (keepalived removes that
-    checker, ``check_misc_script_security()``)."""
+    checker, ``check_misc_script_security()``), or a FILE_CHECK without its track_file."""
+    if isinstance(c, FileCheck):
+        tf = files.get(c.track_file or "")
+        if tf is None:
+            return None
+        weight, reverse = c.weight if c.weight is not None else (tf.weight, tf.weight_reverse)
+        # never alpha: the file's value is known at once
+        return CheckerKey(FileSpec(tf.name, tf.file, weight, reverse),
+                          Timing(FILE_POLL, 0, FILE_POLL, 0.0, FILE_POLL), False)
     is_misc = isinstance(c, MiscCheck)
     is_http = isinstance(c, HttpCheck)
+    is_dns = isinstance(c, DnsCheck)
     delay_loop = float(_first(c.delay_loop, rs.delay_loop, vs.delay_loop) or vs.delay_loop)
-    retry = int(_first(c.retry, rs.retry, vs.retry, 0 if is_misc else 1) or 0)
+    # keepalived's defaults by kind: retry 1 (MISC 0, DNS 3); delay_before_retry 1 s (HTTP 3 s, DNS the
+    # delay_loop)
+    retry = int(_first(c.retry, rs.retry, vs.retry, 0 if is_misc else 3 if is_dns else 1) or 0)
     dbr = float(_first(c.delay_before_retry, rs.delay_before_retry, vs.delay_before_retry,
-                       3.0 if is_http else 1.0) or 0.0)
+                       3.0 if is_http else delay_loop if is_dns else 1.0) or 0.0)
     warmup = float(_first(c.warmup, rs.warmup, vs.warmup, delay_loop) or 0.0)
     timeout = float(_first(c.connect_timeout, rs.connect_timeout, vs.connect_timeout, DEFAULT_CONNECT_TIMEOUT)
                     or DEFAULT_CONNECT_TIMEOUT)
@@ -324,6 +419,19 @@ def _checker(
             for u in c.url
         )
         probe = HttpSpec(targets, ssl=c.ssl)
+    elif isinstance(c, SmtpCheck):
+        probe = SmtpSpec(host, port, c.helo_name or DEFAULT_HELO_NAME, bindto, c.bind_port, timeout)
+    elif isinstance(c, UdpCheck):
+        probe = UdpSpec(host, port, c.payload, c.require_reply, c.min_reply_length, c.max_reply_length,
+                        bindto, c.bind_port, timeout)
+    elif isinstance(c, PingCheck):
+        probe = PingSpec(host, timeout)
+    elif isinstance(c, DnsCheck):
+        probe = DnsSpec(host, port, c.type, c.name, bindto, c.bind_port, timeout)
     else:
         probe = TcpSpec(host, port, bindto, c.bind_port, timeout)
-    return CheckerKey(probe, Timing(delay_loop, retry, dbr, warmup, timeout), alpha)
+    # UDP, PING and DNS retry only while up; SMTP starts each round afresh (keepalived's epilogues)
+    no_retry_down = isinstance(c, UdpCheck | PingCheck | DnsCheck)
+    timing = Timing(delay_loop, retry, dbr, warmup, timeout, retry_when_down=not no_retry_down,
+                    start_at_retry=not isinstance(c, SmtpCheck))
+    return CheckerKey(probe, timing, alpha)

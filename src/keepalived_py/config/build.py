@@ -18,15 +18,21 @@ from keepalived_py.config.model import (
     BfdCheck,
     Check,
     Config,
+    DnsCheck,
+    FileCheck,
     GarpGroup,
     GlobalDefs,
     HttpCheck,
     HttpUrl,
     MiscCheck,
+    PingCheck,
     RealServer,
+    SmtpCheck,
+    SmtpHost,
     TcpCheck,
     TrackFile,
     TrackProcess,
+    UdpCheck,
     VirtualServer,
     VirtualServerGroup,
     VrrpInstance,
@@ -203,8 +209,32 @@ def _virtual_server(b: Block) -> VirtualServer:
 
 def _real_server(b: Block) -> RealServer:
     address, port = b.header
-    checks = tuple(_check(cb) for cb in _blocks(b, "checks"))
+    checks = tuple(check for cb in _blocks(b, "checks") for check in _checks(cb))
     return _make(RealServer, b, address=address, port=port, checks=checks)
+
+
+#: keywords that give a checker a connection of its own (keepalived's SMTP_CHECK test for "co set")
+_CONNECTION = ("connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "connect_timeout")
+#: what a host block sets for the whole SMTP_CHECK (keepalived's CHECKER_GET_CURRENT: the parent)
+_SMTP_SHARED = ("retry", "delay_before_retry", "delay_loop", "warmup", "alpha")
+
+
+def _checks(b: Block) -> tuple[Check, ...]:
+    """The checker(s) of one checker block: one, but for an SMTP_CHECK with deprecated host blocks."""
+    if b.section != "SMTP_CHECK":
+        return (_check(b),)
+    hosts = _blocks(b, "host")
+    shared = {k: hb.values[k] for hb in hosts for k in _SMTP_SHARED if k in hb.values}
+    parent = _make(SmtpCheck, b, host=tuple(_make(SmtpHost, hb) for hb in hosts),
+                   own_connection=any(k in b.values for k in _CONNECTION), **shared)
+    if not hosts:
+        return (parent,)
+    checks: list[Check] = [parent] if parent.own_connection else []
+    for host in parent.host:
+        connection = {k: getattr(host, k) for k in _CONNECTION if k != "bind_if" and hasattr(host, k)}
+        checks.append(dataclasses.replace(parent, host=(), own_connection=True, location=host.location,
+                                          **connection))
+    return tuple(checks)
 
 
 def _check(b: Block) -> Check:
@@ -214,5 +244,10 @@ def _check(b: Block) -> Check:
         return _make(MiscCheck, b)
     if b.section == "BFD_CHECK":
         return _make(BfdCheck, b)
+    simple: dict[str, type[Check]] = {
+        "UDP_CHECK": UdpCheck, "PING_CHECK": PingCheck, "DNS_CHECK": DnsCheck, "FILE_CHECK": FileCheck,
+    }
+    if b.section in simple:
+        return _make(simple[b.section], b)
     urls = tuple(_make(HttpUrl, ub, path=ub.values.get("path", "")) for ub in _blocks(b, "url"))
     return _make(HttpCheck, b, kind=b.keyword, url=urls)

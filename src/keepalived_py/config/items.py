@@ -447,3 +447,95 @@ def _http_protocol(args: Args) -> str:
 
 
 HTTP_PROTOCOL = Custom(_http_protocol, "1.0|1.0C|1.1")
+
+
+# --- the other checkers -------------------------------------------------------------------------------------
+
+
+def parse_hex(args: Args, *, wildcards: bool) -> tuple[bytes, bytes]:
+    """keepalived's hex string (``read_hex_str``): the words joined by spaces; two hex digits make a byte, a
+    lone digit before a space or the end makes one too ("123" is 12 03). With ``wildcards`` an ``x`` stands
+    for any nibble. Returns (bytes, care mask: 0 bits where a wildcard is)."""
+    text = " ".join(args.texts())
+    data = bytearray()
+    mask = bytearray()
+    nibbles: list[tuple[int, int]] = []  # (value, care) of the digits of the byte being read
+
+    def flush() -> None:
+        if len(nibbles) == 1:
+            nibbles.insert(0, (0, 0xF))
+        if nibbles:
+            (hi, hi_care), (lo, lo_care) = nibbles
+            data.append(hi << 4 | lo)
+            mask.append(hi_care << 4 | lo_care)
+            nibbles.clear()
+
+    for ch in text:
+        if ch in " \t":
+            flush()
+            continue
+        if ch in "0123456789abcdefABCDEF":
+            nibbles.append((int(ch, 16), 0xF))
+        elif wildcards and ch in "xX":
+            nibbles.append((0, 0))
+        else:
+            raise BadValue(f"'{_cut(text)}' is not a hex string (pairs of hex digits"
+                           f"{', x for any digit' if wildcards else ''})", args.tokens[0])
+        if len(nibbles) == 2:
+            flush()
+    flush()
+    return bytes(data), bytes(mask)
+
+
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _payload(args: Args) -> bytes:
+    args.first("a hex string")
+    data, _ = parse_hex(args, wildcards=False)
+    if not data:
+        raise BadValue("empty hex string", args.tokens[0])
+    return data
+
+
+HEX_PAYLOAD = Custom(_payload, "hex string (e.g. 0a22fe)")
+
+
+def _require_reply(args: Args) -> tuple[bytes, bytes]:
+    if not args.tokens:
+        return b"", b""
+    return parse_hex(args, wildcards=True)
+
+
+REQUIRE_REPLY = Custom(_require_reply, "[hex string, x for any digit]")
+
+DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA", "RRSIG", "DNSKEY")
+
+
+def _dns_name(args: Args) -> str:
+    tok = args.one("a domain name")
+    text = tok.text
+    if text != "." and (text.startswith(".") or ".." in text):
+        raise BadValue(f"DNS_CHECK name '{_cut(text)}' has an empty label", tok)
+    labels = [label for label in text.rstrip(".").split(".") if label]
+    if any(len(label.encode()) > 63 for label in labels) or len(text.encode()) > 253:
+        raise BadValue(f"DNS_CHECK name '{_cut(text)}' is too long (labels of at most 63, 253 in all)", tok)
+    return text
+
+
+DNS_NAME = Custom(_dns_name, "domain name (default: the root)")
+
+
+def _file_check_weight(args: Args) -> tuple[int, bool]:
+    tok = args.first("a weight")
+    weight = Int(-(2**31 - 1), 2**31 - 1).check(tok)
+    rest = args.tokens[1:]
+    if len(rest) > 1:
+        raise BadValue("unexpected extra argument (expected: weight N [reverse|noreverse])", rest[1])
+    if rest and rest[0].text not in ("reverse", "noreverse"):
+        raise BadValue(f"unexpected '{_cut(rest[0].text)}' (expected: reverse or noreverse)", rest[0])
+    return weight, bool(rest) and rest[0].text == "reverse"
+
+
+FILE_CHECK_WEIGHT = Custom(_file_check_weight, "integer -2147483647..2147483647 [reverse|noreverse]")

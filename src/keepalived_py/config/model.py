@@ -449,7 +449,61 @@ class BfdCheck(CheckCommon):
     name: str | None = None
 
 
-Check = TcpCheck | HttpCheck | MiscCheck | BfdCheck
+@dataclass(frozen=True)
+class SmtpHost(CheckCommon):
+    """A deprecated ``host`` block of an SMTP_CHECK: one more SMTP checker of the real server."""
+
+
+@dataclass(frozen=True)
+class SmtpCheck(CheckCommon):
+    """``SMTP_CHECK``: banner 220, ``HELO helo_name`` answered 250, ``QUIT``."""
+
+    kind: str = "SMTP_CHECK"
+    helo_name: str | None = None
+    host: tuple[SmtpHost, ...] = ()
+    #: the SMTP_CHECK itself set a connection option (else its first host replaces its own target)
+    own_connection: bool = False
+
+
+@dataclass(frozen=True)
+class UdpCheck(CheckCommon):
+    """``UDP_CHECK``: a datagram to the server; an ICMP unreachable (with require_reply, silence) fails."""
+
+    kind: str = "UDP_CHECK"
+    payload: bytes | None = None
+    #: None: no reply required; else the pattern the reply must match (b"" and no mask: any reply)
+    require_reply: tuple[bytes, bytes] | None = None  # (pattern, mask of the wildcard nibbles)
+    min_reply_length: int = 0
+    max_reply_length: int = 255
+
+
+@dataclass(frozen=True)
+class PingCheck(CheckCommon):
+    """``PING_CHECK``: an ICMP (ICMPv6) echo answered in time."""
+
+    kind: str = "PING_CHECK"
+
+
+@dataclass(frozen=True)
+class DnsCheck(CheckCommon):
+    """``DNS_CHECK``: a query for ``name``/``type`` answered with RCODE 0."""
+
+    kind: str = "DNS_CHECK"
+    type: str = "SOA"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class FileCheck(CheckCommon):
+    """``FILE_CHECK``: a root track_file's value moves the real server's weight (or takes it down)."""
+
+    kind: str = "FILE_CHECK"
+    track_file: str | None = None
+    #: (weight, reverse); None: the track_file's own
+    weight: tuple[int, bool] | None = None
+
+
+Check = TcpCheck | HttpCheck | MiscCheck | BfdCheck | SmtpCheck | UdpCheck | PingCheck | DnsCheck | FileCheck
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ def differences(schema: Schema = SCHEMA) -> list[str]:
         by_section.setdefault(kw.section, []).append(f"`{kw.name}`")
     for section, names in by_section.items():
         out.append(f"- `{_title(schema, section)}`: {', '.join(names)}")
+    out += ["", "Behaviour that differs, on purpose, where keepalived's is a slip or unbounded:", ""]
+    for sec in schema:
+        for text in sec.differs:
+            out.append(f"- `{_title(schema, sec.name)}`: {text}")
     out.append("")
     return out
 

@@ -86,6 +86,8 @@ class Section:
     name: str
     title: str
     doc: str
+    #: how kpd's behaviour differs from keepalived's for this section, where it does (listed in the docs)
+    differs: tuple[str, ...] = ()
     keywords: list[Keyword] = field(default_factory=list)
     by_spelling: dict[str, Keyword] = field(default_factory=dict)
 
@@ -110,10 +112,10 @@ class Schema:
     def __init__(self) -> None:
         self.sections: dict[str, Section] = {}
 
-    def section(self, name: str, title: str, doc: str = "") -> Section:
+    def section(self, name: str, title: str, doc: str = "", *, differs: tuple[str, ...] = ()) -> Section:
         if name in self.sections:
             raise ValueError(f"section {name!r} declared twice")
-        sec = Section(name, title, doc)
+        sec = Section(name, title, doc, differs)
         self.sections[name] = sec
         return sec
 

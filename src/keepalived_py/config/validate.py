@@ -15,6 +15,7 @@ from keepalived_py.config.diagnostics import DiagnosticSink, Location
 from keepalived_py.config.keywords.vrrp import AUTH_PASS_MAX
 from keepalived_py.config.model import (
     Config,
+    FileCheck,
     HttpCheck,
     MiscCheck,
     NotifyScript,
@@ -525,10 +526,17 @@ class Validator:
                         "family (only TUN forwarding mixes families)",
                         self.loc(rs),
                     )
-                for check in rs.checks:
-                    self._check(vs, check)
+                checks = tuple(check for check in rs.checks if self._check(vs, check))
+                if len(checks) != len(rs.checks):
+                    fixed_rs = dataclasses.replace(rs, checks=checks)
+                    block = self.origins.block(rs)
+                    if block is not None:
+                        self.origins.remember(fixed_rs, block)
+                    rs = fixed_rs
                 rs_kept.append(rs)
-            if len(rs_kept) != len(vs.real_servers):
+            if len(rs_kept) != len(vs.real_servers) or any(
+                a is not b for a, b in zip(rs_kept, vs.real_servers, strict=False)
+            ):
                 fix["real_servers"] = tuple(rs_kept)
             kept.append(dataclasses.replace(vs, **fix) if fix else vs)  # type: ignore[arg-type]
         if len(kept) != len(self.config.virtual_servers) or any(
@@ -540,7 +548,10 @@ class Validator:
                     self.origins.remember(new, block)
             self.config = dataclasses.replace(self.config, virtual_servers=tuple(kept))
 
-    def _check(self, vs: VirtualServer, check: object) -> None:
+    def _check(self, vs: VirtualServer, check: object) -> bool:
+        """Report what is wrong with a checker; False when it is dropped (as keepalived drops it)."""
+        if isinstance(check, FileCheck):
+            return self._file_check(vs, check)
         if isinstance(check, HttpCheck):
             if not check.url:
                 self.sink.error(
@@ -557,6 +568,28 @@ class Validator:
                 f"virtual_server {vs.key}: MISC_CHECK has no misc_path; the checker is ignored",
                 self.loc(check),
             )
+        return True
+
+    def _file_check(self, vs: VirtualServer, check: FileCheck) -> bool:
+        """keepalived looks the track_file up when it reads the FILE_CHECK's track_file line."""
+        if check.track_file is None:
+            self.sink.error(f"virtual_server {vs.key}: FILE_CHECK has no track_file specified - ignoring",
+                            self.loc(check))
+            return False
+        where = self.loc(check, "track_file")
+        tf = next((f for f in self.config.track_files if f.name == check.track_file), None)
+        if tf is None:
+            self.sink.error(f"track_file {check.track_file} not found; the FILE_CHECK is ignored", where)
+            return False
+        mine, theirs = self.origins.block(check), self.origins.block(tf)
+        if mine is not None and theirs is not None and theirs.order > mine.order:
+            self.sink.error(
+                f"track_file {check.track_file} not found; the FILE_CHECK is ignored: keepalived reads "
+                f"track_file {tf.name} (at {theirs.loc}) only after this FILE_CHECK; define it above",
+                where,
+            )
+            return False
+        return True
 
     # --- scripts ----------------------------------------------------------------------------------------
 

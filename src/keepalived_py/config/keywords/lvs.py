@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from keepalived_py.config.items import (
     DIGEST,
+    DNS_NAME,
+    DNS_TYPES,
+    FILE_CHECK_WEIGHT,
     GROUP_MEMBER,
+    HEX_PAYLOAD,
     HTTP_PROTOCOL,
     NOTIFY_SCRIPT,
     REAL_SERVER_ADDRESS,
+    REQUIRE_REPLY,
     SCRIPT,
     SCRIPT_USER,
     SERVICE_ADDRESS,
@@ -72,6 +77,52 @@ def declare(schema: Schema) -> None:
     schema.section("url", "url", "One URL an HTTP_GET/SSL_GET fetches and what it must answer.")
     schema.section("MISC_CHECK", "MISC_CHECK", "Healthy when a script exits 0 (or sets a weight).")
     schema.section("BFD_CHECK", "BFD_CHECK", "Healthy while a BFD session is up (kpd: never).")
+    schema.section(
+        "SMTP_CHECK",
+        "SMTP_CHECK",
+        "Healthy when the server greets (220), answers HELO (250) and QUIT.",
+        differs=(
+            "the whole conversation is also bounded, at 4 x connect_timeout (keepalived bounds each wait "
+            "only, so a server trickling bytes holds its check forever)",
+            "a host block without connect_timeout inherits it as any checker does (keepalived 2.2.7 gives it "
+            "0 s, which fails at once)",
+        ),
+    )
+    schema.section("host", "SMTP_CHECK host", "Deprecated: one more SMTP checker of the real server.")
+    schema.section(
+        "UDP_CHECK", "UDP_CHECK", "Healthy unless a datagram draws an ICMP unreachable (or no reply)."
+    )
+    schema.section(
+        "PING_CHECK",
+        "PING_CHECK",
+        "Healthy when an ICMP echo is answered in time.",
+        differs=(
+            "net.ipv4.ping_group_range is never rewritten (keepalived widens it to open ping sockets as "
+            "root): where ping sockets are refused, kpd sends the echo on a raw socket",
+        ),
+    )
+    schema.section(
+        "DNS_CHECK",
+        "DNS_CHECK",
+        "Healthy when a DNS query is answered with RCODE 0.",
+        differs=(
+            "the reply must be a well-formed message answering the question asked (keepalived reads its "
+            "header only): garbage after a valid header fails the check",
+            "a name whose first label is one character (a.example.com) is accepted (keepalived 2.2.7 "
+            "rejects it as having an empty label)",
+        ),
+    )
+    schema.section(
+        "FILE_CHECK",
+        "FILE_CHECK",
+        "A track_file's value moves the real server's weight.",
+        differs=(
+            "the file is read every 0.2 s and a value taken once two reads agree (keepalived reads it "
+            "when its writer closes it, with inotify)",
+            "at start, reverse with weight 0 is honoured and a server starting down comes back with its "
+            "full weight (keepalived 2.2.7 slips on both until the file first changes)",
+        ),
+    )
 
     schema.add(
         "root",
@@ -199,6 +250,36 @@ def declare(schema: Schema) -> None:
             partial="kpd has no BFD process: the checker always counts as failed, so the real server is out "
             "of the service (never taken for up)",
         ),
+        Keyword(
+            "SMTP_CHECK",
+            "SMTP checker.",
+            kind=Kind.SECTION,
+            child="SMTP_CHECK",
+            field="checks",
+            repeatable=True,
+        ),
+        Keyword(
+            "UDP_CHECK", "UDP checker.", kind=Kind.SECTION, child="UDP_CHECK", field="checks", repeatable=True
+        ),
+        Keyword(
+            "PING_CHECK",
+            "ICMP echo checker.",
+            kind=Kind.SECTION,
+            child="PING_CHECK",
+            field="checks",
+            repeatable=True,
+        ),
+        Keyword(
+            "DNS_CHECK", "DNS checker.", kind=Kind.SECTION, child="DNS_CHECK", field="checks", repeatable=True
+        ),
+        Keyword(
+            "FILE_CHECK",
+            "track_file checker.",
+            kind=Kind.SECTION,
+            child="FILE_CHECK",
+            field="checks",
+            repeatable=True,
+        ),
     ]
     schema.add(
         "real_server",
@@ -226,6 +307,50 @@ def declare(schema: Schema) -> None:
         "BFD_CHECK",
         Keyword("name", "The bfd_instance whose session is watched.", Word(what="BFD instance name")),
         Keyword("alpha", "Start as down until the first success.", Flag()),
+    )
+    schema.add(
+        "SMTP_CHECK",
+        *_checker_common(),
+        Keyword("helo_name", "Name sent with HELO (default smtpchecker.keepalived.org).", Word()),
+        Keyword(
+            "host",
+            "Deprecated: another server to check, with its own connection options (its timing keywords "
+            "apply to the whole SMTP_CHECK, as in keepalived).",
+            kind=Kind.SECTION,
+            child="host",
+            repeatable=True,
+        ),
+    )
+    schema.add("host", *_checker_common())
+    schema.add(
+        "UDP_CHECK",
+        *_checker_common(),
+        Keyword("payload", "Datagram to send (default: 32 bytes of text).", HEX_PAYLOAD),
+        Keyword(
+            "require_reply", "A reply is required, matching this hex (x: any digit) if given.", REQUIRE_REPLY
+        ),
+        Keyword(
+            "min_reply_length", "Shortest reply accepted (with a reply pattern).", Int(0, 65535), default=0
+        ),
+        Keyword(
+            "max_reply_length", "Longest reply accepted (with a reply pattern).", Int(0, 65535), default=255
+        ),
+    )
+    schema.add("PING_CHECK", *_checker_common())
+    schema.add(
+        "DNS_CHECK",
+        *_checker_common(),
+        Keyword("type", "Query type.", Choice(DNS_TYPES), default="SOA"),
+        Keyword("name", "Name queried (default: the root).", DNS_NAME, default=""),
+    )
+    schema.add(
+        "FILE_CHECK",
+        Keyword("track_file", "The root track_file whose value is used.", Word(what="track_file name")),
+        Keyword(
+            "weight",
+            "Multiplier of the value (default: the track_file's weight and reverse).",
+            FILE_CHECK_WEIGHT,
+        ),
     )
     schema.add(
         "HTTP_GET",
