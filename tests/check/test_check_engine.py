@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from ipaddress import ip_address
 
 from fake_ipvs import FakeIpvs
@@ -306,3 +307,63 @@ virtual_server 192.0.2.10 80 {
     seen = run(main())
     assert seen[-1] == {"TCP 192.0.2.10:80": {"10.0.0.2:8080": 1}}
     assert all("10.0.0.1:8080" not in table.get("TCP 192.0.2.10:80", {}) for table in seen)
+
+
+def test_real_servers_of_every_checker_kind_are_judged_by_real_probes_never_always_up(write_conf, tmp_path):
+    """SMTP_CHECK, UDP_CHECK, DNS_CHECK and PING_CHECK used to be ignored (their real servers always up):
+    with nothing listening each server stays out of the table; PING of this host's loopback is up."""
+    closed = []
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        s.bind(("127.0.0.1", 0))
+        closed.append(s.getsockname()[1])
+        s.close()
+    smtp, udp, dns = closed
+    common = "connect_timeout 1\n            retry 0\n            warmup 0"
+    text = f"""
+virtual_server 192.0.2.10 80 {{
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    delay_loop 0.3
+    quorum 1
+    real_server 127.0.0.1 {smtp} {{
+        SMTP_CHECK {{
+            {common}
+        }}
+    }}
+    real_server 127.0.0.1 {udp} {{
+        UDP_CHECK {{
+            {common}
+        }}
+    }}
+    real_server 127.0.0.1 {dns} {{
+        DNS_CHECK {{
+            {common}
+        }}
+    }}
+    real_server 127.0.0.1 9 {{
+        PING_CHECK {{
+            {common}
+        }}
+    }}
+}}
+"""
+    result = load_config(write_conf(text), host_checks=False)
+    assert int(result.exit_code) == 0, result.diagnostics
+    ipvs = FakeIpvs()
+
+    async def main():
+        engine = CheckEngine(result.config, ipvs)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        only_ping = {"127.0.0.1:9": 1}
+        await wait_for_async(lambda: ipvs.weights().get("TCP 192.0.2.10:80") == only_ping, timeout=20)
+        await asyncio.sleep(1.0)  # every checker has run (first runs within 1 s + warmup 0)
+        seen = ipvs.weights()
+        engine.stop()
+        await task
+        await engine.shutdown()
+        return seen
+
+    assert run(main()) == {"TCP 192.0.2.10:80": {"127.0.0.1:9": 1}}

@@ -131,3 +131,30 @@ def test_nb_get_retry_outside_http_get_is_unknown_as_in_keepalived_with_the_fix_
     assert result.config is not None
     tcp, http = result.config.virtual_servers[0].real_servers[0].checks
     assert tcp.retry is None and http.retry == 4  # the TCP check keeps its default, as keepalived's
+
+
+def test_warmup_and_delay_before_retry_accept_zero_as_keepalived(tmp_path):
+    """keepalived reads both with a minimum of 0 (read_timer(..., 0, 0)) in a checker, a real server and a
+    virtual server; kpd refused 0 ("out of range") and ignored the value."""
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text("""
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    warmup 0
+    delay_before_retry 0
+    real_server 10.0.0.1 80 {
+        warmup 0
+        delay_before_retry 0
+        TCP_CHECK {
+            warmup 0
+            delay_before_retry 0
+        }
+    }
+}
+""")
+    result = load_config(conf, host_checks=False)
+    assert int(result.exit_code) == 0, [d.message for d in result.diagnostics]
+    check = result.config.virtual_servers[0].real_servers[0].checks[0]
+    assert (check.warmup, check.delay_before_retry) == (0.0, 0.0)

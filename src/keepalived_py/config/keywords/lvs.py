@@ -28,6 +28,8 @@ LB_KIND = Choice(
     aliases=(("masq", "NAT"), ("masquerade", "NAT"), ("route", "DR"), ("direct", "DR"), ("tunnel", "TUN")),
 )
 DELAY = Seconds(0.000001, 86400 * 365)
+#: warmup and delay_before_retry may be 0 (keepalived's read_timer with a minimum of 0)
+DELAY_OR_ZERO = Seconds(0, 86400 * 365)
 TIMEOUT = Seconds(0.000001, 86400)
 RETRY = Int(0, 2**31 - 1)
 
@@ -47,8 +49,12 @@ def _shared_timing(what: str, retry_deprecated: tuple[str, ...] = ()) -> list[Ke
             RETRY,
             deprecated=retry_deprecated,
         ),
-        Keyword("delay_before_retry", f"Seconds between attempts (for this {what}; default 1).", DELAY),
-        Keyword("warmup", f"Random delay up to this many seconds before the first check ({what}).", DELAY),
+        Keyword(
+            "delay_before_retry", f"Seconds between attempts (for this {what}; default 1).", DELAY_OR_ZERO
+        ),
+        Keyword(
+            "warmup", f"Random delay up to this many seconds before the first check ({what}).", DELAY_OR_ZERO
+        ),
     ]
 
 
