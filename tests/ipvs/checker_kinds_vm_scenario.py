@@ -1,0 +1,353 @@
+"""SMTP_CHECK, UDP_CHECK, PING_CHECK, DNS_CHECK and FILE_CHECK on a real IPVS, kpd then real keepalived.
+
+Run inside the kpd test VM by test_checker_kinds_vm.py. A namespace lab (director = the VM's root namespace;
+real servers rs1..rs3 behind a bridge) runs real servers of each kind: an SMTP server, a DNS server and a
+UDP echo server (small Python servers in the real servers' namespaces), ICMP echo from the kernel, a
+track_file on the director. Each daemon runs on the same configuration through the same steps (services
+stopped, ICMP dropped with nft, the file written, everything back), and `ipvsadm -Ln` after each step is
+recorded. Writes $KPD_VM_OUT/report.json; the pytest side asserts kpd's tables are keepalived's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(os.environ.get("KPD_VM_OUT", "/tmp"))
+WORK = Path("/tmp/kpd-kinds")
+RUNTIME = Path("/run/kpd-kinds")
+PY = sys.executable
+report: dict[str, object] = {"kpd": {}, "keepalived": {}, "errors": []}
+T0 = time.monotonic()
+
+SERVERS = {
+    # a minimal SMTP server: 220 greeting, 250 to HELO, 221 to QUIT
+    "smtp": """
+import asyncio, sys
+async def handle(r, w):
+    w.write(b"220 rs ESMTP\\r\\n")
+    while line := await r.readline():
+        if line.upper().startswith(b"HELO"):
+            w.write(b"250 rs\\r\\n")
+        elif line.upper().startswith(b"QUIT"):
+            w.write(b"221 bye\\r\\n"); await w.drain(); break
+        else:
+            w.write(b"500 what\\r\\n")
+        await w.drain()
+    w.close()
+async def main():
+    s = await asyncio.start_server(handle, sys.argv[1], 25)
+    await s.serve_forever()
+asyncio.run(main())
+""",
+    # a DNS server answering A queries for www.example.com, NXDOMAIN for anything else
+    "dns": """
+import socket, sys
+import dns.message, dns.rcode, dns.rrset
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+while True:
+    data, peer = s.recvfrom(4096)
+    q = dns.message.from_wire(data)
+    r = dns.message.make_response(q)
+    if str(q.question[0].name) == "www.example.com.":
+        r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A", "192.0.2.80"))
+    else:
+        r.set_rcode(dns.rcode.NXDOMAIN)
+    s.sendto(r.to_wire(), peer)
+""",
+    # UDP echo
+    "echo": """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 7))
+while True:
+    data, peer = s.recvfrom(4096)
+    s.sendto(data, peer)
+""",
+}
+
+
+def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
+    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
+    return p.stdout
+
+
+def ipvs() -> dict[str, dict[str, list]]:
+    """`ipvsadm -Ln` as {"TCP 10.0.2.100:25 rr": {"10.0.1.11:25": ["Masq", 1]}}."""
+    table: dict[str, dict[str, list]] = {}
+    current = None
+    for line in sh("ipvsadm -Ln").splitlines()[3:]:
+        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)(.*)$", line)
+        if m:
+            current = f"{m[1]} {m[2]} {m[3]}{m[4].rstrip()}"
+            table[current] = {}
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", line)
+        if m and current is not None:
+            table[current][m[1]] = [m[2], int(m[3])]
+    return table
+
+
+def wait_for(pred, timeout: float, poll: float = 0.1) -> float | None:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if pred():
+            return time.monotonic() - start
+        time.sleep(poll)
+    return None
+
+
+def log(text: str) -> None:
+    print(f"[{time.monotonic() - T0:7.2f}] {text}", flush=True)
+
+
+RS = {1: "10.0.1.11", 2: "10.0.1.12", 3: "10.0.1.13"}
+running: dict[tuple[str, int], subprocess.Popen] = {}
+
+
+def server(kind: str, i: int, up: bool) -> None:
+    if up:
+        proc = subprocess.Popen(["ip", "netns", "exec", f"rs{i}", PY, "-c", SERVERS[kind], RS[i]],
+                                stdout=subprocess.DEVNULL, stderr=open(WORK / f"{kind}{i}.err", "w"))  # noqa: SIM115
+        running[(kind, i)] = proc
+        time.sleep(1.0)  # Python starting in an emulated CPU
+    else:
+        proc = running.pop((kind, i))
+        proc.kill()
+        proc.wait()
+
+
+def lab() -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    sh("sysctl -qw net.ipv4.ip_forward=1")
+    sh("ip link add br0 type bridge && ip addr add 10.0.1.1/24 dev br0 && ip link set br0 up")
+    for i in RS:
+        ns = f"rs{i}"
+        sh(f"ip netns add {ns} && ip link add v{i} type veth peer name eth0 netns {ns}")
+        sh(f"ip link set v{i} master br0 up")
+        sh(f"ip -n {ns} addr add {RS[i]}/24 dev eth0 && ip -n {ns} link set eth0 up && "
+           f"ip -n {ns} link set lo up && ip -n {ns} route add default via 10.0.1.1")
+        # every port unreachable sent: the kernel's default rate limit (a burst of 6, then 1/s per peer)
+        # would drop some when two checks a second hit closed ports, and a UDP_CHECK without
+        # require_reply takes a missing ICMP error for success (keepalived's rule, kpd's too)
+        sh(f"ip netns exec {ns} sysctl -qw net.ipv4.icmp_ratelimit=0")
+    server("smtp", 1, True)
+    server("dns", 2, True)
+    server("echo", 2, True)
+    (WORK / "weight").write_text("1\n")
+    (WORK / "gate").write_text("0\n")
+
+
+CHECK = "connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0"
+
+
+def config() -> str:
+    return f"""
+track_file weight_file {{
+    file {WORK}/weight
+    weight 2
+}}
+track_file gate_file {{
+    file {WORK}/gate
+    weight 0
+}}
+virtual_server 10.0.2.100 25 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.11 25 {{
+        SMTP_CHECK {{
+            helo_name checker.example
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.12 25 {{
+        SMTP_CHECK {{
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.101 53 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server 10.0.1.12 53 {{
+        DNS_CHECK {{
+            type A
+            name www.example.com
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.13 53 {{
+        DNS_CHECK {{
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.102 7 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server 10.0.1.12 7 {{
+        UDP_CHECK {{
+            payload 6b 70 64
+            require_reply 6b 7x
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.13 7 {{
+        UDP_CHECK {{
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.103 80 {{
+    delay_loop 1
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.1.13 80 {{
+        weight 3
+        PING_CHECK {{
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.19 80 {{
+        PING_CHECK {{
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.104 80 {{
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.11 80 {{
+        weight 5
+        FILE_CHECK {{
+            track_file weight_file
+        }}
+    }}
+    real_server 10.0.1.12 80 {{
+        weight 2
+        FILE_CHECK {{
+            track_file gate_file
+        }}
+    }}
+}}
+"""
+
+
+SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "UDP 10.0.2.102:7 rr",
+                              "TCP 10.0.2.103:80 wrr", "TCP 10.0.2.104:80 wrr")
+START = {
+    SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
+    DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
+    UDP: {"10.0.1.12:7": ["Masq", 1]},  # rs3's port 7 is closed: ICMP port unreachable
+    PING: {"10.0.1.13:80": ["Route", 3]},  # 10.0.1.19 does not exist
+    FILE: {"10.0.1.11:80": ["Masq", 7], "10.0.1.12:80": ["Masq", 2]},  # 5 + 1 * 2; gate 0: up
+}
+
+
+def with_changes(**changes: dict[str, list] | None) -> dict:
+    table = json.loads(json.dumps(START))
+    for name, value in changes.items():
+        table[{"smtp": SMTP, "dns": DNS, "udp": UDP, "ping": PING, "file": FILE}[name]] = value
+    return table
+
+
+def steps() -> list[tuple[str, object, dict]]:
+    """(name, action, the table expected after it)."""
+    def write(name: str, text: str):
+        return lambda: (WORK / name).write_text(text)
+
+    drop_icmp = ("ip netns exec rs3 nft add table inet kpdtest && ip netns exec rs3 nft add chain inet kpdtest "
+                 "input '{ type filter hook input priority 0; }' && ip netns exec rs3 nft add rule inet "
+                 "kpdtest input icmp type echo-request drop")
+    return [
+        ("smtp_down", lambda: server("smtp", 1, False), with_changes(smtp={})),
+        ("dns_down", lambda: server("dns", 2, False), with_changes(smtp={}, dns={})),
+        ("udp_down", lambda: server("echo", 2, False), with_changes(smtp={}, dns={}, udp={})),
+        ("ping_dropped", lambda: sh(drop_icmp), with_changes(smtp={}, dns={}, udp={}, ping={})),
+        ("file_weight", write("weight", "3\n"),
+         with_changes(smtp={}, dns={}, udp={}, ping={},
+                      file={"10.0.1.11:80": ["Masq", 11], "10.0.1.12:80": ["Masq", 2]})),
+        ("file_quiesce", write("weight", "-4\n"),
+         with_changes(smtp={}, dns={}, udp={}, ping={},
+                      file={"10.0.1.11:80": ["Masq", 0], "10.0.1.12:80": ["Masq", 2]})),
+        ("file_gate", write("gate", "1\n"),
+         with_changes(smtp={}, dns={}, udp={}, ping={}, file={"10.0.1.11:80": ["Masq", 0]})),
+        ("all_back", lambda: (server("smtp", 1, True), server("dns", 2, True), server("echo", 2, True),
+                              sh("ip netns exec rs3 nft delete table inet kpdtest"),
+                              (WORK / "weight").write_text("1\n"), (WORK / "gate").write_text("0\n")),
+         START),
+    ]
+
+
+def reset() -> None:
+    """Every server up, the files at their start values: the same start for both daemons."""
+    for kind, i in (("smtp", 1), ("dns", 2), ("echo", 2)):
+        if (kind, i) not in running:
+            server(kind, i, True)
+    sh("ip netns exec rs3 nft delete table inet kpdtest", check=False)
+    (WORK / "weight").write_text("1\n")
+    (WORK / "gate").write_text("0\n")
+
+
+def scenario(who: str, argv: list[str]) -> None:
+    out: dict[str, object] = report[who]  # type: ignore[assignment]
+    reset()
+    sh("ipvsadm -C")
+    logfile = open(OUT / f"{who}.log", "w")  # noqa: SIM115 - the daemon's whole life
+    proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT)
+    try:
+        took = wait_for(lambda: ipvs() == START, 90)
+        time.sleep(3)  # settled: nothing else moves
+        out["start"] = {"seconds": took, "table": ipvs(), "expected": START}
+        log(f"{who} start: {took} {ipvs()}")
+        for name, action, expected in steps():
+            action()
+            took = wait_for(lambda e=expected: ipvs() == e, 40)
+            time.sleep(2)
+            out[name] = {"seconds": took, "table": ipvs(), "expected": expected}
+            log(f"{who} {name}: {took}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    try:
+        lab()
+        (WORK / "keepalived.conf").write_text(config())
+        scenario("kpd", [PY, "-m", "keepalived_py", "start", "--config", str(WORK / "keepalived.conf"),
+                         "--runtime-dir", str(RUNTIME), "--log-console", "--log-level", "debug"])
+        scenario("keepalived", ["keepalived", "-n", "-l", "-C", "-D", "-f", str(WORK / "keepalived.conf"),
+                                "-p", str(WORK / "ka.pid"), "-c", str(WORK / "ka-check.pid")])
+    except Exception as err:
+        import traceback
+
+        report["errors"].append(traceback.format_exc())  # type: ignore[union-attr]
+        print(f"scenario failed: {err!r}", file=sys.stderr)
+    (OUT / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

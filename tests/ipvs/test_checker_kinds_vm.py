@@ -1,0 +1,49 @@
+"""SMTP_CHECK, UDP_CHECK, PING_CHECK, DNS_CHECK and FILE_CHECK in the test VM: kpd's IPVS table after each
+step is the one real keepalived makes on the same configuration (`ipvsadm -Ln` the oracle).
+
+One VM boot runs tests/ipvs/checker_kinds_vm_scenario.py (kpd, then keepalived, through the same steps).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(960)]
+
+SCENARIO = Path(__file__).with_name("checker_kinds_vm_scenario.py")
+STEPS = ["start", "smtp_down", "dns_down", "udp_down", "ping_dropped", "file_weight", "file_quiesce",
+         "file_gate", "all_back"]
+
+
+@pytest.fixture(scope="module")
+def report(run_in_vm, tmp_path_factory):
+    r = run_in_vm([sys.executable, str(SCENARIO)], timeout=900)
+    doc = json.loads(r.files.get("report.json", b"{}") or b"{}")
+    kept = tmp_path_factory.mktemp("vm-kinds")
+    for name, data in r.files.items():  # for a look after a failure
+        (kept / name).write_bytes(data)
+    doc["_output"] = r.stdout[-6000:] + r.stderr[-3000:]
+    doc["_log"] = r.files.get("kpd.log", b"").decode("utf-8", "replace")[-8000:]
+    assert r.returncode == 0, doc["_output"]
+    assert not doc.get("errors"), "\n".join(doc["errors"]) + "\n" + doc["_output"] + doc["_log"]
+    return doc
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_kpd_table_is_the_expected_one_after_each_step(report, step):
+    s = report["kpd"].get(step)
+    assert s is not None, report["_output"]
+    assert s["table"] == s["expected"], (s, report["_log"])
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_keepalived_makes_the_same_table_on_the_same_configuration(report, step):
+    """The expectation is keepalived's: real keepalived 2.2.7 reaches the same table at each step."""
+    ours, theirs = report["kpd"].get(step), report["keepalived"].get(step)
+    assert ours is not None and theirs is not None, report["_output"]
+    assert theirs["table"] == theirs["expected"], theirs
+    assert ours["table"] == theirs["table"]
