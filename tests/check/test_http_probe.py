@@ -14,6 +14,7 @@ import pytest
 
 from keepalived_py.check import genhash
 from keepalived_py.check.http_probe import HttpTarget, probe_http
+from keepalived_py.check.probe_socket import Source
 
 BODY = b"<html>healthy</html>\n"
 OK = b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY
@@ -172,7 +173,7 @@ def test_ssl_get_against_a_plain_server_is_down():
 
 
 def test_bindto_is_the_source_address():
-    r, srv, _ = check(reply(OK), bindto="127.0.0.2")
+    r, srv, _ = check(reply(OK), source=Source(bindto="127.0.0.2"))
     assert r.ok and srv.peers == ["127.0.0.2"]
 
 

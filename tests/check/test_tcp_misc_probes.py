@@ -10,6 +10,7 @@ import time
 import pytest
 
 from keepalived_py.check.misc_probe import probe_misc
+from keepalived_py.check.probe_socket import Source
 from keepalived_py.check.tcp_probe import probe_tcp
 
 
@@ -67,7 +68,7 @@ def test_tcp_check_binds_to_bindto(listener):
     result = {}
 
     async def main():
-        r = await probe_tcp("127.0.0.1", port, timeout=1.0, bindto="127.0.0.2")
+        r = await probe_tcp("127.0.0.1", port, timeout=1.0, source=Source(bindto="127.0.0.2"))
         conn, peer = listener.accept()
         conn.close()
         result["peer"] = peer[0]

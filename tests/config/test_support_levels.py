@@ -45,8 +45,8 @@ virtual_server 192.0.2.100 80 {
     lb_kind NAT
     protocol TCP
     real_server 192.0.2.21 80 {
-        TCP_CHECK {
-            fwmark 7
+        BFD_CHECK {
+            name bfd1
         }
     }
 }
@@ -66,10 +66,10 @@ def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_e
     reported = {(d.keyword, d.location.line, d.location.col) for d in result.diagnostics
                 if d.severity is Severity.UNSUPPORTED and d.location is not None}
     # smtp_server is implemented (SMTP alerts), strict_mode too (its nftables filter): not reported
-    assert reported == {("virtual_routes", 13, 5), ("fwmark", 23, 13)}
+    assert reported == {("virtual_routes", 13, 5), ("BFD_CHECK", 22, 9)}
     (routes,) = [d for d in result.diagnostics if d.keyword == "virtual_routes"]
     assert "only partly implemented" in routes.message and "nexthops" in routes.message
-    assert result.unsupported == ["virtual_routes", "fwmark"]
+    assert result.unsupported == ["virtual_routes", "BFD_CHECK"]
     # the value is still read and checked: the model holds it
     assert result.config is not None and result.config.vrrp_instances[0].virtual_routes
 
@@ -77,7 +77,7 @@ def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_e
 def test_a_configuration_without_such_keywords_stays_valid(write_conf):
     text = CONF.replace("    smtp_server 192.0.2.25\n", "").replace("    strict_mode\n", "")
     text = re.sub(r"    virtual_routes \{\n.*?\n    \}\n", "", text, flags=re.S)
-    text = text.replace("            fwmark 7\n", "")
+    text = text.replace("BFD_CHECK {\n            name bfd1\n", "TCP_CHECK {\n")
     assert load_config(write_conf(text), host_checks=False).exit_code is ExitCode.OK
 
 
@@ -158,3 +158,24 @@ virtual_server 192.0.2.10 80 {
     assert int(result.exit_code) == 0, [d.message for d in result.diagnostics]
     check = result.config.virtual_servers[0].real_servers[0].checks[0]
     assert (check.warmup, check.delay_before_retry) == (0.0, 0.0)
+
+
+def test_a_checker_of_a_link_local_ipv6_address_needs_bind_if(write_conf):
+    text = """
+virtual_server fe80::1 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind DR
+    real_server fe80::10 80 {
+        TCP_CHECK {
+        }
+        TCP_CHECK {
+            bind_if lo
+        }
+    }
+}
+"""
+    result = load_config(write_conf(text), host_checks=False)
+    assert any("Checker link local address fe80::10 requires a bind_if" in d.message for d in result.diagnostics)
+    (check,) = result.config.virtual_servers[0].real_servers[0].checks
+    assert check.bind_if == "lo"

@@ -274,9 +274,9 @@ def steps() -> list[tuple[str, object, dict]]:
     def write(name: str, text: str):
         return lambda: (WORK / name).write_text(text)
 
-    drop_icmp = ("ip netns exec rs3 nft add table inet kpdtest && ip netns exec rs3 nft add chain inet kpdtest "
-                 "input '{ type filter hook input priority 0; }' && ip netns exec rs3 nft add rule inet "
-                 "kpdtest input icmp type echo-request drop")
+    drop_icmp = ("ip netns exec rs3 nft add table inet kpdtest && ip netns exec rs3 nft add chain inet "
+                 "kpdtest input '{ type filter hook input priority 0; }' && ip netns exec rs3 nft add rule "
+                 "inet kpdtest input icmp type echo-request drop")
     return [
         ("smtp_down", lambda: server("smtp", 1, False), with_changes(smtp={})),
         ("dns_down", lambda: server("dns", 2, False), with_changes(smtp={}, dns={})),

@@ -26,6 +26,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 _HEADER_SIZE = 12
 _QR = 0x80
@@ -65,24 +66,18 @@ async def probe_dns(
     name: str,
     rdtype: str,
     timeout: float,
-    bindto: str | None = None,
-    bind_port: int | None = None,
+    source: Source = NO_SOURCE,
     rng: random.Random | None = None,
 ) -> ProbeResult:
     """One query; never raises."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     loop = asyncio.get_running_loop()
     query = make_query(name, rdtype, (rng or random).getrandbits(16))
     try:
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = open_probe_socket(host, socket.SOCK_DGRAM, source)
     except OSError as err:
         return ProbeResult.down(f"failed to create socket: {err.strerror or err}")
     try:
-        sock.setblocking(False)
-        if bindto is not None or bind_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((bindto or ("::" if family == socket.AF_INET6 else "0.0.0.0"), bind_port or 0))
-        sock.connect((host, port))
+        sock.connect(destination(host, port, source))
         if sock.send(query) != len(query):
             return ProbeResult.down("failed to write all of the datagram.")
         deadline = loop.time() + timeout

@@ -113,8 +113,7 @@ class Driver(Protocol):
 
 async def run_probe(spec: ProbeSpec) -> ProbeResult:
     if isinstance(spec, TcpSpec):
-        return await probe_tcp(spec.host, spec.port, timeout=spec.timeout, bindto=spec.bindto,
-                               bind_port=spec.bind_port)
+        return await probe_tcp(spec.host, spec.port, timeout=spec.timeout, source=spec.source)
     if isinstance(spec, HttpSpec):
         if not spec.urls:
             return ProbeResult.down("no url configured")
@@ -128,17 +127,16 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
                                 group=spec.group)
     if isinstance(spec, SmtpSpec):
         return await probe_smtp(spec.host, spec.port, helo_name=spec.helo_name, timeout=spec.timeout,
-                                bindto=spec.bindto, bind_port=spec.bind_port)
+                                source=spec.source)
     if isinstance(spec, UdpSpec):
         return await probe_udp(spec.host, spec.port, timeout=spec.timeout, payload=spec.payload,
                                require_reply=spec.require_reply, min_reply_length=spec.min_reply_length,
-                               max_reply_length=spec.max_reply_length, bindto=spec.bindto,
-                               bind_port=spec.bind_port)
+                               max_reply_length=spec.max_reply_length, source=spec.source)
     if isinstance(spec, PingSpec):
         return await probe_ping(spec.host, timeout=spec.timeout)
     if isinstance(spec, DnsSpec):
         return await probe_dns(spec.host, spec.port, name=spec.name, rdtype=spec.type, timeout=spec.timeout,
-                               bindto=spec.bindto, bind_port=spec.bind_port)
+                               source=spec.source)
     if isinstance(spec, FailedSpec):
         return ProbeResult.down(spec.reason)
     return ProbeResult.down(f"unknown probe {spec!r}")
@@ -517,6 +515,8 @@ class CheckEngine:
         verdict = c.result(result.ok, ended, reason=result.reason, weight=result.weight)
         if verdict is not None:
             self._verdict(key, verdict)
+        elif not result.ok and key.log_all_failures:
+            log.info("%s: attempt failed: %s", key.describe(), result.reason)
         if not self._stop.is_set():
             self._schedule(key)
 

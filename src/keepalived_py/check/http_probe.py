@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from keepalived_py.check.http_response import ResponseParser
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 READ_SIZE = 16 * 1024
 DEFAULT_STATUS = ((200, 299),)
@@ -33,8 +34,7 @@ class HttpTarget:
     ssl: bool = False
     sni: str | None = None
     http_protocol: str = "1.0"
-    bindto: str | None = None
-    bind_port: int | None = None
+    source: Source = NO_SOURCE
     timeout: float = 5.0
     status_codes: tuple[tuple[int, int], ...] = ()
     digest: str | None = None
@@ -78,13 +78,8 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False) -> HttpOutcome:
     stage = "connect"
     try:
         async with asyncio.timeout(t.timeout):
-            family = socket.AF_INET6 if ":" in t.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            if t.bindto is not None or t.bind_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                sock.bind((t.bindto or ("::" if family == socket.AF_INET6 else "0.0.0.0"), t.bind_port or 0))
-            await asyncio.get_running_loop().sock_connect(sock, (t.host, t.port))
+            sock = open_probe_socket(t.host, socket.SOCK_STREAM, t.source)
+            await asyncio.get_running_loop().sock_connect(sock, destination(t.host, t.port, t.source))
             stage = "TLS" if t.ssl else "request"
             reader, writer = await asyncio.open_connection(
                 sock=sock, ssl=_TLS if t.ssl else None, server_hostname=(t.sni or "") if t.ssl else None,

@@ -22,6 +22,7 @@ import os
 import socket
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 #: keepalived's SMTP_BUFF_MAX less its terminating NUL: a longer line is dropped
 LINE_MAX = 511
@@ -39,14 +40,13 @@ async def probe_smtp(
     *,
     helo_name: str,
     timeout: float,
-    bindto: str | None = None,
-    bind_port: int | None = None,
+    source: Source = NO_SOURCE,
 ) -> ProbeResult:
     """One SMTP conversation; never raises."""
     where = f"[{host}]:{port}"
     try:
         async with asyncio.timeout(timeout * WAITS):
-            return await _converse(host, port, where, helo_name, timeout, bindto, bind_port)
+            return await _converse(host, port, where, helo_name, timeout, source)
     except TimeoutError:
         return ProbeResult.down(f"Read timeout from server {where}")
     except _Failed as failed:
@@ -59,28 +59,19 @@ async def _converse(
     where: str,
     helo_name: str,
     timeout: float,
-    bindto: str | None,
-    bind_port: int | None,
+    source: Source,
 ) -> ProbeResult:
     if not port:
         raise _Failed(f"Could not connect to server {where} (no port: set connect_port)")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     loop = asyncio.get_running_loop()
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = open_probe_socket(host, socket.SOCK_STREAM, source)
     except OSError as err:
-        raise _Failed(f"connection failed to create socket: {err.strerror or err}") from None
+        raise _Failed(f"socket bind failed: {err.strerror or err}") from None
     try:
-        sock.setblocking(False)
-        if bindto is not None or bind_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((bindto or ("::" if family == socket.AF_INET6 else "0.0.0.0"), bind_port or 0))
-            except OSError as err:
-                raise _Failed(f"socket bind failed: {err.strerror or err}") from None
         try:
             async with asyncio.timeout(timeout):
-                await loop.sock_connect(sock, (host, port))
+                await loop.sock_connect(sock, destination(host, port, source))
         except TimeoutError:
             raise _Failed(f"Connection timeout to server {where}") from None
         except OSError as err:

@@ -20,6 +20,7 @@ from ipaddress import IPv4Address
 
 from keepalived_py.check.checker import Timing
 from keepalived_py.check.http_probe import HttpTarget
+from keepalived_py.check.probe_socket import NO_SOURCE, Source
 from keepalived_py.config.model import (
     BfdCheck,
     Check,
@@ -49,8 +50,7 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 class TcpSpec:
     host: str
     port: int
-    bindto: str | None = None
-    bind_port: int | None = None
+    source: Source = NO_SOURCE
     timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def describe(self) -> str:
@@ -102,8 +102,7 @@ class SmtpSpec:
     host: str
     port: int
     helo_name: str = DEFAULT_HELO_NAME
-    bindto: str | None = None
-    bind_port: int | None = None
+    source: Source = NO_SOURCE
     timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def describe(self) -> str:
@@ -119,8 +118,7 @@ class UdpSpec:
     require_reply: tuple[bytes, bytes] | None = None
     min_reply_length: int = 0
     max_reply_length: int = 255
-    bindto: str | None = None
-    bind_port: int | None = None
+    source: Source = NO_SOURCE
     timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def describe(self) -> str:
@@ -142,8 +140,7 @@ class DnsSpec:
     port: int
     type: str = "SOA"
     name: str = ""
-    bindto: str | None = None
-    bind_port: int | None = None
+    source: Source = NO_SOURCE
     timeout: float = DEFAULT_CONNECT_TIMEOUT
 
     def describe(self) -> str:
@@ -173,6 +170,8 @@ class CheckerKey:
     probe: ProbeSpec
     timing: Timing
     alpha: bool
+    #: log every failed attempt (log_all_failures, checker_log_all_failures)
+    log_all_failures: bool = False
 
     def describe(self) -> str:
         return self.probe.describe()
@@ -324,8 +323,11 @@ def _real_server(
     dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
                 rs.uthreshold, rs.lthreshold)
     alpha_rs = rs.alpha if rs.alpha is not None else vs.alpha
+    log_all = gd.checker_log_all_failures
     checkers = tuple(
-        checker for c in rs.checks if (checker := _checker(vs, rs, c, alpha_rs, policy, files)) is not None
+        checker
+        for c in rs.checks
+        if (checker := _checker(vs, rs, c, alpha_rs, policy, files, log_all)) is not None
     )
     inhibit = rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
     return RealServerSpec(
@@ -352,7 +354,7 @@ FILE_POLL = 0.2
 
 def _checker(
     vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, policy: ScriptPolicy,
-    files: dict[str, TrackFile],
+    files: dict[str, TrackFile], log_all: bool = False,
 ) -> CheckerKey | None:
     """The checker of ``c``; None for a MISC_CHECK whose script may not run (keepalived removes that
     checker, ``check_misc_script_security()``), or a FILE_CHECK without its track_file."""
@@ -381,7 +383,9 @@ def _checker(
         alpha = True  # it never succeeds: the server must not count as up even before its first probe
     host = str(c.connect_ip if c.connect_ip is not None else rs.address)
     port = c.connect_port if c.connect_port is not None else (rs.port or 0)
-    bindto = str(c.bindto) if c.bindto is not None else None
+    source = Source(
+        str(c.bindto) if c.bindto is not None else None, c.bind_port, c.bind_if, c.fwmark or None
+    )
     probe: ProbeSpec
     if isinstance(c, BfdCheck):
         probe = FailedSpec(f"BFD_CHECK {c.name or ''}".rstrip(), "BFD_CHECK: kpd has no BFD process")
@@ -410,8 +414,7 @@ def _checker(
                 ssl=c.ssl,
                 sni=(u.virtualhost or vhost_default) if (c.ssl and c.enable_sni) else None,
                 http_protocol=c.http_protocol,
-                bindto=bindto,
-                bind_port=c.bind_port,
+                source=source,
                 timeout=timeout,
                 status_codes=u.status_code,
                 digest=u.digest,
@@ -420,18 +423,18 @@ def _checker(
         )
         probe = HttpSpec(targets, ssl=c.ssl)
     elif isinstance(c, SmtpCheck):
-        probe = SmtpSpec(host, port, c.helo_name or DEFAULT_HELO_NAME, bindto, c.bind_port, timeout)
+        probe = SmtpSpec(host, port, c.helo_name or DEFAULT_HELO_NAME, source, timeout)
     elif isinstance(c, UdpCheck):
         probe = UdpSpec(host, port, c.payload, c.require_reply, c.min_reply_length, c.max_reply_length,
-                        bindto, c.bind_port, timeout)
+                        source, timeout)
     elif isinstance(c, PingCheck):
         probe = PingSpec(host, timeout)
     elif isinstance(c, DnsCheck):
-        probe = DnsSpec(host, port, c.type, c.name, bindto, c.bind_port, timeout)
+        probe = DnsSpec(host, port, c.type, c.name, source, timeout)
     else:
-        probe = TcpSpec(host, port, bindto, c.bind_port, timeout)
+        probe = TcpSpec(host, port, source, timeout)
     # UDP, PING and DNS retry only while up; SMTP starts each round afresh (keepalived's epilogues)
     no_retry_down = isinstance(c, UdpCheck | PingCheck | DnsCheck)
     timing = Timing(delay_loop, retry, dbr, warmup, timeout, retry_when_down=not no_retry_down,
                     start_at_retry=not isinstance(c, SmtpCheck))
-    return CheckerKey(probe, timing, alpha)
+    return CheckerKey(probe, timing, alpha, bool(c.log_all_failures or log_all))

@@ -12,6 +12,7 @@ import os
 import socket
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 
 async def probe_tcp(
@@ -19,26 +20,20 @@ async def probe_tcp(
     port: int,
     *,
     timeout: float,
-    bindto: str | None = None,
-    bind_port: int | None = None,
+    source: Source = NO_SOURCE,
 ) -> ProbeResult:
-    """Connect (from ``bindto``:``bind_port`` when given) and close; never raises."""
+    """Connect (from ``source``) and close; never raises."""
     if not port:
         return ProbeResult.down("no port to connect to (set connect_port)")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     loop = asyncio.get_running_loop()
     try:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = open_probe_socket(host, socket.SOCK_STREAM, source)
     except OSError as err:
         return ProbeResult.down(f"socket: {err.strerror or err}")
     try:
-        sock.setblocking(False)
-        if bindto is not None or bind_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((bindto or ("::" if family == socket.AF_INET6 else "0.0.0.0"), bind_port or 0))
         try:
             async with asyncio.timeout(timeout):
-                await loop.sock_connect(sock, (host, port))
+                await loop.sock_connect(sock, destination(host, port, source))
         except TimeoutError:
             # The timeout and the connection's completion handled in the same turn of a late loop: the
             # server answered in time, the engine was late; only a connection still pending is a timeout.
@@ -52,8 +47,8 @@ async def probe_tcp(
     except OSError as err:
         code = err.errno
         text = os.strerror(code) if code else str(err)
-        if code == errno.EADDRNOTAVAIL and bindto is not None:
-            text += f" (bindto {bindto})"
+        if code == errno.EADDRNOTAVAIL and source.bindto is not None:
+            text += f" (bindto {source.bindto})"
         return ProbeResult.down(f"connect: {text}")
     finally:
         sock.close()

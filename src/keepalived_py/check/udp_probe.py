@@ -24,6 +24,7 @@ import socket
 import struct
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 #: what keepalived sends without a payload (``udp_bind_connect``)
 DEFAULT_PAYLOAD = (b"keepalived check - " * 2)[:32]
@@ -55,25 +56,19 @@ async def probe_udp(
     require_reply: tuple[bytes, bytes] | None = None,
     min_reply_length: int = 0,
     max_reply_length: int = 255,
-    bindto: str | None = None,
-    bind_port: int | None = None,
+    source: Source = NO_SOURCE,
 ) -> ProbeResult:
     """Send one datagram and judge what comes back; never raises."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = open_probe_socket(host, socket.SOCK_DGRAM, source)
     except OSError as err:
         return ProbeResult.down(f"socket: {err.strerror or err}")
     try:
-        sock.setblocking(False)
-        if family == socket.AF_INET6:
+        if sock.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVERR, 1)
         else:
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
-        if bindto is not None or bind_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((bindto or ("::" if family == socket.AF_INET6 else "0.0.0.0"), bind_port or 0))
-        sock.connect((host, port))
+        sock.connect(destination(host, port, source))
         data = payload if payload is not None else DEFAULT_PAYLOAD
         if sock.send(data) != len(data):
             return ProbeResult.down("short send")

@@ -114,6 +114,7 @@ class GlobalDefs:
     vrrp_startup_delay: float = 0.0
     vrrp_min_garp: bool = False
     lvs_flush: bool = False
+    checker_log_all_failures: bool = False
     lvs_flush_on_stop: str = "NONE"
     notify_fifo: NotifyFifo | None = None
     notify_fifo_script: NotifyScript | None = None
@@ -402,6 +403,7 @@ class CheckCommon:
     connect_port: int | None = None
     bindto: IPAddress | None = None
     bind_port: int | None = None
+    bind_if: str | None = None
     connect_timeout: float | None = None
     retry: int | None = None
     delay_before_retry: float | None = None
@@ -409,6 +411,7 @@ class CheckCommon:
     delay_loop: float | None = None
     alpha: bool | None = None
     fwmark: int | None = None
+    log_all_failures: bool | None = None
     location: Location = NOWHERE
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from ipaddress import IPv6Address
 from typing import TypeVar
 
 from keepalived_py.config.build import Origins
 from keepalived_py.config.diagnostics import DiagnosticSink, Location
 from keepalived_py.config.keywords.vrrp import AUTH_PASS_MAX
 from keepalived_py.config.model import (
+    BfdCheck,
     Config,
     FileCheck,
     HttpCheck,
@@ -526,7 +528,7 @@ class Validator:
                         "family (only TUN forwarding mixes families)",
                         self.loc(rs),
                     )
-                checks = tuple(check for check in rs.checks if self._check(vs, check))
+                checks = tuple(check for check in rs.checks if self._check(vs, check, rs.address))
                 if len(checks) != len(rs.checks):
                     fixed_rs = dataclasses.replace(rs, checks=checks)
                     block = self.origins.block(rs)
@@ -548,10 +550,18 @@ class Validator:
                     self.origins.remember(new, block)
             self.config = dataclasses.replace(self.config, virtual_servers=tuple(kept))
 
-    def _check(self, vs: VirtualServer, check: object) -> bool:
+    def _check(self, vs: VirtualServer, check: object, rs_address: object) -> bool:
         """Report what is wrong with a checker; False when it is dropped (as keepalived drops it)."""
         if isinstance(check, FileCheck):
             return self._file_check(vs, check)
+        if hasattr(check, "bind_if") and not isinstance(check, MiscCheck | BfdCheck):
+            target = getattr(check, "connect_ip", None) or rs_address
+            if isinstance(target, IPv6Address) and target.is_link_local and not check.bind_if:
+                self.sink.error(
+                    f"Checker link local address {target} requires a bind_if; the checker is ignored",
+                    self.loc(check),
+                )
+                return False
         if isinstance(check, HttpCheck):
             if not check.url:
                 self.sink.error(

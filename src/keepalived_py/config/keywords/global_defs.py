@@ -425,6 +425,12 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
         Keyword(
+            "checker_log_all_failures",
+            "Log every failed attempt of every checker, not only the one that takes it down.",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
             "lvs_flush_on_stop",
             "On stop remove IPVS rules: VS (only kpd's) or ALL (default when given).",
             Custom(_flush_on_stop, "[VS|ALL]"),

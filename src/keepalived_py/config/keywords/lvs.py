@@ -10,6 +10,7 @@ from keepalived_py.config.items import (
     GROUP_MEMBER,
     HEX_PAYLOAD,
     HTTP_PROTOCOL,
+    INTERFACE,
     NOTIFY_SCRIPT,
     REAL_SERVER_ADDRESS,
     REQUIRE_REPLY,
@@ -58,20 +59,30 @@ def _shared_timing(what: str, retry_deprecated: tuple[str, ...] = ()) -> list[Ke
     ]
 
 
-def _checker_common(retry_deprecated: tuple[str, ...] = ()) -> list[Keyword]:
+def _checker_common(retry_deprecated: tuple[str, ...] = (), *, connection: bool = True) -> list[Keyword]:
+    """A checker's keywords; ``connection``: those of checkers that connect (all but MISC_CHECK, as
+    keepalived's ``install_checker_common_keywords``)."""
+    timing = _shared_timing("checker", retry_deprecated)
+    common = [
+        Keyword("alpha", "Start this checker in the failed state.", Flag()),
+        Keyword(
+            "log_all_failures",
+            "Log every failed attempt, not only the one that takes the checker down.",
+            Flag(),
+        ),
+    ]
+    if not connection:
+        return [*common, *(kw for kw in timing if kw.name != "connect_timeout")]
     return [
         Keyword("connect_ip", "Address to probe instead of the real server's.", Address()),
         Keyword("connect_port", "Port to probe instead of the real server's.", PORT),
         Keyword("bindto", "Source address of probes.", Address()),
         Keyword("bind_port", "Source port of probes.", PORT),
-        Keyword(
-            "fwmark",
-            "Firewall mark set on probe packets.",
-            Int(0, 2**32 - 1),
-            partial="the mark is not set on kpd's probe sockets (SO_MARK)",
-        ),
-        Keyword("alpha", "Start this checker in the failed state.", Flag()),
-        *_shared_timing("checker", retry_deprecated),
+        Keyword("bind_if", "Interface probes leave by (SO_BINDTODEVICE; the scope of a link-local "
+                "IPv6 connect_ip).", INTERFACE),
+        Keyword("fwmark", "Firewall mark set on probe packets (SO_MARK).", Int(0, 2**32 - 1)),
+        *common,
+        *timing,
     ]
 
 
@@ -395,7 +406,7 @@ def declare(schema: Schema) -> None:
     )
     schema.add(
         "MISC_CHECK",
-        *_checker_common(),
+        *_checker_common(connection=False),
         Keyword("misc_path", "Script to run (no shell).", SCRIPT),
         Keyword("misc_timeout", "Seconds before the script is killed (default: delay_loop).", TIMEOUT),
         Keyword("misc_dynamic", "Exit code 2..255 sets the weight to code - 2.", Flag(), default=False),
