@@ -176,6 +176,7 @@ virtual_server fe80::1 80 {
 }
 """
     result = load_config(write_conf(text), host_checks=False)
-    assert any("Checker link local address fe80::10 requires a bind_if" in d.message for d in result.diagnostics)
+    messages = [d.message for d in result.diagnostics]
+    assert any("Checker link local address fe80::10 requires a bind_if" in m for m in messages), messages
     (check,) = result.config.virtual_servers[0].real_servers[0].checks
     assert check.bind_if == "lo"
