@@ -230,6 +230,30 @@ virtual_server 10.0.2.103 80 {{
         }}
     }}
 }}
+virtual_server 10.0.2.105 80 {{
+    lb_algo rr
+    lb_kind TUN type gue port 6080 csum
+    protocol TCP
+    real_server 10.0.1.11 80 {{
+    }}
+    real_server 10.0.1.12 80 {{
+        lvs_method TUN type gre remcsum
+    }}
+    real_server 10.0.1.13 80 {{
+        lvs_method TUN type gre csum
+    }}
+}}
+virtual_server 10.0.2.106 80 {{
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.0.1.11 80 {{
+        lvs_method TUN
+    }}
+    real_server 10.0.1.12 80 {{
+        lvs_method TUN type gue port 7777 remcsum
+    }}
+}}
 virtual_server 10.0.2.104 80 {{
     delay_loop 1
     lb_algo wrr
@@ -253,7 +277,14 @@ virtual_server 10.0.2.104 80 {{
 
 SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "UDP 10.0.2.102:7 rr",
                               "TCP 10.0.2.103:80 wrr", "TCP 10.0.2.104:80 wrr")
+TUNNELS = {
+    # gre with remcsum: refused by keepalived's parser (an error); the real server keeps IPIP
+    "TCP 10.0.2.105:80 rr": {"10.0.1.11:80": ["Tunnel", 1], "10.0.1.12:80": ["Tunnel", 1],
+                             "10.0.1.13:80": ["Tunnel", 1]},
+    "TCP 10.0.2.106:80 rr": {"10.0.1.11:80": ["Tunnel", 1], "10.0.1.12:80": ["Tunnel", 1]},
+}
 START = {
+    **TUNNELS,
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
     UDP: {"10.0.1.12:7": ["Masq", 1]},  # rs3's port 7 is closed: ICMP port unreachable
@@ -317,6 +348,7 @@ def scenario(who: str, argv: list[str]) -> None:
         took = wait_for(lambda: ipvs() == START, 90)
         time.sleep(3)  # settled: nothing else moves
         out["start"] = {"seconds": took, "table": ipvs(), "expected": START}
+        out["tun_info"] = sh("ipvsadm -Ln --tun-info")
         log(f"{who} start: {took} {ipvs()}")
         for name, action, expected in steps():
             action()

@@ -47,3 +47,12 @@ def test_keepalived_makes_the_same_table_on_the_same_configuration(report, step)
     assert ours is not None and theirs is not None, report["_output"]
     assert theirs["table"] == theirs["expected"], theirs
     assert ours["table"] == theirs["table"]
+
+
+def test_tunnel_types_are_programmed_as_keepalived_programs_them(report):
+    """lb_kind / lvs_method TUN type ipip|gue|gre [port N] [csum...]: `ipvsadm -Ln --tun-info` reads the
+    same under kpd as under keepalived (a tunnel of another type used to fall back to NAT with a warning)."""
+    ours, theirs = report["kpd"].get("tun_info"), report["keepalived"].get("tun_info")
+    assert ours is not None and theirs is not None, report["_output"]
+    assert "gue:6080:+c" in theirs and "gre:+c" in theirs, theirs  # the oracle shows the types
+    assert ours == theirs

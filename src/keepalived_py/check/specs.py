@@ -29,6 +29,7 @@ from keepalived_py.config.model import (
     FileCheck,
     GlobalDefs,
     HttpCheck,
+    LvsMethod,
     MiscCheck,
     NotifyScript,
     PingCheck,
@@ -38,7 +39,7 @@ from keepalived_py.config.model import (
     UdpCheck,
     VirtualServer,
 )
-from keepalived_py.ipvs.state import Dest, Forward, Service, ServiceKey
+from keepalived_py.ipvs.state import TUN_FLAGS, TUN_TYPES, Dest, Forward, IPAddress, Service, ServiceKey
 from keepalived_py.script_security import ScriptPolicy
 
 log = logging.getLogger(__name__)
@@ -288,8 +289,8 @@ def build(config: Config) -> list[VirtualServerSpec]:
         sorry = None
         if vs.sorry_server is not None:
             addr, port = vs.sorry_server
-            method = vs.sorry_server_lvs_method or vs.lb_kind
-            sorry = Dest(addr, port if port is not None else (vs.port or 0), Forward.from_lb_kind(method), 1)
+            method = (vs.sorry_server_lvs_method or vs.lb_kind).tunnel_over(vs.lb_kind)
+            sorry = _dest(addr, port if port is not None else (vs.port or 0), method, 1)
         suspend = tuple(str(k.address) for k in keys if k.address is not None)
         out.append(
             VirtualServerSpec(
@@ -319,9 +320,9 @@ def _alert(*values: bool | None, default: bool) -> bool:
 def _real_server(
     vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs, files: dict[str, TrackFile]
 ) -> RealServerSpec:
-    forward = Forward.from_lb_kind(rs.lvs_method or vs.lb_kind)
-    dest = Dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), forward, rs.weight,
-                rs.uthreshold, rs.lthreshold)
+    method = (rs.lvs_method or vs.lb_kind).tunnel_over(vs.lb_kind)
+    dest = _dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), method, rs.weight,
+                 rs.uthreshold, rs.lthreshold)
     alpha_rs = rs.alpha if rs.alpha is not None else vs.alpha
     log_all = gd.checker_log_all_failures
     checkers = tuple(
@@ -342,6 +343,17 @@ def _real_server(
         smtp_alert=_alert(rs.smtp_alert, gd.smtp_alert_checker, gd.smtp_alert, default=True),
         mail_every_check=not gd.no_checker_emails,
     )
+
+
+def _dest(
+    address: IPAddress, port: int, method: LvsMethod, weight: int, upper: int = 0, lower: int = 0
+) -> Dest:
+    """A real (or sorry) server as programmed, its tunnel with it (a tunnel's settings only for TUN)."""
+    forward = Forward.from_lb_kind(method)
+    if forward is not Forward.TUNNEL:
+        return Dest(address, port, forward, weight, upper, lower)
+    return Dest(address, port, forward, weight, upper, lower, TUN_TYPES[method.tun_type], method.tun_port,
+                TUN_FLAGS[method.tun_flags])
 
 
 def _first(*values: float | int | None) -> float | int | None:

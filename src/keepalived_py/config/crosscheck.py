@@ -512,8 +512,9 @@ class CrossCheck:
                 rs_subject,
                 "forwarding method",
                 [
-                    Said(n, r.lvs_method or v.lb_kind, r.lvs_method or v.lb_kind, self.method_loc(n, v, r))
+                    Said(n, m, str(m), self.method_loc(n, v, r))
                     for n, v, r in found
+                    for m in [r.lvs_method or v.lb_kind]
                 ],
             )
             self.mismatch(

@@ -387,6 +387,40 @@ class VrrpSyncGroup:
 
 
 @dataclass(frozen=True)
+class LvsMethod:
+    """A forwarding method as ``lb_kind`` / ``lvs_method`` give it: NAT, DR, or TUN with its tunnel
+    (``type ipip|gue|gre [port N] [nocsum|csum|remcsum]``)."""
+
+    method: str = "NAT"
+    #: "" when the line's tunnel options were refused: the settings stay as they were
+    tun_type: str = "ipip"
+    #: the GUE tunnel's UDP port (0 for the other types)
+    tun_port: int = 0
+    tun_flags: str = "nocsum"
+
+    def __str__(self) -> str:
+        return self.method
+
+    def tunnel_over(self, base: LvsMethod) -> LvsMethod:
+        """This method with ``base``'s tunnel settings when its own were refused."""
+        if self.tun_type:
+            return self
+        return LvsMethod(self.method, base.tun_type or "ipip", base.tun_port, base.tun_flags)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):  # lb_kind == "TUN"
+            return self.method == other
+        if isinstance(other, LvsMethod):
+            return (self.method, self.tun_type, self.tun_port, self.tun_flags) == (
+                other.method, other.tun_type, other.tun_port, other.tun_flags)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.method, self.tun_type, self.tun_port, self.tun_flags))
+
+
+
+@dataclass(frozen=True)
 class HttpUrl:
     path: str
     digest: str | None = None
@@ -519,7 +553,7 @@ class RealServer:
     notify_down: NotifyScript | None = None
     uthreshold: int = 0
     lthreshold: int = 0
-    lvs_method: str | None = None  # None: the virtual server's
+    lvs_method: LvsMethod | None = None  # None: the virtual server's
     alpha: bool | None = None
     connect_timeout: float | None = None
     retry: int | None = None
@@ -565,7 +599,7 @@ class VirtualServer:
     group: str | None = None
     protocol: str = "UDP"  # keepalived's default when unset (with an error); irrelevant for fwmark
     lb_algo: str = "wlc"
-    lb_kind: str = "NAT"
+    lb_kind: LvsMethod = LvsMethod()
     persistence_timeout: int | None = None
     persistence_granularity: IPAddress | None = None
     persistence_engine: str | None = None
@@ -585,7 +619,7 @@ class VirtualServer:
     inhibit_on_failure: bool = False
     sorry_server: tuple[IPAddress, int | None] | None = None
     sorry_server_inhibit: bool = False
-    sorry_server_lvs_method: str | None = None
+    sorry_server_lvs_method: LvsMethod | None = None
     ops: bool = False
     smtp_alert: bool | None = None
     real_servers: tuple[RealServer, ...] = ()

@@ -212,9 +212,10 @@ class IpvsDriver:
                 ("IPVS_DEST_ATTR_WEIGHT", dest.weight),
                 ("IPVS_DEST_ATTR_U_THRESH", dest.u_threshold),
                 ("IPVS_DEST_ATTR_L_THRESH", dest.l_threshold),
-                ("IPVS_DEST_ATTR_TUN_TYPE", 0),
-                ("IPVS_DEST_ATTR_TUN_PORT", 0),
-                ("IPVS_DEST_ATTR_TUN_FLAGS", 0),
+                ("IPVS_DEST_ATTR_TUN_TYPE", dest.tun_type),
+                # the kernel reads the port in network order; pyroute2 encodes this one in host order
+                ("IPVS_DEST_ATTR_TUN_PORT", socket.htons(dest.tun_port)),
+                ("IPVS_DEST_ATTR_TUN_FLAGS", dest.tun_flags),
             ]
         return attrs
 
@@ -322,4 +323,7 @@ def _decode_dest(nla: Any) -> Dest:
         weight=nla.get_attr("IPVS_DEST_ATTR_WEIGHT") or 0,
         u_threshold=nla.get_attr("IPVS_DEST_ATTR_U_THRESH") or 0,
         l_threshold=nla.get_attr("IPVS_DEST_ATTR_L_THRESH") or 0,
+        tun_type=nla.get_attr("IPVS_DEST_ATTR_TUN_TYPE") or 0,
+        tun_port=socket.ntohs(nla.get_attr("IPVS_DEST_ATTR_TUN_PORT") or 0),
+        tun_flags=nla.get_attr("IPVS_DEST_ATTR_TUN_FLAGS") or 0,
     )

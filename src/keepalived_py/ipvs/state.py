@@ -25,9 +25,9 @@ class Forward(enum.IntEnum):
     BYPASS = 4
 
     @classmethod
-    def from_lb_kind(cls, lb_kind: str) -> Forward:
+    def from_lb_kind(cls, lb_kind: object) -> Forward:
         """keepalived's lb_kind/lvs_method word (NAT, DR, TUN) -> the kernel's forwarding method."""
-        return {"NAT": cls.MASQ, "DR": cls.DROUTE, "TUN": cls.TUNNEL}[lb_kind.upper()]
+        return {"NAT": cls.MASQ, "DR": cls.DROUTE, "TUN": cls.TUNNEL}[str(lb_kind).upper()]
 
     @property
     def ipvsadm(self) -> str:
@@ -37,6 +37,13 @@ class Forward(enum.IntEnum):
 
 PROTOCOLS = {"TCP": 6, "UDP": 17, "SCTP": 132}
 PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
+
+#: IP_VS_CONN_F_TUNNEL_TYPE_*: a tunnel real server's encapsulation
+TUN_TYPES = {"ipip": 0, "gue": 1, "gre": 2}
+TUN_TYPE_NAMES = {v: k for k, v in TUN_TYPES.items()}
+#: IP_VS_TUNNEL_ENCAP_FLAG_*
+TUN_FLAGS = {"nocsum": 0, "csum": 1, "remcsum": 2}
+TUN_FLAG_NAMES = {v: k for k, v in TUN_FLAGS.items()}
 
 #: IP_VS_SVC_F_* service flags kpd sets (the kernel adds IP_VS_SVC_F_HASHED itself)
 SVC_F_PERSISTENT = 0x0001
@@ -115,6 +122,10 @@ class Dest:
     weight: int = 1
     u_threshold: int = 0
     l_threshold: int = 0
+    #: TUN only: IP_VS_CONN_F_TUNNEL_TYPE_* (0 IPIP, 1 GUE, 2 GRE), the GUE port, IP_VS_TUNNEL_ENCAP_FLAG_*
+    tun_type: int = 0
+    tun_port: int = 0
+    tun_flags: int = 0
 
     @property
     def key(self) -> DestKey:

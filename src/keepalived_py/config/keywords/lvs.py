@@ -20,14 +20,72 @@ from keepalived_py.config.items import (
     STATUS_CODES,
     URL_PATH,
 )
+from keepalived_py.config.model import LvsMethod
 from keepalived_py.config.schema import Keyword, Kind, Schema
-from keepalived_py.config.values import PORT, Address, AddressPort, Choice, Flag, Int, Seconds, Word
+from keepalived_py.config.values import (
+    PORT,
+    Address,
+    AddressPort,
+    Args,
+    BadValue,
+    Choice,
+    Custom,
+    Flag,
+    Int,
+    Seconds,
+    Word,
+)
 
 SCHEDULERS = ("rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "mh", "sed", "nq", "fo", "ovf", "twos")
-LB_KIND = Choice(
+_METHOD = Choice(
     ("NAT", "DR", "TUN"),
     aliases=(("masq", "NAT"), ("masquerade", "NAT"), ("route", "DR"), ("direct", "DR"), ("tunnel", "TUN")),
 )
+
+
+def _lvs_method(args: Args) -> LvsMethod:
+    """keepalived's ``svr_forwarding_handler``: the method, then (for any method) tunnel options; a bad
+    option is an error, the method is still taken and the tunnel settings are left as they were (a real
+    server's: its service's)."""
+    method = _METHOD.check(args.first("NAT, DR or TUN"))
+    tun_type, port, csum = "ipip", 0, "nocsum"
+    rest = list(args.tokens[1:])
+    while rest:
+        tok = rest.pop(0)
+        if tok.text in ("type", "port") and not rest:
+            args.error(f"missing {'tunnel type' if tok.text == 'type' else 'port'} after '{tok.text}'", tok)
+            return LvsMethod(method, tun_type="")
+        if tok.text == "type":
+            value = rest.pop(0)
+            if value.text not in ("ipip", "gue", "gre"):
+                args.error(f"unknown tunnel type '{value.text[:40]}' (ipip, gue or gre)", value)
+                return LvsMethod(method, tun_type="")
+            tun_type = value.text
+        elif tok.text == "port":
+            value = rest.pop(0)
+            try:
+                port = Int(1, 65535).check(value)
+            except BadValue as err:
+                args.error(f"invalid gue tunnel port: {err.message}", value)
+                return LvsMethod(method, tun_type="")
+        elif tok.text in ("nocsum", "csum", "remcsum"):
+            csum = tok.text
+        else:
+            args.error(f"invalid tunnel option '{tok.text[:40]}'", tok)
+            return LvsMethod(method, tun_type="")
+    last = args.tokens[-1]
+    if (tun_type == "gue") != (port != 0):
+        args.error("gue tunnels require port, otherwise cannot have port", last)
+    elif tun_type == "ipip" and csum != "nocsum":
+        args.error("ipip tunnels do not support checksum option", last)
+    elif tun_type == "gre" and csum == "remcsum":
+        args.error("gre tunnels do not support remote checksum option", last)
+    else:
+        return LvsMethod(method, tun_type, port, csum)
+    return LvsMethod(method, tun_type="")
+
+
+LB_KIND = Custom(_lvs_method, "NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]")
 DELAY = Seconds(0.000001, 86400 * 365)
 #: warmup and delay_before_retry may be 0 (keepalived's read_timer with a minimum of 0)
 DELAY_OR_ZERO = Seconds(0, 86400 * 365)
@@ -180,7 +238,7 @@ def declare(schema: Schema) -> None:
             "lb_kind",
             "Forwarding method: NAT, DR or TUN (unset: NAT, reported as an error).",
             LB_KIND,
-            default="NAT",
+            default=LvsMethod(),
             aliases=("lvs_method",),
         ),
         Keyword(
