@@ -56,3 +56,18 @@ def test_tunnel_types_are_programmed_as_keepalived_programs_them(report):
     assert ours is not None and theirs is not None, report["_output"]
     assert "gue:6080:+c" in theirs and "gre:+c" in theirs, theirs  # the oracle shows the types
     assert ours == theirs
+
+
+def test_scheduler_flags_persistence_and_fwmark_family_are_keepalived_s(report):
+    """sh-port/sh-fallback, mh-fallback, flag-3, an IPv4 netmask and an IPv6 prefix for
+    persistence_granularity, ip_family inet6 on a fwmark service: the same `ipvsadm -Ln`."""
+    ours, theirs = report["kpd"].get("services"), report["keepalived"].get("services")
+    assert ours is not None and theirs is not None, report["_output"]
+    assert "FWM  9 IPv6" in theirs and "sh-fallback" in theirs.replace(",", " "), theirs
+    assert ours == theirs
+
+
+def test_lvs_timeouts_are_set_as_keepalived_sets_them(report):
+    ours, theirs = report["kpd"].get("timeouts"), report["keepalived"].get("timeouts")
+    assert theirs is not None and "901" in theirs and "61" in theirs and "201" in theirs, theirs
+    assert ours == theirs

@@ -252,6 +252,7 @@ class CheckEngine:
         if gd.lvs_flush:
             log.info("lvs_flush: flushing every IPVS rule")
             self.driver.flush()
+        self._set_timeouts()
         gc.freeze()  # the configuration and the pool, built already (again once the checkers are)
         self._update_suspended()
         self._preset_files()
@@ -351,6 +352,7 @@ class CheckEngine:
                 self._notify_all(self.pool.start_one(vs))
         self._update_suspended()
         self._preset_files()
+        self._set_timeouts()
         self.resync()
         for key in self.checkers:
             if key not in self._queued and key not in self._running:
@@ -358,6 +360,17 @@ class CheckEngine:
         self._build(new, starting=False)
         log.info("reloaded: %d virtual servers, %d checkers",
                  len(self.pool.virtual_servers), len(self.checkers))
+
+    def _set_timeouts(self) -> None:
+        """lvs_timeouts, as keepalived sets them at start and on every reload."""
+        timeouts = self.config.global_defs.lvs_timeouts
+        setter = getattr(self.driver, "set_timeouts", None)
+        if timeouts is None or not any(timeouts) or setter is None:
+            return
+        try:
+            setter(*timeouts)
+        except OSError as err:
+            log.error("Failed to set ipvs timeouts: %s", err)
 
     # --- FILE_CHECK ---------------------------------------------------------------------------------------
 

@@ -14,7 +14,9 @@ there.
 
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -39,7 +41,16 @@ from keepalived_py.config.model import (
     UdpCheck,
     VirtualServer,
 )
-from keepalived_py.ipvs.state import TUN_FLAGS, TUN_TYPES, Dest, Forward, IPAddress, Service, ServiceKey
+from keepalived_py.ipvs.state import (
+    SCHED_FLAG_BITS,
+    TUN_FLAGS,
+    TUN_TYPES,
+    Dest,
+    Forward,
+    IPAddress,
+    Service,
+    ServiceKey,
+)
 from keepalived_py.script_security import ScriptPolicy
 
 log = logging.getLogger(__name__)
@@ -241,13 +252,19 @@ def service_keys(vs: VirtualServer, config: Config) -> list[ServiceKey]:
 def _family(vs: VirtualServer) -> int:
     if vs.address is not None:
         return vs.address.version
+    if vs.ip_family is not None:
+        return 6 if vs.ip_family == "inet6" else 4
     return vs.real_servers[0].address.version if vs.real_servers else 4
 
 
 def service_settings(vs: VirtualServer, key: ServiceKey) -> Service:
-    netmask = vs.persistence_granularity
-    # an IPv4 netmask; IPv6 services keep the kernel's default (/128)
-    mask = netmask if isinstance(netmask, IPv4Address) and key.family == 4 else None
+    granularity = vs.persistence_granularity
+    # an IPv4 netmask for an IPv4 service, a prefix length for an IPv6 one (else the kernel's default)
+    mask: IPv4Address | int | None = None
+    if key.family == 4 and isinstance(granularity, IPv4Address):
+        mask = None if granularity == IPv4Address("255.255.255.255") else granularity
+    elif key.family == 6 and isinstance(granularity, int):
+        mask = None if granularity == 128 else granularity
     return Service(
         key=key,
         scheduler=vs.lb_algo,
@@ -255,6 +272,7 @@ def service_settings(vs: VirtualServer, key: ServiceKey) -> Service:
         persistence_netmask=mask,
         persistence_engine=vs.persistence_engine,
         one_packet=vs.ops,
+        sched_flags=functools.reduce(operator.or_, (SCHED_FLAG_BITS[f] for f in vs.sched_flags), 0),
     )
 
 

@@ -204,6 +204,9 @@ def _virtual_server(b: Block) -> VirtualServer:
         "group": {"group": ident},
     }[kind]
     extra["real_servers"] = tuple(_real_server(rb) for rb in _blocks(b, "real_servers") if rb.header)
+    extra["sched_flags"] = tuple(flag for flag in SCHED_FLAGS if b.values.get(f"_{flag}"))
+    if b.values.get("persistence_granularity") is not None and b.values.get("persistence_timeout") is None:
+        extra["persistence_timeout"] = 360  # keepalived's pgr_handler
     return _make(VirtualServer, b, **extra)
 
 
@@ -213,6 +216,8 @@ def _real_server(b: Block) -> RealServer:
     return _make(RealServer, b, address=address, port=port, checks=checks)
 
 
+#: the scheduler flag keywords of a virtual server
+SCHED_FLAGS = ("flag-1", "flag-2", "flag-3", "sh-fallback", "sh-port", "mh-fallback", "mh-port")
 #: keywords that give a checker a connection of its own (keepalived's SMTP_CHECK test for "co set")
 _CONNECTION = ("connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "connect_timeout")
 #: what a host block sets for the whole SMTP_CHECK (keepalived's CHECKER_GET_CURRENT: the parent)

@@ -539,3 +539,47 @@ def _file_check_weight(args: Args) -> tuple[int, bool]:
 
 
 FILE_CHECK_WEIGHT = Custom(_file_check_weight, "integer -2147483647..2147483647 [reverse|noreverse]")
+
+
+def _granularity(args: Args) -> ipaddress.IPv4Address | ipaddress.IPv6Address | int:
+    """keepalived's ``pgr_handler``: with a dot an IPv4 netmask, else an IPv6 prefix length 1..128."""
+    tok = args.one("a netmask or an IPv6 prefix length")
+    if "." in tok.text:
+        addr = parse_address(tok)
+        if addr.version != 4:
+            raise BadValue(f"'{_cut(tok.text)}' is not an IPv4 netmask", tok)
+        return addr
+    return Int(1, 128).check(tok)
+
+
+GRANULARITY = Custom(_granularity, "IPv4 netmask | IPv6 prefix length 1..128")
+
+
+#: keepalived's LVS_MAX_TIMEOUT (31 days)
+LVS_MAX_TIMEOUT = 86400 * 31
+
+
+def _lvs_timeouts(args: Args) -> tuple[int, int, int]:
+    """keepalived's ``lvs_timeouts``: ``[tcp N] [tcpfin N] [udp N]`` (0 or unset: left as it is); a bad
+    option or value is an error and ignored, the rest taken."""
+    if len(args.tokens) < 2:
+        raise BadValue("lvs_timeouts requires at least one option", args.keyword)
+    values = {"tcp": 0, "tcpfin": 0, "udp": 0}
+    tokens = list(args.tokens)
+    while tokens:
+        tok = tokens.pop(0)
+        if tok.text not in values:
+            args.error(f"unknown option '{_cut(tok.text)}' for lvs_timeouts (tcp, tcpfin, udp)", tok)
+            continue
+        if not tokens:
+            args.error(f"no value for lvs_timeouts {tok.text} - ignoring", tok)
+            continue
+        value = tokens.pop(0)
+        try:
+            values[tok.text] = Int(0, LVS_MAX_TIMEOUT).check(value)
+        except BadValue as err:
+            args.error(f"invalid lvs_timeouts {tok.text}: {err.message} - ignoring", value)
+    return values["tcp"], values["tcpfin"], values["udp"]
+
+
+LVS_TIMEOUTS = Custom(_lvs_timeouts, "[tcp SECONDS] [tcpfin SECONDS] [udp SECONDS]")

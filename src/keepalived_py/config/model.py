@@ -115,6 +115,8 @@ class GlobalDefs:
     vrrp_min_garp: bool = False
     lvs_flush: bool = False
     checker_log_all_failures: bool = False
+    #: (tcp, tcpfin, udp) seconds; 0: left as it is
+    lvs_timeouts: tuple[int, int, int] | None = None
     lvs_flush_on_stop: str = "NONE"
     notify_fifo: NotifyFifo | None = None
     notify_fifo_script: NotifyScript | None = None
@@ -601,8 +603,13 @@ class VirtualServer:
     lb_algo: str = "wlc"
     lb_kind: LvsMethod = LvsMethod()
     persistence_timeout: int | None = None
-    persistence_granularity: IPAddress | None = None
+    #: an IPv4 netmask, or an IPv6 prefix length
+    persistence_granularity: IPAddress | int | None = None
     persistence_engine: str | None = None
+    #: "inet" or "inet6": the family of a fwmark service (else: its real servers')
+    ip_family: str | None = None
+    #: scheduler flags, keepalived's keyword names: flag-1..3, sh-port, sh-fallback, mh-port, mh-fallback
+    sched_flags: tuple[str, ...] = ()
     delay_loop: float = 60.0
     connect_timeout: float | None = None
     retry: int | None = None

@@ -498,6 +498,24 @@ class Validator:
                     self.loc(vs, "ops"),
                 )
                 fix["ops"] = False
+            flags = tuple(
+                f for f in vs.sched_flags if not f.startswith(("sh-", "mh-")) or vs.lb_algo == f[:2]
+            )
+            for dropped in (f for f in vs.sched_flags if f not in flags):
+                self.sink.error(
+                    f"virtual server {vs.key}: {dropped} only applies to the {dropped[:2]} scheduler - "
+                    "ignoring",
+                    self.loc(vs, f"_{dropped}"),
+                )
+            if flags != vs.sched_flags:
+                fix["sched_flags"] = flags
+            family = {"inet": 4, "inet6": 6}.get(vs.ip_family or "")
+            if family is not None and vs.address is not None and vs.address.version != family:
+                self.sink.error(
+                    f"virtual server {vs.key}: ip_family {vs.ip_family} conflicts with the server's family",
+                    self.loc(vs, "ip_family"),
+                )
+                fix["ip_family"] = None
             if not self._has("lb_algo", vs):
                 self.sink.error(
                     f"virtual server {vs.key}: no scheduler set, setting default 'wlc'", self.loc(vs)

@@ -26,6 +26,7 @@ from keepalived_py.ipvs.state import (
     PROTOCOLS,
     SVC_F_ONEPACKET,
     SVC_F_PERSISTENT,
+    SVC_F_SCHED_MASK,
     Dest,
     DestKey,
     Entry,
@@ -46,7 +47,7 @@ _HEADER = struct.Struct("=LHHLL")
 _RECV_SIZE = 1 << 20
 _TIMEOUT = 5.0
 #: the flags kpd owns in IPVS_SVC_ATTR_FLAGS (the kernel's HASHED bit etc. are left alone)
-_FLAGS_MASK = SVC_F_PERSISTENT | SVC_F_ONEPACKET
+_FLAGS_MASK = SVC_F_PERSISTENT | SVC_F_ONEPACKET | SVC_F_SCHED_MASK
 
 
 class IpvsError(OSError):
@@ -284,6 +285,63 @@ class IpvsDriver:
         """Remove every virtual service (``ipvsadm -C``)."""
         self._request(self._ipvs.IPVS_CMD_FLUSH, [])
 
+    # --- configuration (pyroute2 has no encoding for these attributes: raw netlink) -------------------------
+
+    def _raw(self, cmd: int, attrs: bytes = b"", *, dump: bool = False) -> list[bytes]:
+        seq = next(self._seq)
+        flags = NLM_F_REQUEST | (NLM_F_DUMP if dump else NLM_F_ACK)
+        body = _GENL.pack(cmd, self._ipvs.GENL_VERSION, 0) + attrs
+        self._sock.send(_HEADER.pack(_HEADER.size + len(body), self.family, flags, seq, 0) + body)
+        replies: list[bytes] = []
+        for kind, data in self._replies(seq):
+            if kind == NLMSG_ERROR:
+                (code,) = struct.unpack_from("=i", data, _HEADER.size)
+                if code:
+                    raise IpvsError(-code, os.strerror(-code))
+                return replies
+            if kind == NLMSG_DONE:
+                return replies
+            replies.append(data)
+            if not dump:
+                return replies
+        return replies  # pragma: no cover
+
+    def set_timeouts(self, tcp: int, tcp_fin: int, udp: int) -> None:
+        """``ipvsadm --set tcp tcpfin udp``: 0 leaves that timeout as it is."""
+        attrs = b"".join(_nla(kind, struct.pack("=I", value))
+                         for kind, value in ((_ATTR_TIMEOUT_TCP, tcp), (_ATTR_TIMEOUT_TCP_FIN, tcp_fin),
+                                             (_ATTR_TIMEOUT_UDP, udp)))
+        self._raw(self._ipvs.IPVS_CMD_SET_CONFIG, attrs)
+
+    def timeouts(self) -> tuple[int, int, int]:
+        """The kernel's (tcp, tcpfin, udp) timeouts in seconds."""
+        (reply,) = self._raw(self._ipvs.IPVS_CMD_GET_CONFIG)
+        found = dict(_attrs(reply[_HEADER.size + _GENL.size:]))
+        tcp, tcp_fin, udp = (int(struct.unpack("=I", found.get(k, b"\0\0\0\0")[:4])[0])
+                             for k in (_ATTR_TIMEOUT_TCP, _ATTR_TIMEOUT_TCP_FIN, _ATTR_TIMEOUT_UDP))
+        return tcp, tcp_fin, udp
+
+
+_GENL = struct.Struct("=BBH")
+_NLA = struct.Struct("=HH")
+NLA_F_NESTED = 0x8000
+_ATTR_DAEMON, _ATTR_TIMEOUT_TCP, _ATTR_TIMEOUT_TCP_FIN, _ATTR_TIMEOUT_UDP = 3, 4, 5, 6
+
+
+def _nla(kind: int, data: bytes) -> bytes:
+    raw = _NLA.pack(_NLA.size + len(data), kind) + data
+    return raw + b"\0" * (-len(raw) % 4)
+
+
+def _attrs(data: bytes) -> Iterator[tuple[int, bytes]]:
+    offset = 0
+    while offset + _NLA.size <= len(data):
+        length, kind = _NLA.unpack_from(data, offset)
+        if length < _NLA.size:
+            return
+        yield kind & ~NLA_F_NESTED, data[offset + _NLA.size:offset + length]
+        offset += (length + 3) & ~3
+
 
 def _decode_service(nla: Any) -> Service:
     af = nla.get_attr("IPVS_SVC_ATTR_AF")
@@ -311,6 +369,7 @@ def _decode_service(nla: Any) -> Service:
         persistence_netmask=None if netmask == default_mask else netmask,
         persistence_engine=nla.get_attr("IPVS_SVC_ATTR_PE_NAME") or None,
         one_packet=bool(flags & SVC_F_ONEPACKET),
+        sched_flags=flags & SVC_F_SCHED_MASK,
     )
 
 

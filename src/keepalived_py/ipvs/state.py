@@ -48,6 +48,10 @@ TUN_FLAG_NAMES = {v: k for k, v in TUN_FLAGS.items()}
 #: IP_VS_SVC_F_* service flags kpd sets (the kernel adds IP_VS_SVC_F_HASHED itself)
 SVC_F_PERSISTENT = 0x0001
 SVC_F_ONEPACKET = 0x0004
+#: IP_VS_SVC_F_SCHED1..3: scheduler flags (sh/mh: SCHED1 fallback, SCHED2 port)
+SCHED_FLAG_BITS = {"flag-1": 0x0008, "flag-2": 0x0010, "flag-3": 0x0020, "sh-fallback": 0x0008,
+                   "sh-port": 0x0010, "mh-fallback": 0x0008, "mh-port": 0x0010}
+SVC_F_SCHED_MASK = 0x0038
 
 
 @dataclass(frozen=True, order=True)
@@ -88,11 +92,13 @@ class Service:
     persistence_netmask: IPv4Address | int | None = None
     persistence_engine: str | None = None
     one_packet: bool = False  # ops
+    #: IP_VS_SVC_F_SCHED1..3 bits
+    sched_flags: int = 0
 
     @property
     def flags(self) -> int:
         flags = SVC_F_PERSISTENT if self.persistence_timeout is not None else 0
-        return flags | (SVC_F_ONEPACKET if self.one_packet else 0)
+        return flags | (SVC_F_ONEPACKET if self.one_packet else 0) | self.sched_flags
 
     @property
     def netmask(self) -> IPv4Address | int:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from keepalived_py.config.items import GARP_EXTRA_IF, INTERFACE, NOTIFY_SCRIPT, ROUTE, RULE, SCRIPT_USER, VIP
+from keepalived_py.config.items import (
+    GARP_EXTRA_IF,
+    INTERFACE,
+    LVS_TIMEOUTS,
+    NOTIFY_SCRIPT,
+    ROUTE,
+    RULE,
+    SCRIPT_USER,
+    VIP,
+)
 from keepalived_py.config.model import NotifyFifo
 from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 from keepalived_py.config.values import (
@@ -424,6 +433,11 @@ def declare(schema: Schema) -> None:
             default=0.0,
         ),
         Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
+        Keyword(
+            "lvs_timeouts",
+            "IPVS connection timeouts (ipvsadm --set), set at start and on reload; 0: left as it is.",
+            LVS_TIMEOUTS,
+        ),
         Keyword(
             "checker_log_all_failures",
             "Log every failed attempt of every checker, not only the one that takes it down.",

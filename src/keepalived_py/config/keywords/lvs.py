@@ -7,6 +7,7 @@ from keepalived_py.config.items import (
     DNS_NAME,
     DNS_TYPES,
     FILE_CHECK_WEIGHT,
+    GRANULARITY,
     GROUP_MEMBER,
     HEX_PAYLOAD,
     HTTP_PROTOCOL,
@@ -136,8 +137,11 @@ def _checker_common(retry_deprecated: tuple[str, ...] = (), *, connection: bool 
         Keyword("connect_port", "Port to probe instead of the real server's.", PORT),
         Keyword("bindto", "Source address of probes.", Address()),
         Keyword("bind_port", "Source port of probes.", PORT),
-        Keyword("bind_if", "Interface probes leave by (SO_BINDTODEVICE; the scope of a link-local "
-                "IPv6 connect_ip).", INTERFACE),
+        Keyword(
+            "bind_if",
+            "Interface probes leave by (SO_BINDTODEVICE; the scope of a link-local IPv6 connect_ip).",
+            INTERFACE,
+        ),
         Keyword("fwmark", "Firewall mark set on probe packets (SO_MARK).", Int(0, 2**32 - 1)),
         *common,
         *timing,
@@ -246,7 +250,29 @@ def declare(schema: Schema) -> None:
             "Seconds a client sticks to one real server (given alone: 360).",
             Int(1, 2**31 - 1),
         ),
-        Keyword("persistence_granularity", "Netmask grouping clients for persistence.", Address()),
+        Keyword(
+            "persistence_granularity",
+            "Clients grouped for persistence: an IPv4 netmask, or an IPv6 prefix length (sets "
+            "persistence_timeout 360 if unset).",
+            GRANULARITY,
+        ),
+        Keyword(
+            "ip_family",
+            "Address family of a fwmark service: inet or inet6.",
+            Choice(("inet", "inet6"), case_sensitive=True),
+        ),
+        *(
+            Keyword(flag, doc, Flag(), field=f"_{flag}")
+            for flag, doc in (
+                ("flag-1", "Scheduler flag 1 (IP_VS_SVC_F_SCHED1)."),
+                ("flag-2", "Scheduler flag 2 (IP_VS_SVC_F_SCHED2)."),
+                ("flag-3", "Scheduler flag 3 (IP_VS_SVC_F_SCHED3)."),
+                ("sh-fallback", "sh scheduler: fall back to another server when the chosen one is down."),
+                ("sh-port", "sh scheduler: hash the source port too."),
+                ("mh-fallback", "mh scheduler: fall back to another server when the chosen one is down."),
+                ("mh-port", "mh scheduler: hash the source port too."),
+            )
+        ),
         Keyword("persistence_engine", "IPVS persistence engine (e.g. sip).", Word()),
         *_shared_timing("virtual server"),
         Keyword("ha_suspend", "Suspend checks while the VIP is not on this host.", Flag(), default=False),
