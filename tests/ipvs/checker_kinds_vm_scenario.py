@@ -62,6 +62,18 @@ while True:
         r.set_rcode(dns.rcode.NXDOMAIN)
     s.sendto(r.to_wire(), peer)
 """,
+    # a TCP echo server, one line at a time
+    "tcpecho": """
+import asyncio, sys
+async def handle(r, w):
+    while line := await r.readline():
+        w.write(line); await w.drain()
+    w.close()
+async def main():
+    s = await asyncio.start_server(handle, sys.argv[1], 9000)
+    await s.serve_forever()
+asyncio.run(main())
+""",
     # UDP echo
     "echo": """
 import socket, sys
@@ -72,6 +84,31 @@ while True:
     s.sendto(data, peer)
 """,
 }
+
+
+#: a client holding one TCP connection through the VIP, a line echoed every 0.1 s; writes what happened
+CLIENT = """
+import socket, sys, time, json
+out = {"sent": 0, "echoed": 0, "error": None, "times": []}
+s = socket.create_connection(("10.0.2.110", 9000), timeout=5)
+deadline = time.monotonic() + float(sys.argv[1])
+try:
+    while time.monotonic() < deadline:
+        s.sendall(b"ping %d\\n" % out["sent"])
+        out["sent"] += 1
+        data = b""
+        while not data.endswith(b"\\n"):
+            chunk = s.recv(100)
+            if not chunk:
+                raise ConnectionError("closed by the peer")
+            data += chunk
+        out["echoed"] += 1
+        out["times"].append(time.time())
+        time.sleep(0.1)
+except Exception as err:
+    out["error"] = repr(err)
+print(json.dumps({k: v for k, v in out.items() if k != "times"} | {"last": out["times"][-1:]}))
+"""
 
 
 def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
@@ -140,9 +177,14 @@ def lab() -> None:
         # would drop some when two checks a second hit closed ports, and a UDP_CHECK without
         # require_reply takes a missing ICMP error for success (keepalived's rule, kpd's too)
         sh(f"ip netns exec {ns} sysctl -qw net.ipv4.icmp_ratelimit=0")
+    sh("ip netns add client && ip link add cl0 type veth peer name eth0 netns client")
+    sh("ip addr add 10.0.2.1/24 dev cl0 && ip link set cl0 up && ip addr add 10.0.2.110/32 dev cl0")
+    sh("ip -n client addr add 10.0.2.2/24 dev eth0 && ip -n client link set eth0 up && "
+       "ip -n client link set lo up && ip -n client route add default via 10.0.2.1")
     server("smtp", 1, True)
     server("dns", 2, True)
     server("echo", 2, True)
+    server("tcpecho", 1, True)
     (WORK / "weight").write_text("1\n")
     (WORK / "gate").write_text("0\n")
 
@@ -150,8 +192,16 @@ def lab() -> None:
 CHECK = "connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            warmup 0"
 
 
-def config() -> str:
+def config(in_place: str = "lb_algo rr") -> str:
     return f"""
+virtual_server 10.0.2.110 9000 {{
+    {in_place}
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.11 9000 {{
+        weight 1
+    }}
+}}
 global_defs {{
     lvs_timeouts tcp 901 tcpfin 61 udp 201
 }}
@@ -316,6 +366,7 @@ TUNNELS = {
 }
 START = {
     **TUNNELS,
+    "TCP 10.0.2.110:9000 rr": {"10.0.1.11:9000": ["Masq", 1]},
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
     UDP: {"10.0.1.12:7": ["Masq", 1]},  # rs3's port 7 is closed: ICMP port unreachable
@@ -395,12 +446,37 @@ def scenario(who: str, argv: list[str]) -> None:
             time.sleep(2)
             out[name] = {"seconds": took, "table": known(ipvs()), "expected": expected}
             log(f"{who} {name}: {took}")
+        if who == "kpd":
+            out["reload_in_place"] = reload_in_place()
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def reload_in_place() -> dict[str, object]:
+    """A reload changing a virtual server's scheduler and persistence while a client's TCP connection runs
+    through it: the service is edited (never deleted and added), the connection goes on."""
+    client = subprocess.Popen(["ip", "netns", "exec", "client", PY, "-c", CLIENT, "6"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    before = sh("ipvsadm -Lnc")
+    conf = WORK / "keepalived.conf"
+    conf.write_text(config("lb_algo wrr\n    persistence_timeout 30"))
+    reloaded = subprocess.run([PY, "-m", "keepalived_py", "reload", "--runtime-dir", str(RUNTIME)],
+                              capture_output=True, text=True, timeout=60)
+    edited = wait_for(lambda: "TCP 10.0.2.110:9000 wrr persistent 30" in ipvs(), 20)
+    reload_at = time.time()
+    during = sh("ipvsadm -Lnc")
+    stdout, stderr = client.communicate(timeout=60)
+    conf.write_text(config())
+    ops = [line.split("kpd-checker", 1)[-1] for line in (OUT / "kpd.log").read_text().splitlines()
+           if "10.0.2.110:9000" in line and "IPVS " in line]
+    return {"reload_exit": reloaded.returncode, "edited_after": edited, "conns_before": before,
+            "conns_after": during, "client": stdout.strip(), "client_err": stderr[-2000:], "ops": ops,
+            "reload_at": reload_at}
 
 
 def main() -> int:
