@@ -13,7 +13,8 @@ from argparse import Namespace
 import pytest
 
 from keepalived_py.check import genhash
-from keepalived_py.check.http_probe import HttpTarget, probe_http
+from keepalived_py.check.body_regex import BodyRegex
+from keepalived_py.check.http_probe import HttpTarget, TlsClient, probe_http
 from keepalived_py.check.probe_socket import Source
 
 BODY = b"<html>healthy</html>\n"
@@ -59,11 +60,11 @@ def reply(data: bytes):
     return send
 
 
-def check(behaviour, tls=None, **kw):
+def check(behaviour, tls=None, tls_client=None, **kw):
     async def main():
         async with Server(behaviour, tls) as srv:
             start = time.monotonic()
-            result = await probe_http(target(srv.port, **kw))
+            result = await probe_http(target(srv.port, tls=tls_client, **kw))
             return result, srv, time.monotonic() - start
     return asyncio.run(main())
 
@@ -214,3 +215,78 @@ def test_kpd_genhash_agrees_with_keepalived_s_genhash(chunked, tmp_path):
     digest = hashlib.md5(raw.split(b"\r\n\r\n", 1)[1]).hexdigest()  # every byte after the headers
     assert theirs.stdout.split() == [digest], theirs.stdout + theirs.stderr
     assert ours.stdout.split() == [digest], ours.stdout + ours.stderr
+
+
+@pytest.mark.parametrize(("regex", "ok"), [
+    (BodyRegex("healthy"), True),
+    (BodyRegex("sick"), False),
+    (BodyRegex("healthy", no_match=True), False),
+    (BodyRegex("sick", no_match=True), True),
+    (BodyRegex("HEALTHY"), False),
+    (BodyRegex("HEALTHY", options=("caseless",)), True),
+    (BodyRegex("healthy", min_offset=7), False),  # "<html>" is 6 bytes: the match starts at 6
+    (BodyRegex("healthy", min_offset=6), True),
+    (BodyRegex("healthy", max_offset=5), False),
+    (BodyRegex("healthy", max_offset=6), True),
+    (BodyRegex(r"^<html>h", options=("multiline",)), True),
+])
+def test_url_regex_judges_the_body_as_keepalived(regex, ok):
+    r, _, _ = check(reply(OK), regex=regex)
+    assert r.ok is ok, r.reason
+    if not ok:
+        assert r.reason == "Regex match failed"
+
+
+def test_regex_is_checked_after_the_status():
+    r, _, _ = check(reply(b"HTTP/1.0 500 NO\r\nContent-Length: 7\r\n\r\nhealthy"), regex=BodyRegex("healthy"))
+    assert not r.ok and "status 500" in r.reason
+
+
+def test_regex_sees_at_most_body_max_bytes(monkeypatch):
+    from keepalived_py.check import body_regex, http_probe
+
+    monkeypatch.setattr(http_probe, "BODY_MAX", 16)
+    body = b"x" * 20 + b"needle"
+    r, _, _ = check(reply(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body),
+                    regex=BodyRegex("needle"))
+    assert not r.ok
+    assert body_regex.BodyRegex("needle").passes(body)
+
+
+@pytest.fixture(scope="module")
+def client_certs(tmp_path_factory):
+    """A CA, a client certificate it signed (key protected by a password), and a server that requires it."""
+    d = tmp_path_factory.mktemp("mtls")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kpd-ca", "-days", "1",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-subj", "/CN=checker", "-passout", "pass:s3cret",
+            "-keyout", "client.key", "-out", "client.csr")
+    openssl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-out", "client.pem")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=server", "-days", "1",
+            "-keyout", "server.key", "-out", "server.pem")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(d / "server.pem", d / "server.key")
+    server.verify_mode = ssl.CERT_REQUIRED
+    server.load_verify_locations(d / "ca.pem")
+    return d, server
+
+
+def test_ssl_block_client_certificate_is_presented(client_certs):
+    d, server = client_certs
+    r, _, _ = check(reply(OK), tls=server, ssl=True)
+    assert not r.ok  # the server requires a client certificate
+    client = TlsClient(str(d / "client.pem"), str(d / "client.key"), "s3cret", str(d / "ca.pem"))
+    r, _, _ = check(reply(OK), tls=server, ssl=True, tls_client=client)
+    assert r.ok, r.reason
+
+
+def test_ssl_block_with_unreadable_files_fails_the_check_with_the_reason(client_certs):
+    d, server = client_certs
+    client = TlsClient(str(d / "missing.pem"), None, None, None)
+    r, _, _ = check(reply(OK), tls=server, ssl=True, tls_client=client)
+    assert not r.ok and r.reason.startswith("SSL error"), r.reason

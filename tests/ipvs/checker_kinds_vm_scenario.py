@@ -185,6 +185,12 @@ def lab() -> None:
     server("dns", 2, True)
     server("echo", 2, True)
     server("tcpecho", 1, True)
+    www = WORK / "www"
+    www.mkdir(exist_ok=True)
+    (www / "health").write_text("<html>status: ok</html>\n")
+    for i in RS:
+        subprocess.Popen(["ip", "netns", "exec", f"rs{i}", "busybox", "httpd", "-f", "-p", f"{RS[i]}:8080",
+                          "-h", str(www)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     (WORK / "weight").write_text("1\n")
     (WORK / "gate").write_text("0\n")
 
@@ -335,6 +341,41 @@ virtual_server fwmark 9 {{
     real_server 2001:db8::11 80 {{
     }}
 }}
+virtual_server 10.0.2.109 80 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.11 8080 {{
+        HTTP_GET {{
+            url {{
+                path /health
+                regex "status: ok"
+            }}
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.12 8080 {{
+        HTTP_GET {{
+            url {{
+                path /health
+                regex "STATUS: FAIL"
+                regex_options caseless
+            }}
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.13 8080 {{
+        HTTP_GET {{
+            url {{
+                path /health
+                regex "ok"
+                regex_no_match
+            }}
+            {CHECK}
+        }}
+    }}
+}}
 virtual_server 10.0.2.104 80 {{
     delay_loop 1
     lb_algo wrr
@@ -358,6 +399,7 @@ virtual_server 10.0.2.104 80 {{
 
 SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "UDP 10.0.2.102:7 rr",
                               "TCP 10.0.2.103:80 wrr", "TCP 10.0.2.104:80 wrr")
+REGEX = "TCP 10.0.2.109:80 rr"
 TUNNELS = {
     # gre with remcsum: refused by keepalived's parser (an error); the real server keeps IPIP
     "TCP 10.0.2.105:80 rr": {"10.0.1.11:80": ["Tunnel", 1], "10.0.1.12:80": ["Tunnel", 1],
@@ -367,6 +409,7 @@ TUNNELS = {
 START = {
     **TUNNELS,
     "TCP 10.0.2.110:9000 rr": {"10.0.1.11:9000": ["Masq", 1]},
+    REGEX: {"10.0.1.11:8080": ["Masq", 1]},  # "ok" matches; "STATUS: FAIL" does not; no_match "ok" fails
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
     UDP: {"10.0.1.12:7": ["Masq", 1]},  # rs3's port 7 is closed: ICMP port unreachable
@@ -383,7 +426,8 @@ def known(table: dict) -> dict:
 def with_changes(**changes: dict[str, list] | None) -> dict:
     table = json.loads(json.dumps(START))
     for name, value in changes.items():
-        table[{"smtp": SMTP, "dns": DNS, "udp": UDP, "ping": PING, "file": FILE}[name]] = value
+        names = {"smtp": SMTP, "dns": DNS, "udp": UDP, "ping": PING, "file": FILE, "regex": REGEX}
+        table[names[name]] = value
     return table
 
 
@@ -408,9 +452,13 @@ def steps() -> list[tuple[str, object, dict]]:
                       file={"10.0.1.11:80": ["Masq", 0], "10.0.1.12:80": ["Masq", 2]})),
         ("file_gate", write("gate", "1\n"),
          with_changes(smtp={}, dns={}, udp={}, ping={}, file={"10.0.1.11:80": ["Masq", 0]})),
+        ("regex_body", write("www/health", "<html>status: fail</html>\n"),
+         with_changes(smtp={}, dns={}, udp={}, ping={}, file={"10.0.1.11:80": ["Masq", 0]},
+                      regex={"10.0.1.12:8080": ["Masq", 1], "10.0.1.13:8080": ["Masq", 1]})),
         ("all_back", lambda: (server("smtp", 1, True), server("dns", 2, True), server("echo", 2, True),
                               sh("ip netns exec rs3 nft delete table inet kpdtest"),
-                              (WORK / "weight").write_text("1\n"), (WORK / "gate").write_text("0\n")),
+                              (WORK / "weight").write_text("1\n"), (WORK / "gate").write_text("0\n"),
+                              (WORK / "www" / "health").write_text("<html>status: ok</html>\n")),
          START),
     ]
 
@@ -423,6 +471,7 @@ def reset() -> None:
     sh("ip netns exec rs3 nft delete table inet kpdtest", check=False)
     (WORK / "weight").write_text("1\n")
     (WORK / "gate").write_text("0\n")
+    (WORK / "www" / "health").write_text("<html>status: ok</html>\n")
 
 
 def scenario(who: str, argv: list[str]) -> None:

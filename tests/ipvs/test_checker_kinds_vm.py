@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(960)]
 
 SCENARIO = Path(__file__).with_name("checker_kinds_vm_scenario.py")
 STEPS = ["start", "smtp_down", "dns_down", "udp_down", "ping_dropped", "file_weight", "file_quiesce",
-         "file_gate", "all_back"]
+         "file_gate", "regex_body", "all_back"]
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,14 @@ memory (:mod:`keepalived_py.check.http_response`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import re
 import socket
 import ssl
 from dataclasses import dataclass, field
 
+from keepalived_py.check.body_regex import BODY_MAX, BodyRegex
 from keepalived_py.check.http_response import ResponseParser
 from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
@@ -38,6 +41,8 @@ class HttpTarget:
     timeout: float = 5.0
     status_codes: tuple[tuple[int, int], ...] = ()
     digest: str | None = None
+    regex: BodyRegex | None = None
+    tls: TlsClient | None = None
 
 
 @dataclass
@@ -47,6 +52,7 @@ class HttpOutcome:
     error: str | None = None
     status_line: str = ""
     headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
 
 
 def request_bytes(t: HttpTarget) -> bytes:
@@ -60,17 +66,44 @@ def request_bytes(t: HttpTarget) -> bytes:
             ).encode("latin-1", "replace")
 
 
-def _tls_context() -> ssl.SSLContext:
+@dataclass(frozen=True)
+class TlsClient:
+    """The top-level SSL block: a client certificate and key (with its password), a CA file."""
+
+    certificate: str | None = None
+    key: str | None = None
+    password: str | None = None
+    ca: str | None = None
+
+
+def _tls_context(client: TlsClient | None = None) -> ssl.SSLContext:
+    """keepalived's SSL context: no server certificate verified; the client certificate when set."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if client is not None:
+        if client.certificate:
+            ctx.load_cert_chain(client.certificate, client.key or None, client.password)
+        if client.ca:
+            ctx.load_verify_locations(client.ca)
     return ctx
 
 
 _TLS = _tls_context()
 
 
-async def fetch(t: HttpTarget, *, want_digest: bool = False) -> HttpOutcome:
+@functools.lru_cache(maxsize=8)
+def tls_context(client: TlsClient | None) -> ssl.SSLContext | str:
+    """The context for ``client`` (made once), or why it cannot be made (keepalived: "SSL error")."""
+    if client is None:
+        return _TLS
+    try:
+        return _tls_context(client)
+    except (OSError, ssl.SSLError) as err:
+        return f"SSL error: cannot load the SSL block's files: {err}"
+
+
+async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0) -> HttpOutcome:
     """GET the url; never raises: a failure is in ``error``."""
     out = HttpOutcome()
     writer: asyncio.StreamWriter | None = None
@@ -78,18 +111,22 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False) -> HttpOutcome:
     stage = "connect"
     try:
         async with asyncio.timeout(t.timeout):
+            context = tls_context(t.tls) if t.ssl else None
+            if isinstance(context, str):
+                out.error = context
+                return out
             sock = open_probe_socket(t.host, socket.SOCK_STREAM, t.source)
             await asyncio.get_running_loop().sock_connect(sock, destination(t.host, t.port, t.source))
             stage = "TLS" if t.ssl else "request"
             reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=_TLS if t.ssl else None, server_hostname=(t.sni or "") if t.ssl else None,
+                sock=sock, ssl=context, server_hostname=(t.sni or "") if t.ssl else None,
                 limit=READ_SIZE)
             sock = None  # the transport owns it now
             stage = "request"
             writer.write(request_bytes(t))
             await writer.drain()
             stage = "response"
-            parser = ResponseParser(want_digest=want_digest)
+            parser = ResponseParser(want_digest=want_digest, keep_body=keep_body)
             while not parser.done and parser.error is None:
                 data = await reader.read(READ_SIZE)
                 if not data:
@@ -105,6 +142,7 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False) -> HttpOutcome:
                 out.error = parser.error
             else:
                 out.digest = parser.digest
+                out.body = bytes(parser.body)
     except TimeoutError:
         out.error = f"timeout after {t.timeout:g} s ({stage})"
     except ssl.SSLError as err:
@@ -133,7 +171,7 @@ def _ranges_text(ranges: tuple[tuple[int, int], ...]) -> str:
 
 
 async def probe_http(t: HttpTarget) -> ProbeResult:
-    outcome = await fetch(t, want_digest=t.digest is not None)
+    outcome = await fetch(t, want_digest=t.digest is not None, keep_body=BODY_MAX if t.regex else 0)
     if outcome.error is not None:
         return ProbeResult.down(outcome.error)
     assert outcome.status is not None
@@ -141,5 +179,14 @@ async def probe_http(t: HttpTarget) -> ProbeResult:
         return ProbeResult.down(f"HTTP status {outcome.status} not in {_ranges_text(t.status_codes)}")
     if t.digest is not None and (outcome.digest or "").lower() != t.digest.lower():
         return ProbeResult.down(f"digest mismatch: got {outcome.digest}, expected {t.digest.lower()}")
+    if t.regex is not None:
+        regex = t.regex
+        try:
+            # a large body and a costly pattern: off the loop
+            passes = await asyncio.to_thread(regex.passes, outcome.body)
+        except re.error as err:
+            return ProbeResult.down(f"regex does not compile: {err}")
+        if not passes:
+            return ProbeResult.down("Regex match failed")
     return ProbeResult.up()
 

@@ -27,7 +27,7 @@ _CHUNK = re.compile(rb"([0-9A-Fa-f]{1,16})(?:;[^\r\n]*)?\Z")
 class ResponseParser:
     """One response's parse. After :attr:`done` or :attr:`error` further input is ignored."""
 
-    def __init__(self, *, want_digest: bool = False) -> None:
+    def __init__(self, *, want_digest: bool = False, keep_body: int = 0) -> None:
         self.status: int | None = None
         self.version: tuple[int, int] | None = None
         self.reason = ""
@@ -36,6 +36,9 @@ class ResponseParser:
         self.done = False
         self.body_bytes = 0
         self._md5 = hashlib.md5(usedforsecurity=False) if want_digest else None
+        #: the first ``keep_body`` bytes after the header block (what the digest covers), for a regex
+        self.body = bytearray()
+        self._keep = keep_body
         self._buf = bytearray()
         # status, headers, body-length, body-eof, chunk-size, chunk, chunk-crlf, trailer
         self._state = "status"
@@ -196,6 +199,9 @@ class ResponseParser:
     def _hash(self, data: bytes | bytearray) -> None:
         if self._md5 is not None:
             self._md5.update(data)
+        room = self._keep - len(self.body)
+        if room > 0:
+            self.body += data[:room]
 
     def _finish(self) -> None:
         self.done = True

@@ -20,8 +20,9 @@ import operator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from keepalived_py.check.body_regex import BodyRegex
 from keepalived_py.check.checker import Timing
-from keepalived_py.check.http_probe import HttpTarget
+from keepalived_py.check.http_probe import HttpTarget, TlsClient
 from keepalived_py.check.probe_socket import NO_SOURCE, Source
 from keepalived_py.config.model import (
     BfdCheck,
@@ -37,6 +38,7 @@ from keepalived_py.config.model import (
     PingCheck,
     RealServer,
     SmtpCheck,
+    SslSettings,
     TrackFile,
     UdpCheck,
     VirtualServer,
@@ -303,7 +305,9 @@ def build(config: Config) -> list[VirtualServerSpec]:
             continue
         services = tuple(service_settings(vs, k) for k in keys)
         files = {tf.name: tf for tf in config.track_files}
-        rss = tuple(_real_server(vs, rs, policy, config.global_defs, files) for rs in vs.real_servers)
+        rss = tuple(
+            _real_server(vs, rs, policy, config.global_defs, files, config.ssl) for rs in vs.real_servers
+        )
         sorry = None
         if vs.sorry_server is not None:
             addr, port = vs.sorry_server
@@ -336,7 +340,8 @@ def _alert(*values: bool | None, default: bool) -> bool:
 
 
 def _real_server(
-    vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs, files: dict[str, TrackFile]
+    vs: VirtualServer, rs: RealServer, policy: ScriptPolicy, gd: GlobalDefs, files: dict[str, TrackFile],
+    ssl_block: SslSettings | None = None,
 ) -> RealServerSpec:
     method = (rs.lvs_method or vs.lb_kind).tunnel_over(vs.lb_kind)
     dest = _dest(rs.address, rs.port if rs.port is not None else (vs.port or 0), method, rs.weight,
@@ -346,7 +351,7 @@ def _real_server(
     checkers = tuple(
         checker
         for c in rs.checks
-        if (checker := _checker(vs, rs, c, alpha_rs, policy, files, log_all)) is not None
+        if (checker := _checker(vs, rs, c, alpha_rs, policy, files, log_all, ssl_block)) is not None
     )
     inhibit = rs.inhibit_on_failure if rs.inhibit_on_failure is not None else vs.inhibit_on_failure
     return RealServerSpec(
@@ -384,7 +389,7 @@ FILE_POLL = 0.2
 
 def _checker(
     vs: VirtualServer, rs: RealServer, c: Check, alpha_rs: bool, policy: ScriptPolicy,
-    files: dict[str, TrackFile], log_all: bool = False,
+    files: dict[str, TrackFile], log_all: bool = False, ssl_block: SslSettings | None = None,
 ) -> CheckerKey | None:
     """The checker of ``c``; None for a MISC_CHECK whose script may not run (keepalived removes that
     checker, ``check_misc_script_security()``), or a FILE_CHECK without its track_file."""
@@ -434,6 +439,9 @@ def _checker(
             group=decision.group,
         )
     elif isinstance(c, HttpCheck):
+        tls = None
+        if ssl_block is not None:
+            tls = TlsClient(ssl_block.certificate, ssl_block.key, ssl_block.password, ssl_block.ca)
         vhost_default = c.virtualhost or rs.virtualhost or vs.virtualhost
         targets = tuple(
             HttpTarget(
@@ -448,6 +456,9 @@ def _checker(
                 timeout=timeout,
                 status_codes=u.status_code,
                 digest=u.digest,
+                regex=BodyRegex(u.regex, u.regex_options, u.regex_no_match, u.regex_min_offset,
+                                u.regex_max_offset) if u.regex is not None else None,
+                tls=tls if c.ssl else None,
             )
             for u in c.url
         )

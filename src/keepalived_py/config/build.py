@@ -29,6 +29,7 @@ from keepalived_py.config.model import (
     RealServer,
     SmtpCheck,
     SmtpHost,
+    SslSettings,
     TcpCheck,
     TrackFile,
     TrackProcess,
@@ -127,6 +128,7 @@ def _build(root: Block, sources: tuple[str, ...]) -> Config:
         static_routes=tuple(root.values.get("static_routes", ())),
         static_rules=tuple(root.values.get("static_rules", ())),
         instance_name=root.values.get("instance_name"),
+        ssl=_make(SslSettings, ssl) if isinstance(ssl := root.values.get("ssl"), Block) else None,
     )
     origins = _ORIGINS.get(None)
     if origins is not None:

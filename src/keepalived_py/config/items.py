@@ -583,3 +583,67 @@ def _lvs_timeouts(args: Args) -> tuple[int, int, int]:
 
 
 LVS_TIMEOUTS = Custom(_lvs_timeouts, "[tcp SECONDS] [tcpfin SECONDS] [udp SECONDS]")
+
+
+# --- HTTP_GET url regex -------------------------------------------------------------------------------------
+
+#: keepalived's regex_options (PCRE2 compile options) that Python's re has: the flag to use
+REGEX_FLAGS = {
+    "caseless": re.IGNORECASE, "dotall": re.DOTALL, "extended": re.VERBOSE, "multiline": re.MULTILINE
+}
+#: ... that do not change what matches (optimisations, syntax kpd's re reads anyway): accepted, no effect;
+#: firstline is applied by the matcher (the match must start in the first line)
+REGEX_SAME = ("auto_callout", "dupnames", "firstline", "no_auto_capture", "no_auto_possess",
+              "no_dotstar_anchor", "no_start_optimize", "never_backslash_c", "use_offset_limit", "never_utf",
+              "never_ucp")
+#: ... that Python's re cannot apply: reported, ignored
+REGEX_UNSUPPORTED = ("allow_empty_class", "alt_bsux", "dollar_endonly", "match_unset_backref", "ucp",
+                     "ungreedy", "utf", "alt_circumflex", "alt_verbnames")
+
+
+def _regex_options(args: Args) -> tuple[str, ...]:
+    args.first("regex options")
+    kept: list[str] = []
+    for tok in args.tokens:
+        if tok.text in REGEX_FLAGS or tok.text in REGEX_SAME:
+            kept.append(tok.text)
+        elif tok.text in REGEX_UNSUPPORTED:
+            args.error(f"regex option '{tok.text}' has no equivalent in Python's re (kpd's regex engine); "
+                       "it is ignored", tok)
+        else:
+            args.error(f"unknown regex option '{_cut(tok.text)}'; it is ignored", tok)
+    return tuple(kept)
+
+
+REGEX_OPTIONS = Custom(_regex_options, "PCRE2 option names (caseless, dotall, extended, multiline, ...)")
+
+
+def regex_flags(options: tuple[str, ...]) -> int:
+    flags = 0
+    for option in options:
+        flags |= REGEX_FLAGS.get(option, 0)
+    return flags
+
+
+def _regex(args: Args) -> str:
+    tok = args.one("a regular expression (quoted)")
+    try:
+        re.compile(tok.text.encode("utf-8", "surrogateescape"))
+    except re.error as err:
+        raise BadValue(f"regex does not compile (Python's re): {err}", tok) from None
+    return tok.text
+
+
+REGEX = Custom(_regex, "regular expression (Python's re syntax, a PCRE subset)")
+
+
+def _regex_stack(args: Args) -> tuple[int, int]:
+    if len(args.tokens) != 2:
+        raise BadValue("regex_stack requires start and max values", args.keyword)
+    start, most = (Int(1, 2**31 - 1).check(t) for t in args.tokens)
+    if start > most:
+        raise BadValue("regex stack start cannot exceed max value", args.tokens[0])
+    return start, most
+
+
+REGEX_STACK = Custom(_regex_stack, "START MAX (bytes)")

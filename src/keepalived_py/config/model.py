@@ -389,6 +389,18 @@ class VrrpSyncGroup:
 
 
 @dataclass(frozen=True)
+class SslSettings:
+    """The top-level ``SSL`` block: SSL_GET's client certificate (keepalived verifies no server
+    certificate: ``ca`` is loaded and no more)."""
+
+    password: str | None = None
+    ca: str | None = None
+    certificate: str | None = None
+    key: str | None = None
+    location: Location = NOWHERE
+
+
+@dataclass(frozen=True)
 class LvsMethod:
     """A forwarding method as ``lb_kind`` / ``lvs_method`` give it: NAT, DR, or TUN with its tunnel
     (``type ipip|gue|gre [port N] [nocsum|csum|remcsum]``)."""
@@ -428,6 +440,12 @@ class HttpUrl:
     digest: str | None = None
     status_code: tuple[tuple[int, int], ...] = ()  # inclusive ranges; empty: 200-299
     virtualhost: str | None = None
+    regex: str | None = None
+    regex_no_match: bool = False
+    regex_options: tuple[str, ...] = ()
+    regex_min_offset: int = 0
+    regex_max_offset: int | None = None
+    regex_stack: tuple[int, int] | None = None
     location: Location = NOWHERE
 
 
@@ -669,6 +687,7 @@ class Config:
     static_ipaddress: tuple[VirtualAddress, ...] = ()
     static_routes: tuple[Route, ...] = ()
     static_rules: tuple[Rule, ...] = ()
+    ssl: SslSettings | None = None
 
     @property
     def has_vrrp(self) -> bool:

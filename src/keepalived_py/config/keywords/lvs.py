@@ -14,6 +14,9 @@ from keepalived_py.config.items import (
     INTERFACE,
     NOTIFY_SCRIPT,
     REAL_SERVER_ADDRESS,
+    REGEX,
+    REGEX_OPTIONS,
+    REGEX_STACK,
     REQUIRE_REPLY,
     SCRIPT,
     SCRIPT_USER,
@@ -153,7 +156,16 @@ def declare(schema: Schema) -> None:
     schema.section("real_server", "real_server", "A real server of a virtual service, with its checkers.")
     schema.section("TCP_CHECK", "TCP_CHECK", "Healthy when a TCP connection succeeds.")
     schema.section("HTTP_GET", "HTTP_GET/SSL_GET", "Healthy when GETs of the urls answer as expected.")
-    schema.section("url", "url", "One URL an HTTP_GET/SSL_GET fetches and what it must answer.")
+    schema.section(
+        "url",
+        "url",
+        "One URL an HTTP_GET/SSL_GET fetches and what it must answer.",
+        differs=(
+            "regex is Python's re, not PCRE2: a pattern Python cannot compile is refused at its line, and "
+            "the options without an equivalent (ungreedy, utf, ucp, dollar_endonly, ...) are reported",
+            "regex looks at the first MiB of the body (keepalived streams the whole body through PCRE2)",
+        ),
+    )
     schema.section("MISC_CHECK", "MISC_CHECK", "Healthy when a script exits 0 (or sets a weight).")
     schema.section("BFD_CHECK", "BFD_CHECK", "Healthy while a BFD session is up (kpd: never).")
     schema.section(
@@ -203,8 +215,17 @@ def declare(schema: Schema) -> None:
         ),
     )
 
+    schema.section("SSL", "SSL", "SSL_GET's client certificate (no server certificate is verified).")
+    schema.add(
+        "SSL",
+        Keyword("password", "Password of the private key.", Word()),
+        Keyword("ca", "CA file (loaded; keepalived verifies no server certificate, nor does kpd).", Word()),
+        Keyword("certificate", "Client certificate (chain) file, PEM.", Word()),
+        Keyword("key", "Private key file, PEM.", Word()),
+    )
     schema.add(
         "root",
+        Keyword("SSL", "SSL_GET's client certificate.", kind=Kind.SECTION, child="SSL", field="ssl"),
         Keyword(
             "virtual_server_group",
             "Addresses (IP[-LAST] PORT) and fwmarks sharing one virtual server.",
@@ -481,11 +502,18 @@ def declare(schema: Schema) -> None:
         Keyword("digest", "Expected MD5 of the body (see `kpd genhash`).", DIGEST),
         Keyword("status_code", "Expected status codes or ranges (default 200-299).", STATUS_CODES),
         Keyword("virtualhost", "Host header for this URL.", Word()),
+        Keyword("regex", "Regular expression the body must match (quoted).", REGEX),
+        Keyword("regex_no_match", "The body must not match the regex.", Flag(), default=False),
+        Keyword("regex_options", "PCRE2 options of the regex (those Python's re has).", REGEX_OPTIONS),
+        Keyword("regex_min_offset", "The match must start at or after this body offset.", Int(0, 2**31 - 1),
+                default=0),
+        Keyword("regex_max_offset", "The match must start at or before this body offset.",
+                Int(0, 2**31 - 1)),
         Keyword(
-            "regex",
-            "Regular expression the body must match (not implemented by kpd).",
-            Word(),
-            supported=False,
+            "regex_stack",
+            "PCRE2 JIT stack sizes.",
+            REGEX_STACK,
+            partial="read and checked, no effect: Python's re (kpd's regex engine) has no JIT stack to size",
         ),
     )
     schema.add(
