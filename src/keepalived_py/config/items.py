@@ -9,6 +9,7 @@ from keepalived_py.command_line import split_command_line
 from keepalived_py.config.lexer import Token
 from keepalived_py.config.model import (
     GarpExtraIf,
+    LvsSyncDaemon,
     NotifyScript,
     ScriptUser,
     Tracked,
@@ -647,3 +648,45 @@ def _regex_stack(args: Args) -> tuple[int, int]:
 
 
 REGEX_STACK = Custom(_regex_stack, "START MAX (bytes)")
+
+
+def _lvs_sync_daemon(args: Args) -> LvsSyncDaemon:
+    """keepalived's ``lvs_syncd_handler``: INTERFACE VRRP_INSTANCE, then options; a bad option is an error
+    and ignored (the old positional SYNC_ID after the instance is taken, with an error)."""
+    if len(args.tokens) < 2:
+        raise BadValue("lvs_sync_daemon requires an interface and a vrrp instance", args.keyword)
+    interface = interface_name(args.tokens[0])
+    instance = args.tokens[1].text
+    values: dict[str, object] = {}
+    limits = {"id": (0, 255), "maxlen": (1, 65535 - 20 - 8), "port": (1, 65535), "ttl": (1, 255)}
+    tokens = list(args.tokens[2:])
+    first = True
+    while tokens:
+        tok = tokens.pop(0)
+        if tok.text in limits or tok.text == "group":
+            if not tokens:
+                args.error(f"no value specified for lvs_sync_daemon {tok.text} - ignoring", tok)
+                break
+            value = tokens.pop(0)
+            try:
+                if tok.text == "group":
+                    group = parse_address(value)
+                    if not group.is_multicast:
+                        raise BadValue(f"lvs_sync_daemon group address {value.text} is not multicast", value)
+                    values["group"] = group
+                else:
+                    values["syncid" if tok.text == "id" else tok.text] = Int(*limits[tok.text]).check(value)
+            except BadValue as err:
+                args.error(f"invalid lvs_sync_daemon {tok.text}: {err.message} - ignoring", value)
+        elif first and tok.text.isdigit():
+            args.error('please use keyword "id" before lvs_sync_daemon SYNCID', tok)
+            values["syncid"] = Int(0, 255).check(tok)
+        else:
+            args.error(f"unknown lvs_sync_daemon option '{_cut(tok.text)}'", tok)
+        first = False
+    return LvsSyncDaemon(interface, instance, **values)  # type: ignore[arg-type]
+
+
+LVS_SYNC_DAEMON = Custom(
+    _lvs_sync_daemon, "INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]"
+)

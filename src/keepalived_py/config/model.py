@@ -54,6 +54,21 @@ class NotifyDeleted:
 
 
 @dataclass(frozen=True)
+class LvsSyncDaemon:
+    """``lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N] [group IP]``: the
+    kernel's IPVS connection-synchronisation daemon, MASTER while the instance is."""
+
+    interface: str
+    instance: str
+    #: None: the instance's VRID
+    syncid: int | None = None
+    maxlen: int = 0
+    port: int = 0
+    ttl: int = 0
+    group: IPv4Address | IPv6Address | None = None
+
+
+@dataclass(frozen=True)
 class GlobalDefs:
     router_id: str | None = None
     notification_email: tuple[str, ...] = ()
@@ -117,6 +132,7 @@ class GlobalDefs:
     checker_log_all_failures: bool = False
     #: (tcp, tcpfin, udp) seconds; 0: left as it is
     lvs_timeouts: tuple[int, int, int] | None = None
+    lvs_sync_daemon: LvsSyncDaemon | None = None
     lvs_flush_on_stop: str = "NONE"
     notify_fifo: NotifyFifo | None = None
     notify_fifo_script: NotifyScript | None = None

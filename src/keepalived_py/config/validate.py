@@ -61,6 +61,31 @@ class Validator:
         self._drop_instances()
         self._sync_groups()
         self._virtual_servers()
+        self._lvs_sync_daemon()
+
+    def _lvs_sync_daemon(self) -> None:
+        """keepalived's: the instance must exist (else the setting is cleared); the sync id defaults to its
+        VRID."""
+        gd = self.config.global_defs
+        syncd = gd.lvs_sync_daemon
+        if syncd is None:
+            return
+        inst = next((i for i in self.config.vrrp_instances if i.name == syncd.instance), None)
+        if inst is None:
+            self.sink.error(
+                f"Unable to find vrrp instance {syncd.instance} for lvs_syncd - clearing lvs_syncd config",
+                self.loc(gd, "lvs_sync_daemon"),
+            )
+            fixed = None
+        elif syncd.syncid is None:
+            fixed = dataclasses.replace(syncd, syncid=inst.virtual_router_id)
+        else:
+            return
+        new_gd = dataclasses.replace(gd, lvs_sync_daemon=fixed)
+        block = self.origins.block(gd)
+        if block is not None:
+            self.origins.remember(new_gd, block)
+        self.config = dataclasses.replace(self.config, global_defs=new_gd)
 
     def _garp_groups(self) -> None:
         """keepalived's checks of garp_group: one without a delay is removed; an interface already in a group

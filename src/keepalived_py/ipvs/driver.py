@@ -313,6 +313,54 @@ class IpvsDriver:
                                              (_ATTR_TIMEOUT_UDP, udp)))
         self._raw(self._ipvs.IPVS_CMD_SET_CONFIG, attrs)
 
+    def start_daemon(
+        self,
+        state: int,
+        interface: str,
+        syncid: int,
+        *,
+        maxlen: int = 0,
+        port: int = 0,
+        ttl: int = 0,
+        group: str | None = None,
+    ) -> None:
+        """Start the kernel's connection-synchronisation daemon as SYNC_MASTER or SYNC_BACKUP (``ipvsadm
+        --start-daemon``); 0 / None leave the kernel's defaults."""
+        inner = _nla(_DAEMON_STATE, struct.pack("=I", state))
+        inner += _nla(_DAEMON_IFN, interface.encode() + b"\0")
+        inner += _nla(_DAEMON_SYNCID, struct.pack("=I", syncid))
+        if maxlen:
+            inner += _nla(_DAEMON_MAXLEN, struct.pack("=H", maxlen))
+        if group:
+            address = ip_address(group)
+            inner += _nla(_DAEMON_GROUP6 if address.version == 6 else _DAEMON_GROUP, address.packed)
+        if port:
+            inner += _nla(_DAEMON_PORT, struct.pack("!H", port))
+        if ttl:
+            inner += _nla(_DAEMON_TTL, struct.pack("=B", ttl))
+        self._raw(self._ipvs.IPVS_CMD_NEW_DAEMON, _nla(_ATTR_DAEMON | NLA_F_NESTED, inner))
+
+    def stop_daemon(self, state: int) -> None:
+        """Stop the SYNC_MASTER or SYNC_BACKUP daemon (``ipvsadm --stop-daemon``)."""
+        inner = _nla(_DAEMON_STATE, struct.pack("=I", state))
+        self._raw(self._ipvs.IPVS_CMD_DEL_DAEMON, _nla(_ATTR_DAEMON | NLA_F_NESTED, inner))
+
+    def daemons(self) -> list[dict[str, object]]:
+        """The running daemons: state ("master"/"backup"), interface, syncid."""
+        out: list[dict[str, object]] = []
+        for reply in self._raw(self._ipvs.IPVS_CMD_GET_DAEMON, dump=True):
+            for kind, value in _attrs(reply[_HEADER.size + _GENL.size:]):
+                if kind != _ATTR_DAEMON:
+                    continue
+                found = dict(_attrs(value))
+                state = struct.unpack("=I", found.get(_DAEMON_STATE, b"\0" * 4)[:4])[0]
+                out.append({
+                    "state": {SYNC_MASTER: "master", SYNC_BACKUP: "backup"}.get(state, str(state)),
+                    "interface": found.get(_DAEMON_IFN, b"").split(b"\0", 1)[0].decode(errors="replace"),
+                    "syncid": struct.unpack("=I", found.get(_DAEMON_SYNCID, b"\0" * 4)[:4])[0],
+                })
+        return out
+
     def timeouts(self) -> tuple[int, int, int]:
         """The kernel's (tcp, tcpfin, udp) timeouts in seconds."""
         (reply,) = self._raw(self._ipvs.IPVS_CMD_GET_CONFIG)
@@ -341,6 +389,12 @@ def _attrs(data: bytes) -> Iterator[tuple[int, bytes]]:
             return
         yield kind & ~NLA_F_NESTED, data[offset + _NLA.size:offset + length]
         offset += (length + 3) & ~3
+
+
+#: IP_VS_STATE_* of the connection-synchronisation daemon
+SYNC_MASTER, SYNC_BACKUP = 1, 2
+_DAEMON_STATE, _DAEMON_IFN, _DAEMON_SYNCID, _DAEMON_MAXLEN = 1, 2, 3, 4
+_DAEMON_GROUP, _DAEMON_GROUP6, _DAEMON_PORT, _DAEMON_TTL = 5, 6, 7, 8
 
 
 def _decode_service(nla: Any) -> Service:

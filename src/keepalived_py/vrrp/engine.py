@@ -45,6 +45,7 @@ from keepalived_py.notify import (
 from keepalived_py.smtp_alert import Mailer, MailSettings
 from keepalived_py.vrrp import fsm
 from keepalived_py.vrrp.fsm import Action, Params, State, Vrrp
+from keepalived_py.vrrp.lvs_sync import LvsSync
 from keepalived_py.vrrp.net import (
     AddressManager,
     AddressSpec,
@@ -278,6 +279,9 @@ class VrrpEngine:
         self._by_socket: dict[int, dict[int, Instance]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._addr_pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpd-addr")
+        #: lvs_sync_daemon: the IPVS sync daemon following its instance
+        syncd = config.global_defs.lvs_sync_daemon
+        self._lvs_sync: LvsSync | None = LvsSync(syncd) if syncd is not None else None
         #: address changes queued on the worker and not yet done, in order
         self._addr_jobs: list[concurrent.futures.Future[None]] = []
         self._addresses: AddressManager | None = None
@@ -697,6 +701,8 @@ class VrrpEngine:
             self._execute(inst, actions, stop=True)
         for task in list(self._announce_tasks):
             task.cancel()
+        if self._lvs_sync is not None:
+            self._lvs_sync.stop()
         self._static(self.config, add=False)  # keepalived removes them at every stop
         if self._firewall is not None and self.release_on_stop:
             self._firewall.close()  # kept, with the addresses, under --dont-release-vrrp
@@ -811,6 +817,7 @@ class VrrpEngine:
                 outcome[name] = "updated"
         self._build_groups()
         self._garp_groups()
+        self._reload_lvs_sync(config)
         self._scripts = ScriptScheduler(self.trackers, on_change=self._on_tracking)
         self._files = FileWatcher(self.trackers, on_change=self._on_tracking)
         self._files.start(reload=True)
@@ -826,6 +833,19 @@ class VrrpEngine:
         for name, what in sorted(outcome.items()):
             log.info("(%s) reload: %s", name, what)
         return outcome
+
+    def _reload_lvs_sync(self, config: Config) -> None:
+        """A changed lvs_sync_daemon: the old daemon stopped, the new one run for its instance's state."""
+        new = config.global_defs.lvs_sync_daemon
+        old = self._lvs_sync
+        if (old.config if old is not None else None) == new:
+            return
+        if old is not None:
+            old.stop()
+        self._lvs_sync = LvsSync(new) if new is not None else None
+        inst = self.instances.get(new.instance) if new is not None else None
+        if self._lvs_sync is not None and inst is not None and inst.machine.state is not State.INIT:
+            self._lvs_sync.follow(inst.machine.state is State.MASTER)
 
     def _close_instance(self, inst: Instance, now: float) -> None:
         """Remove an instance at a reload and forget it (its socket is closed when nobody else uses it), as
@@ -1536,6 +1556,10 @@ class VrrpEngine:
         st.last_transition = time.time()
         st.last_reason = t.reason.value
         log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
+        sync = self._lvs_sync
+        if sync is not None and sync.config.instance == inst.name and t.new in (State.MASTER, State.BACKUP,
+                                                                                 State.FAULT):
+            sync.follow(t.new is State.MASTER)
         if t.new is not State.INIT and not silent:
             self._notify_state(inst.config, t.new, t.priority, stop=stop)
 

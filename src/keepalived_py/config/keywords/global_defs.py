@@ -5,6 +5,7 @@ from __future__ import annotations
 from keepalived_py.config.items import (
     GARP_EXTRA_IF,
     INTERFACE,
+    LVS_SYNC_DAEMON,
     LVS_TIMEOUTS,
     NOTIFY_SCRIPT,
     ROUTE,
@@ -434,9 +435,16 @@ def declare(schema: Schema) -> None:
         ),
         Keyword("lvs_flush", "Flush every IPVS rule at start-up.", Flag(), default=False),
         Keyword(
+            "lvs_sync_daemon",
+            "The kernel's IPVS connection-synchronisation daemon, MASTER while the VRRP instance is "
+            "(id: the instance's VRID by default).",
+            LVS_SYNC_DAEMON,
+        ),
+        Keyword(
             "lvs_timeouts",
             "IPVS connection timeouts (ipvsadm --set), set at start and on reload; 0: left as it is.",
-            LVS_TIMEOUTS,
+            LVS_SYNC_DAEMON,
+    LVS_TIMEOUTS,
         ),
         Keyword(
             "checker_log_all_failures",
