@@ -443,8 +443,7 @@ def declare(schema: Schema) -> None:
         Keyword(
             "lvs_timeouts",
             "IPVS connection timeouts (ipvsadm --set), set at start and on reload; 0: left as it is.",
-            LVS_SYNC_DAEMON,
-    LVS_TIMEOUTS,
+            LVS_TIMEOUTS,
         ),
         Keyword(
             "checker_log_all_failures",
