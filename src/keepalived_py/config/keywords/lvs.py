@@ -490,10 +490,12 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "fast_recovery",
-            "Re-add a server after one success even when retry > 0.",
+            "Check a recovering server's urls back to back instead of a delay apart.",
             Flag(),
             default=False,
-            partial="ignored: a failed server needs as many successes as usual to be re-added",
+            partial="no setting to change: kpd fetches all of a check's urls in one probe, so a down server "
+            "is re-added after one passing probe whether it is set or not (keepalived without it spaces the "
+            "urls' fetches by delay_before_retry or delay_loop)",
         ),
     )
     schema.add(
