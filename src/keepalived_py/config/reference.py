@@ -10,6 +10,8 @@ from keepalived_py.config.schema import ROOT, Keyword, Kind, Schema
 
 
 def _default(kw: Keyword) -> str:
+    if kw.shown_default:
+        return f"`{kw.shown_default}`"
     value: Any = kw.default
     if value is None or kw.kind is not Kind.VALUE:
         return ""

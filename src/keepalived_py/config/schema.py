@@ -55,6 +55,8 @@ class Keyword:
     #: A bad value makes the item it identifies unusable (VRID, a server's address): keepalived drops the
     #: item and runs the rest, and so does kpd.
     drops_item: bool = False
+    #: How the docs show the default when the model holds it in another unit (e.g. seconds for microseconds).
+    shown_default: str = ""
     #: Filled in on registration.
     section: str = ""
 

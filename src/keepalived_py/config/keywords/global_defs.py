@@ -348,6 +348,7 @@ def declare(schema: Schema) -> None:
             "Microseconds late (kpd: its event loop's lag) that count for max_auto_priority (default 1 s).",
             Custom(_auto_priority_delay, "microseconds 1..10000000"),
             default=1.0,
+            shown_default="1000000",
         ),
         Keyword(
             "vrrp_garp_extra_if",
