@@ -141,6 +141,8 @@ class VmacManager(NetlinkClient):
     def __init__(self, addresses: AddressManager | None = None) -> None:
         super().__init__()
         self._addresses = addresses if addresses is not None else AddressManager(netlink=self._rtnl)
+        #: an AddressManager lent by the caller is the caller's to close
+        self._owns_addresses = addresses is None
         #: base interface -> (VMACs using it, its sysctl values before the first)
         self._bases: dict[str, tuple[set[str], dict[str, int | None]]] = {}
         self._rp_filter: dict[str, int | None] | None = None
@@ -295,5 +297,6 @@ class VmacManager(NetlinkClient):
                     with contextlib.suppress(OSError):
                         write_sysctl(sysctl_path(4, ifname, "rp_filter"), value)
             self._rp_filter = None
-        self._addresses.close()
+        if self._owns_addresses:
+            self._addresses.close()
         super().close()
