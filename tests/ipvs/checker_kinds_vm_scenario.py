@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from scenario_tools import ipvs, sh, wait_for
 
 OUT = Path(os.environ.get("KPD_VM_OUT", "/tmp"))
 WORK = Path("/tmp/kpd-kinds")
@@ -111,36 +112,10 @@ print(json.dumps({k: v for k, v in out.items() if k != "times"} | {"last": out["
 """
 
 
-def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
-    return p.stdout
 
 
-def ipvs() -> dict[str, dict[str, list]]:
-    """`ipvsadm -Ln` as {"TCP 10.0.2.100:25 rr": {"10.0.1.11:25": ["Masq", 1]}}."""
-    table: dict[str, dict[str, list]] = {}
-    current = None
-    for line in sh("ipvsadm -Ln").splitlines()[3:]:
-        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)(.*)$", line)
-        if m:
-            current = f"{m[1]} {m[2]} {m[3]}{m[4].rstrip()}"
-            table[current] = {}
-            continue
-        m = re.match(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", line)
-        if m and current is not None:
-            table[current][m[1]] = [m[2], int(m[3])]
-    return table
 
 
-def wait_for(pred, timeout: float, poll: float = 0.1) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        time.sleep(poll)
-    return None
 
 
 def log(text: str) -> None:
@@ -148,6 +123,23 @@ def log(text: str) -> None:
 
 
 RS = {1: "10.0.1.11", 2: "10.0.1.12", 3: "10.0.1.13"}
+SMTP_PORT = 2525
+#: the alert mails received (subject, body), in order
+MAILS: list[tuple[str, str]] = []
+
+
+class Inbox:
+    async def handle_DATA(self, server, session, envelope):
+        head, _, body = envelope.content.decode(errors="replace").partition("\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.split("\r\n") if ": " in line)
+        MAILS.append((headers.get("Subject", ""), body.strip()))
+        return "250 OK"
+
+
+def smtp_server() -> None:
+    from aiosmtpd.controller import Controller
+
+    Controller(Inbox(), hostname="127.0.0.1", port=SMTP_PORT).start()
 running: dict[tuple[str, int], subprocess.Popen] = {}
 
 
@@ -209,7 +201,13 @@ virtual_server 10.0.2.110 9000 {{
     }}
 }}
 global_defs {{
+    router_id kinds
     lvs_timeouts tcp 901 tcpfin 61 udp 201
+    notification_email {{
+        ops@example.com
+    }}
+    notification_email_from kpd@example.com
+    smtp_server 127.0.0.1 {SMTP_PORT}
 }}
 track_file weight_file {{
     file {WORK}/weight
@@ -479,6 +477,7 @@ def scenario(who: str, argv: list[str]) -> None:
     reset()
     sh("ipvsadm -C")
     sh("ipvsadm --set 1111 111 11")  # not the configured timeouts: the daemon must set them
+    first_mail = len(MAILS)
     logfile = open(OUT / f"{who}.log", "w")  # noqa: SIM115 - the daemon's whole life
     proc = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT)
     try:
@@ -495,6 +494,9 @@ def scenario(who: str, argv: list[str]) -> None:
             time.sleep(2)
             out[name] = {"seconds": took, "table": known(ipvs()), "expected": expected}
             log(f"{who} {name}: {took}")
+        time.sleep(3)  # the last step's mails are out
+        # every checker change of the run, in a stable order (checkers change independently)
+        out["mails"] = sorted(map(list, MAILS[first_mail:]))
         if who == "kpd":
             out["reload_in_place"] = reload_in_place()
     finally:
@@ -531,6 +533,7 @@ def reload_in_place() -> dict[str, object]:
 def main() -> int:
     try:
         lab()
+        smtp_server()
         (WORK / "keepalived.conf").write_text(config())
         scenario("kpd", [PY, "-m", "keepalived_py", "start", "--config", str(WORK / "keepalived.conf"),
                          "--runtime-dir", str(RUNTIME), "--log-console", "--log-level", "debug"])

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+from scenario_tools import ipvs, sh, wait_for
 
 OUT = Path(os.environ.get("KPD_VM_OUT", "/tmp"))
 WORK = Path("/tmp/kpd-ck")
@@ -83,36 +84,10 @@ def alerts_mark() -> tuple[int, int]:
     return len(INBOX.since(0)), len(fifo_lines())
 
 
-def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
-    return p.stdout
 
 
-def ipvs() -> dict[str, dict[str, list]]:
-    """`ipvsadm -Ln` as {"TCP 10.0.2.100:80 rr": {"10.0.1.11:8080": ["Masq", 1]}}."""
-    table: dict[str, dict[str, list]] = {}
-    current = None
-    for line in sh("ipvsadm -Ln").splitlines()[3:]:
-        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)\s+(\S+)(.*)$", line)
-        if m:
-            current = f"{m[1]} {m[2]} {m[3]}{m[4].rstrip()}"
-            table[current] = {}
-            continue
-        m = re.match(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", line)
-        if m and current is not None:
-            table[current][m[1]] = [m[2], int(m[3])]
-    return table
 
 
-def wait_for(pred, timeout: float, poll: float = 0.05) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        time.sleep(poll)
-    return None
 
 
 def step(name: str, **data: object) -> None:

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from scenario_tools import sh, wait_for
+
 OUT = Path(os.environ.get("KPD_VM_OUT", "/tmp"))
 WORK = Path("/tmp/kpd-sync")
 PY = sys.executable
@@ -58,20 +60,8 @@ print(json.dumps(out))
 """
 
 
-def sh(cmd: str, check: bool = True, timeout: float = 60) -> str:
-    p = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise RuntimeError(f"{cmd}: exit {p.returncode}: {p.stderr.strip()}")
-    return p.stdout
 
 
-def wait_for(pred, timeout: float, poll: float = 0.1) -> float | None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if pred():
-            return time.monotonic() - start
-        time.sleep(poll)
-    return None
 
 
 def log(text: str) -> None:

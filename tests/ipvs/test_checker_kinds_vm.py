@@ -89,3 +89,13 @@ def test_a_reload_changing_scheduler_and_persistence_edits_the_service_and_a_con
     assert "10.0.2.110:9000" in r["conns_before"] and "10.0.2.110:9000" in r["conns_after"], r
     assert not any("del-service" in op or "add-service" in op for op in r["ops"][1:]), r["ops"]
     assert any("set-service TCP 10.0.2.110:9000 wrr" in op for op in r["ops"]), r["ops"]
+
+
+def test_alert_mails_of_every_checker_kind_are_keepalived_s(report):
+    """The SMTP alerts of the whole run (SMTP, UDP, ICMP, DNS and HTTP checkers going down and up; none for
+    FILE_CHECK): the same subjects and bodies as keepalived's."""
+    ours, theirs = report["kpd"].get("mails"), report["keepalived"].get("mails")
+    assert ours is not None and theirs is not None, report["_output"]
+    bodies = {body for _, body in theirs}
+    assert {"=> UDP CHECK failed on service <=", "=> DNS_CHECK: failed on service <="} <= bodies, theirs
+    assert ours == theirs

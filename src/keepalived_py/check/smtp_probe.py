@@ -18,7 +18,6 @@ The failure reasons are keepalived's texts (they make the body of its alert mail
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 
 from keepalived_py.check.probe import ProbeResult
@@ -74,8 +73,8 @@ async def _converse(
                 await loop.sock_connect(sock, destination(host, port, source))
         except TimeoutError:
             raise _Failed(f"Connection timeout to server {where}") from None
-        except OSError as err:
-            raise _Failed(f"Could not connect to server {where} ({os.strerror(err.errno or 0)})") from None
+        except OSError:
+            raise _Failed(f"Could not connect to server {where}") from None
         reader = _LineReader(sock, where, timeout)
         if _status(await reader.line()) != 220:
             raise _Failed(f"Bad greeting banner from server {where}")
