@@ -176,3 +176,36 @@ track_file later {
     assert any("track_file nowhere not found" in m for m in messages), messages
     (vs,) = build(result.config)
     assert vs.real_servers[0].checkers == ()
+
+
+def test_a_reload_keeps_what_the_file_says_without_a_quorum_flap(write_conf, tmp_path):
+    path = tmp_path / "value"
+    path.write_text("-2\n")  # 5 + (-2 * 2) = 1 < quorum 4: quorum down from the start
+    marks = tmp_path / "marks"
+    script = tmp_path / "mark"
+    script.write_text(f"#!/bin/sh\necho $1 >> {marks}\n")
+    script.chmod(0o755)
+    conf = write_conf(CONF % (path, script, script, "2"))
+    result = load_config(conf, host_checks=False)
+    ipvs = FakeIpvs()
+
+    async def probe(spec):
+        return ProbeResult.up()
+
+    async def main():
+        engine = CheckEngine(result.config, ipvs, probe=probe)
+        engine.open()
+        await engine.settled()
+        task = asyncio.create_task(engine.run())
+        before = ipvs.weights()
+        await engine.reload(load_config(conf, host_checks=False).config)
+        await engine.settled()
+        await asyncio.sleep(0.6)
+        after = ipvs.weights()
+        engine.stop()
+        await task
+        return before, after
+
+    before, after = asyncio.run(main())
+    assert before == after == {"TCP 192.0.2.10:80": {"10.0.0.1:8080": 1}}
+    assert marks.read_text().split() == ["down"]  # the start's; the reload says nothing

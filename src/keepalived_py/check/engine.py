@@ -328,6 +328,8 @@ class CheckEngine:
                 new.append(key)
         for key in [k for k in self._queued if k not in self.checkers]:
             del self._queued[key]  # its heap entry is stale now
+        # FILE_CHECKs first: what their files say is part of each server's state the quorum below weighs
+        self._preset_files()
         # Carry over what the kept checkers know, without notifications: nothing changed for them.
         for vs in self.pool.virtual_servers:
             for rs in vs.real_servers:
@@ -351,7 +353,6 @@ class CheckEngine:
             else:
                 self._notify_all(self.pool.start_one(vs))
         self._update_suspended()
-        self._preset_files()
         self._set_timeouts()
         self.resync()
         for key in self.checkers:
