@@ -64,6 +64,24 @@ while True:
     s.sendto(r.to_wire(), peer)
 """,
     # a TCP echo server, one line at a time
+    # an HTTPS server that requires a client certificate signed by the lab's CA
+    "https": """
+import http.server, ssl, sys
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"secure ok\\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(sys.argv[2] + "/server.pem", sys.argv[2] + "/server.key")
+ctx.verify_mode = ssl.CERT_REQUIRED
+ctx.load_verify_locations(sys.argv[2] + "/ca.pem")
+server = http.server.ThreadingHTTPServer((sys.argv[1], 8443), Health)
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+""",
     "tcpecho": """
 import asyncio, sys
 async def handle(r, w):
@@ -145,7 +163,7 @@ running: dict[tuple[str, int], subprocess.Popen] = {}
 
 def server(kind: str, i: int, up: bool) -> None:
     if up:
-        proc = subprocess.Popen(["ip", "netns", "exec", f"rs{i}", PY, "-c", SERVERS[kind], RS[i]],
+        proc = subprocess.Popen(["ip", "netns", "exec", f"rs{i}", PY, "-c", SERVERS[kind], RS[i], str(WORK)],
                                 stdout=subprocess.DEVNULL, stderr=open(WORK / f"{kind}{i}.err", "w"))  # noqa: SIM115
         running[(kind, i)] = proc
         time.sleep(1.0)  # Python starting in an emulated CPU
@@ -153,6 +171,17 @@ def server(kind: str, i: int, up: bool) -> None:
         proc = running.pop((kind, i))
         proc.kill()
         proc.wait()
+
+
+def certificates() -> None:
+    """A CA, a client certificate it signed (key behind a password) for the SSL block, a server's."""
+    def openssl(args: str) -> None:
+        sh(f"cd {WORK} && openssl {args}")
+
+    openssl("req -x509 -newkey rsa:2048 -nodes -subj /CN=lab-ca -days 1 -keyout ca.key -out ca.pem")
+    openssl("req -newkey rsa:2048 -subj /CN=checker -passout pass:s3cret -keyout client.key -out client.csr")
+    openssl("x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out client.pem")
+    openssl("req -x509 -newkey rsa:2048 -nodes -subj /CN=rs2 -days 1 -keyout server.key -out server.pem")
 
 
 def lab() -> None:
@@ -177,6 +206,9 @@ def lab() -> None:
     server("dns", 2, True)
     server("echo", 2, True)
     server("tcpecho", 1, True)
+    server("smtp", 3, True)
+    certificates()
+    server("https", 2, True)
     www = WORK / "www"
     www.mkdir(exist_ok=True)
     (www / "health").write_text("<html>status: ok</html>\n")
@@ -198,6 +230,60 @@ virtual_server 10.0.2.110 9000 {{
     protocol TCP
     real_server 10.0.1.11 9000 {{
         weight 1
+    }}
+}}
+SSL {{
+    certificate {WORK}/client.pem
+    key {WORK}/client.key
+    password s3cret
+    ca {WORK}/ca.pem
+}}
+virtual_server 10.0.2.111 25 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.11 25 {{
+        SMTP_CHECK {{
+            host {{
+                connect_ip 10.0.1.13
+                connect_timeout 1
+            }}
+            host {{
+                connect_ip 10.0.1.13
+                connect_port 25
+                connect_timeout 1
+                retry 1
+                delay_before_retry 1
+            }}
+        }}
+    }}
+    real_server 10.0.1.12 25 {{
+        SMTP_CHECK {{
+            connect_ip 10.0.1.13
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+            host {{
+                connect_ip 10.0.1.12
+                connect_timeout 1
+            }}
+        }}
+    }}
+}}
+virtual_server 10.0.2.112 443 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.12 8443 {{
+        SSL_GET {{
+            url {{
+                path /health
+                digest {SECURE_DIGEST}
+            }}
+            {CHECK}
+        }}
     }}
 }}
 global_defs {{
@@ -398,6 +484,9 @@ virtual_server 10.0.2.104 80 {{
 SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "UDP 10.0.2.102:7 rr",
                               "TCP 10.0.2.103:80 wrr", "TCP 10.0.2.104:80 wrr")
 REGEX = "TCP 10.0.2.109:80 rr"
+HOSTS, SECURE = "TCP 10.0.2.111:25 rr", "TCP 10.0.2.112:443 rr"
+#: md5 of the HTTPS server's body "secure ok\n"
+SECURE_DIGEST = "39910249e3ad548b7978f0819eb81327"
 TUNNELS = {
     # gre with remcsum: refused by keepalived's parser (an error); the real server keeps IPIP
     "TCP 10.0.2.105:80 rr": {"10.0.1.11:80": ["Tunnel", 1], "10.0.1.12:80": ["Tunnel", 1],
@@ -407,7 +496,13 @@ TUNNELS = {
 START = {
     **TUNNELS,
     "TCP 10.0.2.110:9000 rr": {"10.0.1.11:9000": ["Masq", 1]},
-    REGEX: {"10.0.1.11:8080": ["Masq", 1]},  # "ok" matches; "STATUS: FAIL" does not; no_match "ok" fails
+    REGEX: {"10.0.1.11:8080": ["Masq", 1]},
+    # SMTP host blocks (an SMTP server on rs3 that no step stops): rs1's two hosts both answer; rs2's
+    # SMTP_CHECK has its own connection (answers) and a host that does not (nothing on 10.0.1.12:25): a
+    # checker each, all must pass
+    HOSTS: {"10.0.1.11:25": ["Masq", 1]},
+    # SSL_GET to a server requiring a client certificate: presented from the SSL block
+    SECURE: {"10.0.1.12:8443": ["Masq", 1]},  # "ok" matches; "STATUS: FAIL" does not; no_match "ok" fails
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
     UDP: {"10.0.1.12:7": ["Masq", 1]},  # rs3's port 7 is closed: ICMP port unreachable
