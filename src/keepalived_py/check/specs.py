@@ -1,11 +1,15 @@
 """From the configuration to what the checkers child runs: effective options, probe identities, IPVS settings.
 
 Options are inherited as keepalived inherits them: checker, then real server, then virtual server, then
-the checker type's default (retry 1, or 0 for MISC_CHECK; delay_before_retry 1 s, or 3 s for HTTP_GET and
-SSL_GET; connect_timeout 5 s; warmup the checker's delay_loop; misc_timeout the virtual server's delay_loop).
+the checker type's default (retry 1, or 0 for MISC_CHECK, 3 for DNS_CHECK; delay_before_retry 1 s, or 3 s
+for HTTP_GET and SSL_GET, the delay_loop for DNS_CHECK; connect_timeout 5 s; warmup the checker's
+delay_loop; misc_timeout the virtual server's delay_loop). A FILE_CHECK takes its track_file's weight and
+reverse unless it gives its own, and is never alpha.
 
-Probes are values (:class:`TcpSpec`, :class:`HttpSpec`, :class:`MiscSpec`), so identical probes referenced by
-several virtual servers compare equal and run once per round (:class:`CheckerKey`).
+Probes are values (:class:`TcpSpec`, :class:`HttpSpec`, :class:`MiscSpec`, :class:`SmtpSpec`,
+:class:`UdpSpec`, :class:`PingSpec`, :class:`DnsSpec`, :class:`FileSpec`), so identical probes referenced by
+several virtual servers compare equal and run once per round (:class:`CheckerKey`). A real server's
+forwarding method carries its tunnel (type, GUE port, checksum flags) into its :class:`Dest`.
 
 A MISC_CHECK script is judged by :mod:`keepalived_py.script_security` (the rule check-config applies): one it
 refuses is left out, as keepalived removes the checker; one it allows runs as the program and user decided
