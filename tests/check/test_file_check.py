@@ -73,22 +73,29 @@ virtual_server 192.0.2.10 80 {
 """
 
 
-def engine_table(write_conf, tmp_path, weight: str, initial: str, steps: list[str]):
-    path = tmp_path / "value"
-    path.write_text(initial)
+def mark_script(tmp_path):
+    """A quorum script appending its argument to a marks file: (script, marks)."""
     marks = tmp_path / "marks"
     script = tmp_path / "mark"
     script.write_text(f"#!/bin/sh\necho $1 >> {marks}\n")
     script.chmod(0o755)
+    return script, marks
+
+
+async def always_up(spec):
+    return ProbeResult.up()
+
+
+def engine_table(write_conf, tmp_path, weight: str, initial: str, steps: list[str]):
+    path = tmp_path / "value"
+    path.write_text(initial)
+    script, marks = mark_script(tmp_path)
     result = load_config(write_conf(CONF % (path, script, script, weight)), host_checks=False)
     assert int(result.exit_code) == 0, result.diagnostics
     ipvs = FakeIpvs()
 
-    async def probe(spec):
-        return ProbeResult.up()
-
     async def main():
-        engine = CheckEngine(result.config, ipvs, probe=probe)
+        engine = CheckEngine(result.config, ipvs, probe=always_up)
         engine.open()
         await engine.settled()
         tables = [ipvs.weights()]
@@ -181,19 +188,13 @@ track_file later {
 def test_a_reload_keeps_what_the_file_says_without_a_quorum_flap(write_conf, tmp_path):
     path = tmp_path / "value"
     path.write_text("-2\n")  # 5 + (-2 * 2) = 1 < quorum 4: quorum down from the start
-    marks = tmp_path / "marks"
-    script = tmp_path / "mark"
-    script.write_text(f"#!/bin/sh\necho $1 >> {marks}\n")
-    script.chmod(0o755)
+    script, marks = mark_script(tmp_path)
     conf = write_conf(CONF % (path, script, script, "2"))
     result = load_config(conf, host_checks=False)
     ipvs = FakeIpvs()
 
-    async def probe(spec):
-        return ProbeResult.up()
-
     async def main():
-        engine = CheckEngine(result.config, ipvs, probe=probe)
+        engine = CheckEngine(result.config, ipvs, probe=always_up)
         engine.open()
         await engine.settled()
         task = asyncio.create_task(engine.run())
