@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from argparse import Namespace
 
@@ -164,6 +166,63 @@ def test_ssl_get_with_sni(tls_server_context):
     r, _, _ = check(reply(OK), tls=tls_server_context, ssl=True, sni="www.example.com")
     assert r.ok, r
     assert names == ["www.example.com"]
+
+
+class ShutdownRecorder:
+    """A blocking TLS server on 127.0.0.1 that answers one request, sends its close_notify and records, per
+    connection, the SNI name and whether the client answered with a close_notify before closing."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.seen: list[tuple[str | None, bool]] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.context.sni_callback = lambda sock, name, ctx: setattr(sock, "sni_name", name)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        while True:
+            raw, _ = self.listener.accept()
+            raw.settimeout(3)
+            try:
+                conn = self.context.wrap_socket(raw, server_side=True)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(1000)
+                conn.sendall(OK)
+                name = getattr(conn, "sni_name", None)  # set by the SNI callback
+                try:
+                    conn.unwrap()  # our close_notify, then the client's (or its bare EOF)
+                    answered = True
+                except (ssl.SSLError, OSError):
+                    answered = False
+                self.seen.append((name, answered))
+            except (ssl.SSLError, OSError):
+                self.seen.append((None, False))
+            finally:
+                raw.close()
+
+    def recorded(self, count: int = 1) -> list[tuple[str | None, bool]]:
+        deadline = time.monotonic() + 10
+        while len(self.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.seen
+
+
+@pytest.mark.parametrize("compliant", [False, True])
+def test_ssl_get_sends_close_notify_only_when_tls_compliant(tls_server_context, compliant):
+    """keepalived sets SSL_set_quiet_shutdown unless tls_compliant (2.2.8): no close_notify from the
+    checker even when the server sends its own first; with tls_compliant it answers with one."""
+    recorder = ShutdownRecorder(tls_server_context)
+    r = asyncio.run(probe_http(target(recorder.port, ssl=True, tls_compliant=compliant)))
+    assert r.ok, r
+    assert recorder.recorded() == [(None, compliant)]
+
+
+def test_ssl_get_without_sni_sends_no_server_name(tls_server_context):
+    recorder = ShutdownRecorder(tls_server_context)
+    assert asyncio.run(probe_http(target(recorder.port, ssl=True, virtualhost="www.example.com"))).ok
+    assert recorder.recorded() == [(None, False)]
 
 
 def test_ssl_get_against_a_plain_server_is_down():

@@ -97,3 +97,42 @@ def test_bad_dns_names_are_refused(write_conf, name):
     result, (dns,) = real_server(write_conf, f"        DNS_CHECK {{\n            name {name}\n        }}")
     assert int(result.exit_code) == 5
     assert dns.probe.name == ""  # the default stays: the root
+
+
+def ssl_targets(write_conf, check: str, rs_extra: str = ""):
+    text = ("virtual_server 192.0.2.10 443 {\n    virtualhost vs.example\n    lb_kind NAT\n    lb_algo rr\n"
+            "    protocol TCP\n    real_server 10.0.0.1 443 {\n" + rs_extra + "\n" + check + "\n    }\n}\n")
+    result = load_config(write_conf(text), host_checks=False)
+    assert int(result.exit_code) == 0, result.diagnostics
+    (vs,) = build(result.config)
+    (key,) = vs.real_servers[0].checkers
+    return key.probe.urls
+
+
+def test_ssl_get_sends_sni_only_with_enable_sni(write_conf):
+    """keepalived's enable_sni is off unless given: no server name in the handshake by default."""
+    (t,) = ssl_targets(write_conf, "SSL_GET {\n url {\n path /\n }\n }")
+    assert t.sni is None and t.virtualhost == "vs.example"
+
+
+def test_sni_names_the_url_checker_or_virtual_server_virtualhost_never_the_real_server_s(write_conf):
+    """keepalived's SNI name: url, SSL_GET, then virtual server virtualhost (the real server's is in the
+    Host header only)."""
+    check = "SSL_GET {\n enable_sni\n url {\n path /a\n }\n url {\n path /b\n virtualhost u.example\n }\n }"
+    a, b = ssl_targets(write_conf, check, rs_extra="virtualhost rs.example")
+    assert (a.virtualhost, a.sni) == ("rs.example", "vs.example")
+    assert (b.virtualhost, b.sni) == ("u.example", "u.example")
+    (c,) = ssl_targets(write_conf, "SSL_GET {\n enable_sni\n virtualhost c.example\n url {\n path /\n }\n }",
+                       rs_extra="virtualhost rs.example")
+    assert (c.virtualhost, c.sni) == ("c.example", "c.example")
+
+
+@pytest.mark.parametrize("where", ["checker", "url"])
+def test_tls_compliant_on_the_ssl_get_or_its_url(write_conf, where):
+    flag = "tls_compliant"
+    check = (f"SSL_GET {{\n {flag if where == 'checker' else ''}\n url {{\n path /a\n"
+             f" {flag if where == 'url' else ''}\n }}\n url {{\n path /b\n }}\n }}")
+    a, b = ssl_targets(write_conf, check)
+    assert a.tls_compliant and b.tls_compliant == (where == "checker")
+    (plain,) = ssl_targets(write_conf, "SSL_GET {\n url {\n path /\n }\n }")
+    assert not plain.tls_compliant

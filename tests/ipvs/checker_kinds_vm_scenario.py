@@ -63,6 +63,49 @@ while True:
         r.set_rcode(dns.rcode.NXDOMAIN)
     s.sendto(r.to_wire(), peer)
 """,
+    # an HTTPS server on two ports recording, per connection, the SNI name, the Host header and whether the
+    # checker answered the server's close_notify with its own (keepalived's checkers close quietly)
+    "tlsrec": """
+import json, socket, ssl, sys, threading
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(sys.argv[2] + "/server.pem", sys.argv[2] + "/server.key")
+ctx.sni_callback = lambda sock, name, c: setattr(sock, "sni_name", name)
+lock = threading.Lock()
+def serve(raw, port):
+    raw.settimeout(3)
+    seen = {"port": port, "sni": None, "host": None, "close_notify": None}
+    try:
+        conn = ctx.wrap_socket(raw, server_side=True)
+        seen["sni"] = getattr(conn, "sni_name", None)
+        data = b""
+        while b"\\r\\n\\r\\n" not in data and len(data) < 4096:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        for line in data.split(b"\\r\\n"):
+            if line.lower().startswith(b"host:"):
+                seen["host"] = line[5:].strip().decode()
+        conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n")
+        try:
+            conn.unwrap()
+            seen["close_notify"] = True
+        except (ssl.SSLError, OSError):
+            seen["close_notify"] = False
+    except (ssl.SSLError, OSError) as err:
+        seen["error"] = type(err).__name__
+    finally:
+        raw.close()
+    with lock, open(sys.argv[2] + "/tlsrec.jsonl", "a") as f:
+        f.write(json.dumps(seen) + "\\n")
+def listen(port):
+    s = socket.create_server((sys.argv[1], port))
+    while True:
+        raw, _ = s.accept()
+        threading.Thread(target=serve, args=(raw, port), daemon=True).start()
+threading.Thread(target=listen, args=(8444,), daemon=True).start()
+listen(8443)
+""",
     # a TCP echo server, one line at a time
     # an HTTPS server that requires a client certificate signed by the lab's CA
     "https": """
@@ -209,6 +252,7 @@ def lab() -> None:
     server("smtp", 3, True)
     certificates()
     server("https", 2, True)
+    server("tlsrec", 3, True)
     www = WORK / "www"
     www.mkdir(exist_ok=True)
     (www / "health").write_text("<html>status: ok</html>\n")
@@ -281,6 +325,35 @@ virtual_server 10.0.2.112 443 {{
             url {{
                 path /health
                 digest {SECURE_DIGEST}
+            }}
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.113 443 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    virtualhost vs.example
+    real_server 10.0.1.13 8443 {{
+        SSL_GET {{
+            url {{
+                path /plain
+            }}
+            {CHECK}
+        }}
+    }}
+    real_server 10.0.1.13 8444 {{
+        virtualhost rs.example
+        SSL_GET {{
+            enable_sni
+            url {{
+                path /a
+            }}
+            url {{
+                path /b
+                virtualhost u.example
             }}
             {CHECK}
         }}
@@ -485,6 +558,7 @@ SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "U
                               "TCP 10.0.2.103:80 wrr", "TCP 10.0.2.104:80 wrr")
 REGEX = "TCP 10.0.2.109:80 rr"
 HOSTS, SECURE = "TCP 10.0.2.111:25 rr", "TCP 10.0.2.112:443 rr"
+TLSREC = "TCP 10.0.2.113:443 rr"
 #: md5 of the HTTPS server's body "secure ok\n"
 SECURE_DIGEST = "39910249e3ad548b7978f0819eb81327"
 TUNNELS = {
@@ -502,6 +576,8 @@ START = {
     # checker each, all must pass
     HOSTS: {"10.0.1.11:25": ["Masq", 1]},
     # SSL_GET to a server requiring a client certificate: presented from the SSL block
+    # SSL_GET without enable_sni, with it (the SNI and Host header recorded by the server)
+    TLSREC: {"10.0.1.13:8443": ["Masq", 1], "10.0.1.13:8444": ["Masq", 1]},
     SECURE: {"10.0.1.12:8443": ["Masq", 1]},  # "ok" matches; "STATUS: FAIL" does not; no_match "ok" fails
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
@@ -565,6 +641,7 @@ def reset() -> None:
     (WORK / "weight").write_text("1\n")
     (WORK / "gate").write_text("0\n")
     (WORK / "www" / "health").write_text("<html>status: ok</html>\n")
+    (WORK / "tlsrec.jsonl").write_text("")
 
 
 def scenario(who: str, argv: list[str]) -> None:
@@ -592,6 +669,8 @@ def scenario(who: str, argv: list[str]) -> None:
         time.sleep(3)  # the last step's mails are out
         # every checker change of the run, in a stable order (checkers change independently)
         out["mails"] = sorted(map(list, MAILS[first_mail:]))
+        records = (WORK / "tlsrec.jsonl").read_text().splitlines()
+        out["tls_seen"] = sorted(set(records))  # one line per kind of connection the checkers made
         if who == "kpd":
             out["reload_in_place"] = reload_in_place()
     finally:

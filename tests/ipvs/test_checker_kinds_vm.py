@@ -99,3 +99,16 @@ def test_alert_mails_of_every_checker_kind_are_keepalived_s(report):
     bodies = {body for _, body in theirs}
     assert {"=> UDP CHECK failed on service <=", "=> DNS_CHECK: failed on service <="} <= bodies, theirs
     assert ours == theirs
+
+
+def test_ssl_get_server_name_host_header_and_quiet_close_are_keepalived_s(report):
+    """An SSL_GET without enable_sni sends no server name; with it, the url's, checker's or virtual
+    server's virtualhost (not the real server's, which is in the Host header); neither answers the server's
+    close_notify (keepalived's quiet shutdown). The server's records under kpd are keepalived's."""
+    ours, theirs = report["kpd"].get("tls_seen"), report["keepalived"].get("tls_seen")
+    assert ours is not None and theirs is not None, report["_output"]
+    seen = [json.loads(line) for line in theirs]
+    expected = {(8443, None, "vs.example"), (8444, "vs.example", "rs.example"),
+                (8444, "u.example", "u.example")}
+    assert {(r["port"], r["sni"], r["host"]) for r in seen} == expected, seen
+    assert ours == theirs

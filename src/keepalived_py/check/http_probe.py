@@ -23,8 +23,8 @@ from keepalived_py.check.body_regex import BODY_MAX, BodyRegex
 from keepalived_py.check.http_response import ResponseParser
 from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
+from keepalived_py.check.probe_stream import READ_SIZE, PlainStream, TlsStream
 
-READ_SIZE = 16 * 1024
 DEFAULT_STATUS = ((200, 299),)
 
 
@@ -43,6 +43,7 @@ class HttpTarget:
     digest: str | None = None
     regex: BodyRegex | None = None
     tls: TlsClient | None = None
+    tls_compliant: bool = False
 
 
 @dataclass
@@ -106,7 +107,6 @@ def tls_context(client: TlsClient | None) -> ssl.SSLContext | str:
 async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0) -> HttpOutcome:
     """GET the url; never raises: a failure is in ``error``."""
     out = HttpOutcome()
-    writer: asyncio.StreamWriter | None = None
     sock: socket.socket | None = None
     stage = "connect"
     try:
@@ -117,18 +117,19 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0)
                 return out
             sock = open_probe_socket(t.host, socket.SOCK_STREAM, t.source)
             await asyncio.get_running_loop().sock_connect(sock, destination(t.host, t.port, t.source))
-            stage = "TLS" if t.ssl else "request"
-            reader, writer = await asyncio.open_connection(
-                sock=sock, ssl=context, server_hostname=(t.sni or "") if t.ssl else None,
-                limit=READ_SIZE)
-            sock = None  # the transport owns it now
+            stream: PlainStream
+            if context is not None:
+                stage = "TLS"
+                stream = TlsStream(sock, context, t.sni, compliant=t.tls_compliant)
+                await stream.handshake()
+            else:
+                stream = PlainStream(sock)
             stage = "request"
-            writer.write(request_bytes(t))
-            await writer.drain()
+            await stream.send(request_bytes(t))
             stage = "response"
             parser = ResponseParser(want_digest=want_digest, keep_body=keep_body)
             while not parser.done and parser.error is None:
-                data = await reader.read(READ_SIZE)
+                data = await stream.recv(READ_SIZE)
                 if not data:
                     parser.eof()
                     break
@@ -143,6 +144,7 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0)
             else:
                 out.digest = parser.digest
                 out.body = bytes(parser.body)
+            await stream.finish()
     except TimeoutError:
         out.error = f"timeout after {t.timeout:g} s ({stage})"
     except ssl.SSLError as err:
@@ -155,8 +157,6 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0)
     except Exception as err:  # any surprise is a failed check, never a crash
         out.error = f"unexpected error: {err!r}"
     finally:
-        if writer is not None:
-            writer.transport.abort()
         if sock is not None:
             sock.close()
     return out

@@ -447,6 +447,8 @@ def _checker(
         if ssl_block is not None:
             tls = TlsClient(ssl_block.certificate, ssl_block.key, ssl_block.password, ssl_block.ca)
         vhost_default = c.virtualhost or rs.virtualhost or vs.virtualhost
+        # keepalived's SNI skips the real server's virtualhost (its Host header does not)
+        sni_default = c.virtualhost or vs.virtualhost
         targets = tuple(
             HttpTarget(
                 host=host,
@@ -454,7 +456,8 @@ def _checker(
                 path=u.path,
                 virtualhost=u.virtualhost or vhost_default,
                 ssl=c.ssl,
-                sni=(u.virtualhost or vhost_default) if (c.ssl and c.enable_sni) else None,
+                sni=(u.virtualhost or sni_default) if (c.ssl and c.enable_sni) else None,
+                tls_compliant=c.ssl and (c.tls_compliant or u.tls_compliant),
                 http_protocol=c.http_protocol,
                 source=source,
                 timeout=timeout,

@@ -462,6 +462,7 @@ class HttpUrl:
     regex_min_offset: int = 0
     regex_max_offset: int | None = None
     regex_stack: tuple[int, int] | None = None
+    tls_compliant: bool = False
     location: Location = NOWHERE
 
 
@@ -496,7 +497,8 @@ class HttpCheck(CheckCommon):
     url: tuple[HttpUrl, ...] = ()
     virtualhost: str | None = None
     http_protocol: str = "1.0"
-    enable_sni: bool = True
+    enable_sni: bool = False
+    tls_compliant: bool = False
     fast_recovery: bool = False
 
     @property

@@ -486,7 +486,18 @@ def declare(schema: Schema) -> None:
             default="1.0",
         ),
         Keyword(
-            "enable_sni", "SSL_GET: send SNI (the virtualhost) in the TLS handshake.", Flag(), default=True
+            "enable_sni",
+            "SSL_GET: send SNI in the TLS handshake: the url's, the checker's or the virtual server's "
+            "virtualhost (never the real server's, as keepalived).",
+            Flag(),
+            default=False,
+        ),
+        Keyword(
+            "tls_compliant",
+            "SSL_GET: end each connection with a TLS close_notify (keepalived 2.2.8; without it the "
+            "connection is closed quietly, as keepalived's SSL_set_quiet_shutdown).",
+            Flag(),
+            default=False,
         ),
         Keyword(
             "fast_recovery",
@@ -506,6 +517,8 @@ def declare(schema: Schema) -> None:
         Keyword("virtualhost", "Host header for this URL.", Word()),
         Keyword("regex", "Regular expression the body must match (quoted).", REGEX),
         Keyword("regex_no_match", "The body must not match the regex.", Flag(), default=False),
+        Keyword("tls_compliant", "SSL_GET: close this url's connections with a close_notify.", Flag(),
+                default=False),
         Keyword("regex_options", "PCRE2 options of the regex (those Python's re has).", REGEX_OPTIONS),
         Keyword("regex_min_offset", "The match must start at or after this body offset.", Int(0, 2**31 - 1),
                 default=0),
