@@ -6,12 +6,17 @@ plus the maximum since start. :class:`LoopLagMonitor` is the asyncio part: a tas
 ``interval`` seconds, again and again, and records how much later than asked it woke up. A callback that
 blocks the loop for 300 ms shows as a sample of about 300 ms (less up to one interval, depending on where
 the sleep was when it began).
+
+The monitor also sums its samples (``stalled``: the seconds its loop has been kept busy since the monitor
+started); :func:`stalled` reads the running loop's sum, so that a probe's timeout can leave out the time the
+loop, not the network, kept it waiting (:mod:`keepalived_py.check.probe_deadline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +27,15 @@ INTERVAL = 0.1
 WINDOW = 60.0
 
 OnLag = Callable[[float], object]
+
+#: the monitor running on each loop (one per child)
+_MONITORS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLagMonitor] = weakref.WeakKeyDictionary()
+
+
+def stalled() -> float:
+    """Seconds the running loop has been late so far by its monitor's samples; 0.0 without a monitor."""
+    monitor = _MONITORS.get(asyncio.get_running_loop())
+    return monitor.stalled if monitor is not None else 0.0
 
 
 class LagStats:
@@ -86,6 +100,8 @@ class LoopLagMonitor:
         self.stats = LagStats(window, max_samples=int(window / interval * 1.5) + 16)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task[None] | None = None
+        #: the sum of the samples: seconds the loop was kept busy past the monitor's wake-ups
+        self.stalled = 0.0
 
     @classmethod
     def start(
@@ -98,13 +114,21 @@ class LoopLagMonitor:
 
     async def run(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
-        while True:
-            asked = loop.time() + self.interval
-            await asyncio.sleep(self.interval)
-            now = loop.time()
-            self.stats.add(now, now - asked)
-            if self.on_lag is not None:
-                self.on_lag(now - asked)
+        _MONITORS[loop] = self
+        try:
+            while True:
+                asked = loop.time() + self.interval
+                await asyncio.sleep(self.interval)
+                now = loop.time()
+                lag = now - asked
+                self.stats.add(now, lag)
+                if lag > 0:
+                    self.stalled += lag
+                if self.on_lag is not None:
+                    self.on_lag(lag)
+        finally:
+            if _MONITORS.get(loop) is self:
+                del _MONITORS[loop]
 
     def summary(self) -> dict[str, Any]:
         now = self._loop.time() if self._loop is not None else 0.0

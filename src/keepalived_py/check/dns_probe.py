@@ -26,6 +26,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 _HEADER_SIZE = 12
@@ -80,16 +81,13 @@ async def probe_dns(
         sock.connect(destination(host, port, source))
         if sock.send(query) != len(query):
             return ProbeResult.down("failed to write all of the datagram.")
-        deadline = loop.time() + timeout
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    data = await loop.sock_recv(sock, 65535)
-            except TimeoutError:
-                return ProbeResult.down("read timeout from socket")
-            verdict = judge_reply(data, query)
-            if verdict is not None:
-                return verdict
+        try:
+            async with network_timeout(timeout):
+                while (verdict := judge_reply(await loop.sock_recv(sock, 65535), query)) is None:
+                    pass  # not the answer to this query
+        except TimeoutError:
+            return ProbeResult.down("read timeout from socket")
+        return verdict
     except OSError as err:
         return ProbeResult.down(f"failed to read socket; errno {err.errno} ({os.strerror(err.errno or 0)})")
     finally:

@@ -13,8 +13,10 @@ runs on the same loop):
 * the checkers are created ``BUILD_BATCH`` per loop turn (on start and for those a reload adds);
 * probes due and probe results waiting are handled at most ``TURN_BATCH`` (or ``TURN_SLICE`` seconds) per
   loop turn, the rest on the next turns: an engine that cannot keep up runs its checks late (and counts
-  them in ``late_probes``), it does not stall the loop. A probe's timeout starts when the probe starts,
-  never when it was due, so a late check does not fail a healthy server;
+  them in ``late_probes`` and ``max_lateness``, with a warning), it does not stall the loop. A probe's
+  timeout starts when the probe starts, never when it was due, and counts only the time the network had,
+  not the time the loop kept the probe waiting (:mod:`keepalived_py.check.probe_deadline`), so a late or
+  starved engine does not fail a healthy server;
 * on start, and again once the checkers are built and the table programmed, the long-lived objects
   (configuration, pool, checkers) are moved out of the garbage collector's reach (``gc.freeze()``): with
   10,000 real servers a full collection walking them took 100-300 ms on the host. (Frozen objects are
@@ -98,6 +100,9 @@ APPLY_SLICE = 0.02
 TURN_BATCH = 64
 #: ... or this many seconds of that work
 TURN_SLICE = 0.01
+#: a check started this many seconds after it was due is reported (a warning at most once a minute)
+LATE_WARNING = 1.0
+LATE_WARNING_EVERY = 60.0
 #: checkers created per loop turn (on start, on reload)
 BUILD_BATCH = 512
 #: virtual servers whose desired IPVS entries are computed (or planned) per step of kernel work
@@ -192,6 +197,7 @@ class CheckEngine:
             "verdict_to_kernel_last": 0.0, "verdict_to_kernel_max": 0.0,
         }
         self._first_verdict: float | None = None
+        self._late_warned = -LATE_WARNING_EVERY
         self._dirty: set[int] = set()
         self._sync_pending = False
         self._full_resync_needed = False
@@ -497,6 +503,12 @@ class CheckEngine:
         late = now - c.next_due
         if late > 0.1:
             self.stats["late_probes"] += 1
+            if late > LATE_WARNING and now >= self._late_warned + LATE_WARNING_EVERY:
+                self._late_warned = now
+                log.warning("checks are running late (%s started %.1f s after it was due): the engine "
+                            "cannot keep up with its %d checkers; the schedule stretches, and a check's "
+                            "timeout counts only the time the network had", key.describe(), late,
+                            len(self.checkers))
         if late > self.stats["max_lateness"]:
             self.stats["max_lateness"] = late
         self._running.add(key)
@@ -798,5 +810,7 @@ class CheckEngine:
     def summary(self) -> dict[str, Any]:
         up, total = self.pool.counts()
         return {"real_servers_up": up, "real_servers": total,
-                "virtual_servers": len(self.pool.virtual_servers), "ready": self.ready}
+                "virtual_servers": len(self.pool.virtual_servers), "ready": self.ready,
+                "late_probes": self.stats["late_probes"],
+                "max_lateness": round(self.stats["max_lateness"], 3)}
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from keepalived_py.check.body_regex import BODY_MAX, BodyRegex
 from keepalived_py.check.http_response import ResponseParser
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 from keepalived_py.check.probe_stream import READ_SIZE, PlainStream, TlsStream
 
@@ -110,7 +111,7 @@ async def fetch(t: HttpTarget, *, want_digest: bool = False, keep_body: int = 0)
     sock: socket.socket | None = None
     stage = "connect"
     try:
-        async with asyncio.timeout(t.timeout):
+        async with network_timeout(t.timeout):
             context = tls_context(t.tls) if t.ssl else None
             if isinstance(context, str):
                 out.error = context

@@ -22,6 +22,7 @@ import socket
 import struct
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 
 PAYLOAD = (b"keepalived check - " * 7)[:128]
 ECHO_REQUEST, ECHO_REPLY = 8, 0
@@ -99,15 +100,19 @@ async def probe_ping(host: str, *, timeout: float) -> ProbeResult:
 async def _reply(
     sock: socket.socket, raw: bool, v6: bool, ident: int, seq: int, timeout: float
 ) -> ProbeResult:
+    try:
+        async with network_timeout(timeout):
+            return await _first_reply(sock, raw, v6, ident, seq)
+    except TimeoutError:
+        return ProbeResult.down(f"ICMP echo timeout after {timeout:g} s")
+
+
+async def _first_reply(sock: socket.socket, raw: bool, v6: bool, ident: int, seq: int) -> ProbeResult:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     want = ECHO_REPLY6 if v6 else ECHO_REPLY
     while True:
         try:
-            async with asyncio.timeout_at(deadline):
-                data = await loop.sock_recv(sock, 2048)
-        except TimeoutError:
-            return ProbeResult.down(f"ICMP echo timeout after {timeout:g} s")
+            data = await loop.sock_recv(sock, 2048)
         except OSError as err:
             return ProbeResult.down(
                 f"recv ICMP{'v6' if v6 else ''} packet error: {os.strerror(err.errno or 0)}"

@@ -21,6 +21,7 @@ import asyncio
 import socket
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 #: keepalived's SMTP_BUFF_MAX less its terminating NUL: a longer line is dropped
@@ -44,7 +45,7 @@ async def probe_smtp(
     """One SMTP conversation; never raises."""
     where = f"[{host}]:{port}"
     try:
-        async with asyncio.timeout(timeout * WAITS):
+        async with network_timeout(timeout * WAITS):
             return await _converse(host, port, where, helo_name, timeout, source)
     except TimeoutError:
         return ProbeResult.down(f"Read timeout from server {where}")
@@ -69,7 +70,7 @@ async def _converse(
         raise _Failed(f"socket bind failed: {err.strerror or err}") from None
     try:
         try:
-            async with asyncio.timeout(timeout):
+            async with network_timeout(timeout):
                 await loop.sock_connect(sock, destination(host, port, source))
         except TimeoutError:
             raise _Failed(f"Connection timeout to server {where}") from None
@@ -97,7 +98,7 @@ def _status(line: bytes) -> int | None:
 
 async def _send(sock: socket.socket, data: bytes, where: str, timeout: float) -> None:
     try:
-        async with asyncio.timeout(timeout):
+        async with network_timeout(timeout):
             await asyncio.get_running_loop().sock_sendall(sock, data)
     except TimeoutError:
         raise _Failed(f"Write timeout to server {where}") from None
@@ -117,7 +118,7 @@ class _LineReader:
         buf = b""
         while True:
             try:
-                async with asyncio.timeout(self.timeout):
+                async with network_timeout(self.timeout):
                     data = await loop.sock_recv(self.sock, 4096)
             except TimeoutError:
                 raise _Failed(f"Read timeout from server {self.where}") from None

@@ -12,6 +12,7 @@ import os
 import socket
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 
@@ -32,7 +33,7 @@ async def probe_tcp(
         return ProbeResult.down(f"socket: {err.strerror or err}")
     try:
         try:
-            async with asyncio.timeout(timeout):
+            async with network_timeout(timeout):
                 await loop.sock_connect(sock, destination(host, port, source))
         except TimeoutError:
             # The timeout and the connection's completion handled in the same turn of a late loop: the

@@ -24,6 +24,7 @@ import socket
 import struct
 
 from keepalived_py.check.probe import ProbeResult
+from keepalived_py.check.probe_deadline import network_timeout
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
 
 #: what keepalived sends without a payload (``udp_bind_connect``)
@@ -100,7 +101,6 @@ async def _wait(sock: socket.socket, timeout: float, size: int) -> bytes | str |
     """The reply datagram, an error text (an ICMP unreachable), ``_NOT_UNREACHABLE`` (another error was
     queued), or None when nothing came in time."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
     ready: asyncio.Future[None] = loop.create_future()
 
     def wake() -> None:
@@ -109,23 +109,22 @@ async def _wait(sock: socket.socket, timeout: float, size: int) -> bytes | str |
 
     loop.add_reader(sock.fileno(), wake)
     try:
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await ready
-            except TimeoutError:
-                return None
-            queued = _error_queue(sock)
-            if queued is not None:
-                return queued or _NOT_UNREACHABLE
-            try:
-                return sock.recv(size)
-            except BlockingIOError:
-                ready = loop.create_future()
-            except OSError as err:
-                if err.errno == errno.ECONNREFUSED:
-                    return "ICMP port unreachable"
-                return f"recv: {os.strerror(err.errno or 0)}"
+        async with network_timeout(timeout):
+            while True:
+                await ready
+                queued = _error_queue(sock)
+                if queued is not None:
+                    return queued or _NOT_UNREACHABLE
+                try:
+                    return sock.recv(size)
+                except BlockingIOError:
+                    ready = loop.create_future()
+                except OSError as err:
+                    if err.errno == errno.ECONNREFUSED:
+                        return "ICMP port unreachable"
+                    return f"recv: {os.strerror(err.errno or 0)}"
+    except TimeoutError:
+        return None
     finally:
         with contextlib.suppress(Exception):
             loop.remove_reader(sock.fileno())

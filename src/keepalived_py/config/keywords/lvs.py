@@ -153,7 +153,18 @@ def _checker_common(retry_deprecated: tuple[str, ...] = (), *, connection: bool 
 
 def declare(schema: Schema) -> None:
     schema.section("virtual_server", "virtual_server", "An IPVS virtual service and its real servers.")
-    schema.section("real_server", "real_server", "A real server of a virtual service, with its checkers.")
+    schema.section(
+        "real_server",
+        "real_server",
+        "A real server of a virtual service, with its checkers.",
+        differs=(
+            "a checker's connect_timeout (and every probe's timeout) counts the time the network had: when "
+            "the checker process's event loop is kept busy (thousands of checks on a starved CPU) the "
+            "seconds it was late are added, up to 10 x the timeout, so a healthy server is never failed "
+            "because its answer waited for kpd; the checks run late instead, with a warning and "
+            "late_probes/max_lateness in the status (keepalived's timers count wall time)",
+        ),
+    )
     schema.section("TCP_CHECK", "TCP_CHECK", "Healthy when a TCP connection succeeds.")
     schema.section("HTTP_GET", "HTTP_GET/SSL_GET", "Healthy when GETs of the urls answer as expected.")
     schema.section(
