@@ -356,3 +356,27 @@ def test_higher_priority_forgery_makes_the_master_yield(lab: Lab) -> None:
     assert mdi_a - EARLY <= back.time - fake[-1].time <= mdi_a + LATE
     assert b.state() == "BACKUP"
     assert not adverts(packets, b.address)
+
+
+def test_a_replay_of_the_masters_own_advert_is_checked_again_for_what_differs(lab: Lab) -> None:
+    """The backup accepts the master's unchanged advert without decoding it again (issue 13); a copy of the
+    very bytes with another TTL, or from another source, is still judged: dropped and counted."""
+    conf = Vrrp(version=3, advert_int=0.5)
+    with lab.capture(filter=VRRP_FILTER) as cap:
+        a, b = start_pair(lab, conf)
+        time.sleep(1.2)  # b has taken a's identical adverts for a while
+        packets = cap.packets()
+    real = adverts(packets, a.address)[-1]
+    assert real.ttl == 255 and real.priority == 200
+    with Injector(lab, "c") as inject:
+        for _ in range(3):
+            inject.send(ipv4_datagram(real.payload, src=a.address, ttl=64))  # type: ignore[arg-type]
+            inject.send(ipv4_datagram(real.payload, src=lab.addr("c")))  # its checksum covers a's address
+            time.sleep(0.05)
+    time.sleep(conf.advert_int * 2)
+    alive(a, b)
+    assert b.state() == "BACKUP"
+    assert b.stop() == 0
+    st = b.status()
+    assert st is not None and st["drops"] == {"checksum": 3, "ttl": 3}, st["drops"]
+    assert a.stop() == 0

@@ -57,6 +57,7 @@ from keepalived_py.vrrp.net import (
 )
 from keepalived_py.vrrp.net.firewall import DEFAULT_TABLE, NftError, VrrpFirewall
 from keepalived_py.vrrp.net.routes import Deleted, RouteManager, RouteMonitor, matches
+from keepalived_py.vrrp.net.sockets import Prepared
 from keepalived_py.vrrp.net.vmac import Vmac, VmacManager, virtual_mac
 from keepalived_py.vrrp.packet import (
     AUTH_NONE,
@@ -246,6 +247,14 @@ class Instance:
     drop_logged: dict[str, float] = field(default_factory=dict)
     #: announcement bursts under way (cancelled when the instance gives its addresses up)
     announcing: set[asyncio.Task[None]] = field(default_factory=set)
+    #: the adverts last sent, ready to send again: (priority, expect, params, socket it was built for,
+    #: the datagrams). Built again when the priority changes or a reload or rebind replaced ``expect``
+    #: (rebuilt from the addresses, source and configuration), the parameters or the socket.
+    adverts: tuple[int, Expect, Params, VrrpSocket, list[Prepared]] | None = None
+    #: the last advert accepted: (``expect`` it was checked against, (payload, source, destination, TTL,
+    #: master address then), (priority, advert interval, checksum counter)). An advert equal in all of
+    #: these would be decoded and checked to the same verdict: it is accepted without doing it again.
+    accepted: tuple[Expect, tuple[object, ...], tuple[int, float, str]] | None = None
 
     @property
     def name(self) -> str:
@@ -1065,10 +1074,10 @@ class VrrpEngine:
 
     def _take_waiting(self, inst: Instance) -> None:
         """Process the packets waiting in ``inst``'s socket now, rather than when its reader runs."""
-        for fd, demux in self._by_socket.items():
-            if any(member is inst for member in demux.values()):
-                self._on_readable(fd)
-                break
+        fd = inst.socket.fileno()
+        demux = self._by_socket.get(fd)
+        if demux is not None and demux.get(inst.config.virtual_router_id) is inst:
+            self._on_readable(fd)
 
     def _on_readable(self, fd: int) -> None:
         demux = self._by_socket.get(fd)
@@ -1106,6 +1115,14 @@ class VrrpEngine:
         assert self._loop is not None
         vrid = payload[1] if len(payload) > 1 else 0
         inst = demux.get(vrid)
+        if inst is not None:
+            # the steady state: the master's advert of a second ago again, to the same verdict
+            inputs = (payload, src, dst, ttl, inst.machine.master_address)
+            last = inst.accepted
+            if last is not None and last[0] is inst.expect and last[1] == inputs:
+                priority, adver_int, counter = last[2]
+                self._accept(inst, src, priority, adver_int, counter, arrived)
+                return
         try:
             decoded = decode(payload, src=src, dst=dst)
         except PacketError as err:
@@ -1122,10 +1139,19 @@ class VrrpEngine:
             assert verdict.reason is not None
             self._drop(inst, verdict.reason.value, verdict.detail, src)
             return
-        inst.status.checksums[checksum_counter(decoded)] += 1
         pkt = decoded.packet
+        counter = checksum_counter(decoded)
+        inst.accepted = (inst.expect, inputs, (pkt.priority, pkt.adver_int, counter))
+        self._accept(inst, src, pkt.priority, pkt.adver_int, counter, arrived)
+
+    def _accept(
+        self, inst: Instance, src: IPAddress, priority: int, adver_int: float, counter: str,
+        arrived: float | None,
+    ) -> None:
+        assert self._loop is not None
+        inst.status.checksums[counter] += 1
         now = arrived if arrived is not None else self._loop.time()
-        self._run_event(inst, lambda: inst.machine.advert(now, src, pkt.priority, pkt.adver_int))
+        self._run_event(inst, lambda: inst.machine.advert(now, src, priority, adver_int))
 
     def _drop(self, inst: Instance, reason: str, detail: str, src: IPAddress) -> None:
         inst.status.drops[reason] += 1
@@ -1391,25 +1417,34 @@ class VrrpEngine:
 
     def _send_advert(self, inst: Instance, priority: int) -> None:
         p = inst.machine.params
-        auth_type = inst.expect.auth_type
-        pkt = VrrpPacket(
-            version=p.version,
-            type=1,
-            vrid=inst.config.virtual_router_id,
-            priority=priority,
-            max_adver_int_cs=round(p.advert_int * 100),
-            addresses=tuple(v.address.ip for v in inst.vips),
-            auth_type=auth_type,
-            auth_data=inst.expect.auth_data if auth_type == AUTH_SIMPLE else b"",
-        )
-        for dst in inst.destinations:
-            try:
-                payload = encode(
-                    pkt, src=inst.source, dst=dst, v3_checksum_as_v2=inst.config.v3_checksum_as_v2
+        sent = inst.adverts
+        if (sent is None or sent[0] != priority or sent[1] is not inst.expect or sent[2] is not p
+                or sent[3] is not inst.socket):
+            auth_type = inst.expect.auth_type
+            pkt = VrrpPacket(
+                version=p.version,
+                type=1,
+                vrid=inst.config.virtual_router_id,
+                priority=priority,
+                max_adver_int_cs=round(p.advert_int * 100),
+                addresses=tuple(v.address.ip for v in inst.vips),
+                auth_type=auth_type,
+                auth_data=inst.expect.auth_data if auth_type == AUTH_SIMPLE else b"",
+            )
+            datagrams = [
+                inst.socket.prepare(
+                    encode(pkt, src=inst.source, dst=dst, v3_checksum_as_v2=inst.config.v3_checksum_as_v2),
+                    dst,
+                    src=inst.source,
                 )
-                inst.socket.send(payload, dst, src=inst.source)
+                for dst in inst.destinations
+            ]
+            sent = inst.adverts = (priority, inst.expect, p, inst.socket, datagrams)
+        for datagram in sent[4]:
+            try:
+                inst.socket.send_prepared(datagram)
             except OSError as err:
-                log.warning("(%s) cannot send advert to %s: %s", inst.name, dst, err)
+                log.warning("(%s) cannot send advert to %s: %s", inst.name, datagram.address[0], err)
                 inst.status.drops["send_error"] += 1
 
     def _filter(self, inst: Instance, *, drop: bool) -> None:

@@ -13,7 +13,6 @@ that file to answer ``kpd status`` and reports the instances UNKNOWN while the c
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,7 +58,7 @@ class InstanceStatus:
             "vips": list(self.vips),
             "last_transition": self.last_transition,
             "last_reason": self.last_reason,
-            "counters": dataclasses.asdict(self.counters),
+            "counters": vars(self.counters).copy(),  # flat ints: what dataclasses.asdict gives, 10x cheaper
             "drops": dict(sorted(self.drops.items())),
             "checksums": dict(sorted(self.checksums.items())),
             "tracking": list(self.tracking),

@@ -45,7 +45,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Any
+from typing import Any, NamedTuple
 
 from keepalived_py.vrrp.net.addresses import primary_address
 from keepalived_py.vrrp.packet import IPPROTO_VRRP, checksum, parse_ipv4
@@ -180,6 +180,15 @@ def _link_scope_multicast(address: IPAddress) -> bool:
 
 def _strip_scope(text: str) -> str:
     return text.split("%", 1)[0]
+
+
+class Prepared(NamedTuple):
+    """A datagram ready to send: an IPv4 datagram with its header, or an IPv6 payload with its ancillary
+    data (the source address), and the socket address to send it to."""
+
+    data: bytes
+    ancillary: list[tuple[int, int, bytes]] | None
+    address: tuple[Any, ...]
 
 
 class VrrpSocket:
@@ -326,6 +335,13 @@ class VrrpSocket:
         lost, as keepalived's would be) and :class:`OSError` for other errors (``ENETUNREACH``, ``ENETDOWN``
         while the link is down).
         """
+        self.send_prepared(self.prepare(payload, dst, src=src))
+
+    def prepare(
+        self, payload: bytes, dst: IPAddress | None = None, *, src: IPAddress | None = None
+    ) -> Prepared:
+        """What :meth:`send` sends, built once: :meth:`send_prepared` sends it again and again (a master's
+        adverts do not change between priority or address changes)."""
         if dst is None:
             if self.group is None:
                 raise ValueError("a unicast socket needs a destination (a unicast peer)")
@@ -338,11 +354,17 @@ class VrrpSocket:
             header = ipv4_header(
                 source, dst, len(payload), ttl=self.ttl if self.ttl is not None else VRRP_TTL
             )
-            self.send_socket.sendto(header + payload, (str(dst), 0))
-            return
+            return Prepared(header + payload, None, (str(dst), 0))
         pktinfo = source.packed + struct.pack("@I", self.ifindex)
         ancillary = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, pktinfo)]
-        self.send_socket.sendmsg([payload], ancillary, 0, _sockaddr(dst, self.ifindex))
+        return Prepared(payload, ancillary, _sockaddr(dst, self.ifindex))
+
+    def send_prepared(self, prepared: Prepared) -> None:
+        """Send what :meth:`prepare` built (same errors as :meth:`send`)."""
+        if prepared.ancillary is None:
+            self.send_socket.sendto(prepared.data, prepared.address)
+        else:
+            self.send_socket.sendmsg([prepared.data], prepared.ancillary, 0, prepared.address)
 
     def recv(self) -> Received | None:
         """The next advert, or None when nothing is pending.
