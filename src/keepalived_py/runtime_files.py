@@ -251,7 +251,8 @@ def write_json_atomic(path: str | Path, doc: Any, *, sync: bool = True) -> None:
     """``doc`` as compact JSON (keys sorted) through :func:`write_file_atomic`. Compact, because only
     without ``indent`` does :mod:`json` encode in C: the children rewrite their status files every second
     and the pure-Python encoder was most of a steady VRRP child's CPU (``kpd status`` shows them readably)."""
-    write_file_atomic(path, (json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n").encode(), sync=sync)
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+    write_file_atomic(path, text.encode(), sync=sync)
 
 
 def write_private_reply(runtime_dir: Path, doc: Any) -> Path:
