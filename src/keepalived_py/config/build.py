@@ -47,7 +47,8 @@ T = TypeVar("T")
 
 @functools.cache
 def _fields(cls: type[Any]) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    """The attributes of a model class that a block's values fill (never the reader's own ``_`` keys)."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
 
 
 class Origins:
@@ -76,7 +77,7 @@ _ORIGINS: ContextVar[Origins] = ContextVar("origins")
 def _make(cls: type[T], block: Block, **extra: Any) -> T:
     """``cls`` from the block's values that name its attributes, plus ``extra``; the location comes along."""
     names = _fields(cls)  # type: ignore[arg-type]
-    kwargs = {k: v for k, v in block.values.items() if k in names and not k.startswith("_")}
+    kwargs = {k: v for k, v in block.values.items() if k in names}
     if "location" in names:
         kwargs["location"] = block.loc
     kwargs.update(extra)
