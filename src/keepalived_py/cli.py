@@ -209,7 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id)
+    # keep_origins: the blocks and tokens are freed with the result, not inside load_config
+    result = load_config(args.config, vars_files=args.vars, config_id=args.config_id, keep_origins=True)
+    if args.whole_process:
+        _KEEP_UNTIL_EXIT.append(result)
     code = result.exit_code
     if args.json:
         from keepalived_py.config.serialize import to_data
@@ -453,6 +456,11 @@ COMMANDS = {
 }
 
 
+#: What a command run as the whole process (:func:`run`) leaves to ``os._exit``: a large configuration is a
+#: million objects, which would otherwise be freed one by one just before the exit.
+_KEEP_UNTIL_EXIT: list[object] = []
+
+
 def run() -> NoReturn:
     """The ``kpd`` console script: :func:`main`, then exit without tearing down what it built.
 
@@ -469,12 +477,14 @@ def run() -> NoReturn:
 def main(argv: Sequence[str] | None = None, *, whole_process: bool = False) -> int:
     """Run one command; its exit code.
 
-    ``whole_process``: the process ends as soon as this returns (:func:`run`). ``check-config`` then runs
-    without the cyclic garbage collector: it builds a million objects and no garbage cycles worth
-    collecting, and the collector's first pass over them, once reading is over, costs a quarter of a
-    second for a large configuration (:func:`keepalived_py.config.load_config` pauses it while reading).
+    ``whole_process``: the process ends with ``os._exit`` as soon as this returns (:func:`run`).
+    ``check-config`` then runs without the cyclic garbage collector: it builds a million objects and no
+    garbage cycles worth collecting, and the collector's first pass over them, once reading is over, costs
+    a quarter of a second for a large configuration (:func:`keepalived_py.config.load_config` pauses it
+    while reading). Its result is left in :data:`_KEEP_UNTIL_EXIT`, for the exit to drop.
     """
     args = build_parser().parse_args(argv)
+    args.whole_process = whole_process
     if whole_process and args.command == "check-config":
         gc.disable()
     try:
