@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import os
 import sys
@@ -223,7 +222,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             "unsupported": result.unsupported,
             "exit_code": int(code),
         }
-        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        _print_json(doc)
         sys.stdout.write("\n")
     else:
         for diag in result.diagnostics:
@@ -263,7 +262,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
             ],
             "exit_code": int(code),
         }
-        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        _print_json(doc)
         sys.stdout.write("\n")
         return int(code)
     for node in nodes:
@@ -274,6 +273,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
     together = f"{cross} disagreement(s) between the nodes" if cross else "the nodes agree"
     print(f"kpd lint: {len(nodes)} nodes: {together}", file=sys.stderr)
     return int(code)
+
+
+def _print_json(doc: object) -> None:
+    """Print *doc* as indented JSON (json is imported only by the commands that print it)."""
+    import json
+
+    json.dump(doc, sys.stdout, indent=2, sort_keys=True)
 
 
 def _verdict(code: ExitCode, diagnostics: Sequence[Diagnostic]) -> str:
@@ -429,7 +435,7 @@ def cmd_control(args: argparse.Namespace) -> int:
         return int(ExitCode.FAILURE)
     if args.command == "status":
         if args.json:
-            json.dump(body, sys.stdout, indent=2, sort_keys=True)
+            _print_json(body)
             sys.stdout.write("\n")
         else:
             sys.stdout.write(format_status(body))
