@@ -128,7 +128,6 @@ _UNUSUAL = re.compile("[\0\r\ufeff]")
 #: A line without any of these (nor "include") is plain: words and braces, nothing to interpret.
 _NOT_PLAIN = re.compile(r'[!#"\\$@~]')
 _INCLUDE = re.compile("include")
-_PLAIN_WORD = re.compile(r"[{}]|[^ \t\f\n\r\v{}]+")
 _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _BLANKS = re.compile(r"[ \t]*")
 _FIRST_BLANK = re.compile(r"[ \t]")
@@ -951,21 +950,13 @@ class _Reader:
 
     def _plain_line(self, text: str, where: Location) -> None:
         """A line with nothing to substitute, quote, strip or include: its words and braces as they stand."""
-        words = text.split()
-        tokens: list[Token]
-        if ("{" in text or "}" in text) and (
-            text.count("{") + text.count("}") != words.count("{") + words.count("}")
-        ):
-            # a brace glued to a word: let the pattern split it
-            tokens = [Token(f.group(), where, False, f.start() + 1) for f in _PLAIN_WORD.finditer(text)]
-        else:
-            tokens = []
-            pos = 0
-            find = text.find
-            for word in words:
-                at = find(word, pos)
-                tokens.append(Token(word, where, False, at + 1))
-                pos = at + len(word)
+        tokens: list[Token] = []
+        pos = 0
+        find = text.find
+        for word in text.replace("{", " { ").replace("}", " } ").split():  # a brace is a word of its own
+            at = find(word, pos)
+            tokens.append(Token(word, where, False, at + 1))
+            pos = at + len(word)
         if tokens:  # _add_line, inline: this is the line most lines take
             self.tokens += len(tokens)
             if self.tokens > MAX_TOKENS:
