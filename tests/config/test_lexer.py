@@ -110,6 +110,17 @@ def test_plain_lines_of_a_clean_file_read_as_any_other_file(tmp_path: Path) -> N
     assert [d.message for d in fast_sink] == [d.message for d in slow_sink]
 
 
+#: what Python's str.split() takes for white space and keepalived does not
+OTHER_SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c) not in " \t\n\v\f\r"]
+
+
+@pytest.mark.parametrize("space", OTHER_SPACES)
+def test_only_keepalived_s_white_space_separates_words(tmp_path: Path, space: str) -> None:
+    """Python's str.split() also splits at U+00A0, U+2000... keepalived does not, nor does kpd."""
+    lines, _, _ = lex(tmp_path, f"router_id a{space}b\n")
+    assert words(lines) == [["router_id", f"a{space}b"]]
+
+
 def test_numbers_of_lines_with_a_pattern() -> None:
     pattern = re.compile("#")
     assert list(lexer._numbers_of_lines_with(pattern, "a\n#b#\nc\n\nd#")) == [2, 5]

@@ -125,8 +125,9 @@ _MAGIC = re.compile(r"[*?\[]")
 _DECOMMENT_SPECIAL = re.compile(r'[!#"\\]')
 #: A file without any of these takes the fast path of :meth:`_Reader._run_clean`.
 _UNUSUAL = re.compile("[\0\r\ufeff]")
-#: A line without any of these (nor "include") is plain: words and braces, nothing to interpret.
-_NOT_PLAIN = re.compile(r'[!#"\\$@~]')
+#: A line without any of these (nor "include") is plain: words and braces, nothing to interpret. Plain lines
+#: are split by str.split(), so the other characters it takes for white space make a line not plain.
+_NOT_PLAIN = re.compile(r'[!#"\\$@~\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]')
 _INCLUDE = re.compile("include")
 _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _BLANKS = re.compile(r"[ \t]*")
