@@ -129,6 +129,9 @@ _UNUSUAL = re.compile("[\0\r\ufeff]")
 #: are split by str.split(), so the other characters it takes for white space make a line not plain.
 _NOT_PLAIN = re.compile(r'[!#"\\$@~\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]')
 _INCLUDE = re.compile("include")
+#: Builds a named tuple (a Location, a Line) without the Python-level ``__new__`` of its class: plain lines,
+#: the lines most lines are, make one of each.
+_new_tuple = tuple.__new__
 _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _BLANKS = re.compile(r"[ \t]*")
 _FIRST_BLANK = re.compile(r"[ \t]")
@@ -785,7 +788,7 @@ class _Reader:
                 item = None, _Origin(display, number, text)
             elif number not in not_plain:
                 if pending is None:
-                    plain_line(text, Location(display, number, 1, text))
+                    plain_line(text, _new_tuple(Location, (display, number, 1, text)))
                     continue
                 item = text, Location(display, number, 1, text)
             else:
@@ -963,7 +966,7 @@ class _Reader:
             if self.tokens > MAX_TOKENS:
                 self.stop(f"more than {MAX_TOKENS} tokens; the rest is ignored", tokens[0].loc)
                 return
-            self.lines.append(Line(tuple(tokens)))
+            self.lines.append(_new_tuple(Line, (tuple(tokens),)))
 
     def _add_line(self, tokens: list[Token]) -> None:
         if not tokens:
