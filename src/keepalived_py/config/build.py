@@ -245,17 +245,16 @@ def _checks(b: Block) -> tuple[Check, ...]:
     return tuple(checks)
 
 
+#: the checkers whose block holds all they are (HTTP_GET/SSL_GET have url blocks, SMTP_CHECK host blocks)
+_SIMPLE_CHECKS: dict[str, type[Check]] = {
+    "TCP_CHECK": TcpCheck, "MISC_CHECK": MiscCheck, "BFD_CHECK": BfdCheck, "UDP_CHECK": UdpCheck,
+    "PING_CHECK": PingCheck, "DNS_CHECK": DnsCheck, "FILE_CHECK": FileCheck,
+}
+
+
 def _check(b: Block) -> Check:
-    if b.section == "TCP_CHECK":
-        return _make(TcpCheck, b)
-    if b.section == "MISC_CHECK":
-        return _make(MiscCheck, b)
-    if b.section == "BFD_CHECK":
-        return _make(BfdCheck, b)
-    simple: dict[str, type[Check]] = {
-        "UDP_CHECK": UdpCheck, "PING_CHECK": PingCheck, "DNS_CHECK": DnsCheck, "FILE_CHECK": FileCheck,
-    }
-    if b.section in simple:
-        return _make(simple[b.section], b)
+    simple = _SIMPLE_CHECKS.get(b.section)
+    if simple is not None:
+        return _make(simple, b)
     urls = tuple(_make(HttpUrl, ub, path=ub.values.get("path", "")) for ub in _blocks(b, "url"))
     return _make(HttpCheck, b, kind=b.keyword, url=urls)
