@@ -5,7 +5,9 @@
 Reports (CPU seconds, best of N):
 - configs parsed per second for the largest keepalived sample in ../shared/corpus;
 - the time to check a generated config of 1,000 vrrp_instances and 1,000 virtual servers of 10 real servers
-  each (target: under 1 second), stage by stage, and `kpd check-config` as a whole process;
+  each (target: under 1 second), stage by stage, and `kpd check-config` as a whole process (wall clock,
+  goal: 0.5 s), split into the interpreter's start, kpd's imports, the check (reading, checks, output)
+  and the exit; its bytecode is cached (in a directory of the run), as for an installed kpd;
 - the CPU time to load a config of 100,000 vrrp_script blocks and a virtual_ipaddress list of 100,000
   entries (reading was quadratic in the number of items);
 - `keepalived -t` on the same files (wall clock of the process), when keepalived is installed.
@@ -81,13 +83,59 @@ def stages(path: Path, repeat: int) -> dict[str, float]:
     return best
 
 
-def wall(cmd: list[str], repeat: int) -> tuple[float, int]:
+def wall(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, int]:
     best, code = float("inf"), -1
     for _ in range(repeat):
         t = time.perf_counter()
-        code = subprocess.run(cmd, capture_output=True, timeout=600).returncode
+        code = subprocess.run(cmd, capture_output=True, timeout=600, env=env).returncode
         best = min(best, time.perf_counter() - t)
     return best, code
+
+
+def kpd_env(cache: Path) -> dict[str, str]:
+    """The environment of the kpd processes: bytecode written to and read from *cache*, as an installed
+    kpd has it (PYTHONDONTWRITEBYTECODE would make every run compile kpd again)."""
+    env = dict(os.environ, PYTHONPYCACHEPREFIX=str(cache))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+#: `kpd check-config` as its console script runs it (cli.run), timing its imports and its check
+_SPLIT = """
+import os, sys, time
+t0 = time.perf_counter()
+from keepalived_py import cli
+t1 = time.perf_counter()
+code = cli.main(sys.argv[1:], whole_process=True)
+t2 = time.perf_counter()
+print(t1 - t0, t2 - t1, flush=True)
+sys.stderr.flush()
+os._exit(code)
+"""
+
+
+def process_split(wrap, path: Path, repeat: int, env: dict[str, str]) -> str:
+    """The fastest of *repeat* check-config processes, split: start, imports, check, exit."""
+    start, _ = wall(wrap([sys.executable, "-c", "pass"]), repeat, env)
+    best: tuple[float, float, float] = (float("inf"), 0.0, 0.0)
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = subprocess.run(
+            wrap([sys.executable, "-c", _SPLIT, "check-config", "--config", str(path)]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            timeout=600,
+            env=env,
+        ).stdout
+        total = time.perf_counter() - t
+        imports, check = (float(x) for x in out.split())
+        best = min(best, (total, imports, check))
+    total, imports, check = best
+    return (
+        f"{total:.3f} s = interpreter start {start:.3f} + imports {imports:.3f} + check {check:.3f} "
+        f"(reading, checks, output) + exit {max(0.0, total - start - imports - check):.3f}"
+    )
 
 
 def in_empty_netns(cmd: list[str]) -> list[str]:
@@ -145,20 +193,22 @@ def main() -> None:
             subprocess.run(["ip", "netns", "add", NETNS], check=True)
         try:
             wrap = in_empty_netns if have_netns else (lambda c: c)
-            kpd_wall, kpd_code = wall(
-                wrap([sys.executable, "-m", "keepalived_py", "check-config", "--config", str(big)]),
-                max(1, args.repeat // 2),
+            env = kpd_env(Path(tmp) / "pycache")
+            kpd = [sys.executable, "-m", "keepalived_py", "check-config", "--config"]
+            wall(wrap([*kpd, str(big)]), 1, env)  # compiles kpd's bytecode into the cache
+            kpd_wall, kpd_code = wall(wrap([*kpd, str(big)]), max(1, args.repeat // 2), env)
+            verdict = "meets" if kpd_wall <= 0.5 else "MISSES"
+            print(
+                f"  kpd check-config process (wall, best): {kpd_wall:.3f} s (exit {kpd_code}), "
+                f"{verdict} the goal of 0.5 s"
             )
-            print(f"  kpd check-config process (wall, best): {kpd_wall:.3f} s (exit {kpd_code})")
+            print(f"    split: {process_split(wrap, big, max(1, args.repeat // 2), env)}")
             if shutil.which("keepalived"):
                 for name, path in (("largest sample", largest), ("generated config", big)):
                     ka, code = wall(
                         wrap(["keepalived", "-t", "-l", "-f", str(path)]), max(1, args.repeat // 2)
                     )
-                    kp, kcode = wall(
-                        wrap([sys.executable, "-m", "keepalived_py", "check-config", "--config", str(path)]),
-                        max(1, args.repeat // 2),
-                    )
+                    kp, kcode = wall(wrap([*kpd, str(path)]), max(1, args.repeat // 2), env)
                     print(
                         f"  {name}: keepalived -t {ka:.3f} s (exit {code}) vs kpd check-config {kp:.3f} s "
                         f"(exit {kcode})"

@@ -6,7 +6,6 @@ command line chooses it: ``-S N`` logs to syslog facility LOCAL<N> (default daem
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 
@@ -50,6 +49,8 @@ def setup_logging(
 ) -> None:
     """``facility``: N for syslog's LOCAL<N> (None: daemon); ``syslog`` False: not to syslog (the console
     is then used unless ``log_file`` is given); ``log_file``: also append there."""
+    import logging.handlers  # here: the commands that log nothing (check-config) need not import it
+
     root = logging.getLogger()
     for previous in list(root.handlers):
         root.removeHandler(previous)

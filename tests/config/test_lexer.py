@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -92,6 +93,39 @@ def test_tab_counts_as_one_column_and_crlf_is_stripped(tmp_path: Path) -> None:
     assert positions(lines) == [[(1, 2), (1, 8)]]
     assert lines[0].tokens[0].loc.text == "\tstate\tMASTER"
     assert len(sink) == 0
+
+
+def test_plain_lines_of_a_clean_file_read_as_any_other_file(tmp_path: Path) -> None:
+    """A clean file (UTF-8, no CR) takes a fast path for its plain lines; CRLF line ends take the general
+    one: the same tokens, columns and source lines either way."""
+    text = (
+        "$A=1\n$M=x \\\n  y\nplain {\n  word $A\n}\n\nkey \"q\" # c\nx included y\n"
+        "~SEQ(i, 2) w $i\n@node1 a b\nglued{ }\n! a comment at the end"
+    )
+    fast, fast_sink, _ = lex(tmp_path, text)
+    slow, slow_sink, _ = lex(tmp_path, text.replace("\n", "\r\n"), name="crlf.conf")
+    assert words(fast) == words(slow) and positions(fast) == positions(slow)
+    sources = [[t.loc.text for t in line.tokens] for line in fast]
+    assert sources == [[t.loc.text for t in line.tokens] for line in slow]
+    assert [d.message for d in fast_sink] == [d.message for d in slow_sink]
+
+
+#: what Python's str.split() takes for white space and keepalived does not
+OTHER_SPACES = [chr(c) for c in range(0x3001) if chr(c).isspace() and chr(c) not in " \t\n\v\f\r"]
+
+
+@pytest.mark.parametrize("space", OTHER_SPACES)
+def test_only_keepalived_s_white_space_separates_words(tmp_path: Path, space: str) -> None:
+    """Python's str.split() also splits at U+00A0, U+2000... keepalived does not, nor does kpd."""
+    lines, _, _ = lex(tmp_path, f"router_id a{space}b\n")
+    assert words(lines) == [["router_id", f"a{space}b"]]
+
+
+def test_numbers_of_lines_with_a_pattern() -> None:
+    pattern = re.compile("#")
+    assert list(lexer._numbers_of_lines_with(pattern, "a\n#b#\nc\n\nd#")) == [2, 5]
+    assert list(lexer._numbers_of_lines_with(pattern, "#\n#\n")) == [1, 2]
+    assert list(lexer._numbers_of_lines_with(pattern, "none\n")) == []
 
 
 def test_form_feed_and_vertical_tab_separate_words(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ SSL_GET checker.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 from keepalived_py.exitcodes import ExitCode
@@ -30,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import asyncio  # here, not at the top: the kpd command line builds its parser from add_arguments
+
     from keepalived_py.check.http_probe import HttpTarget, fetch
 
     port = args.port if args.port is not None else (443 if args.use_ssl else 80)

@@ -47,7 +47,8 @@ T = TypeVar("T")
 
 @functools.cache
 def _fields(cls: type[Any]) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
+    """The attributes of a model class that a block's values fill (never the reader's own ``_`` keys)."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
 
 
 class Origins:
@@ -76,7 +77,7 @@ _ORIGINS: ContextVar[Origins] = ContextVar("origins")
 def _make(cls: type[T], block: Block, **extra: Any) -> T:
     """``cls`` from the block's values that name its attributes, plus ``extra``; the location comes along."""
     names = _fields(cls)  # type: ignore[arg-type]
-    kwargs = {k: v for k, v in block.values.items() if k in names and not k.startswith("_")}
+    kwargs = {k: v for k, v in block.values.items() if k in names}
     if "location" in names:
         kwargs["location"] = block.loc
     kwargs.update(extra)
@@ -244,17 +245,16 @@ def _checks(b: Block) -> tuple[Check, ...]:
     return tuple(checks)
 
 
+#: the checkers whose block holds all they are (HTTP_GET/SSL_GET have url blocks, SMTP_CHECK host blocks)
+_SIMPLE_CHECKS: dict[str, type[Check]] = {
+    "TCP_CHECK": TcpCheck, "MISC_CHECK": MiscCheck, "BFD_CHECK": BfdCheck, "UDP_CHECK": UdpCheck,
+    "PING_CHECK": PingCheck, "DNS_CHECK": DnsCheck, "FILE_CHECK": FileCheck,
+}
+
+
 def _check(b: Block) -> Check:
-    if b.section == "TCP_CHECK":
-        return _make(TcpCheck, b)
-    if b.section == "MISC_CHECK":
-        return _make(MiscCheck, b)
-    if b.section == "BFD_CHECK":
-        return _make(BfdCheck, b)
-    simple: dict[str, type[Check]] = {
-        "UDP_CHECK": UdpCheck, "PING_CHECK": PingCheck, "DNS_CHECK": DnsCheck, "FILE_CHECK": FileCheck,
-    }
-    if b.section in simple:
-        return _make(simple[b.section], b)
+    simple = _SIMPLE_CHECKS.get(b.section)
+    if simple is not None:
+        return _make(simple, b)
     urls = tuple(_make(HttpUrl, ub, path=ub.values.get("path", "")) for ub in _blocks(b, "url"))
     return _make(HttpCheck, b, kind=b.keyword, url=urls)

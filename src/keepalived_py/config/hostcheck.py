@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 
 from keepalived_py.config.build import Origins
-from keepalived_py.config.diagnostics import DiagnosticSink
+from keepalived_py.config.diagnostics import DiagnosticSink, Location
 from keepalived_py.config.model import Config
 from keepalived_py.config.validate import Validator
 from keepalived_py.net_namespace import NamespaceError, entered
@@ -62,17 +62,23 @@ def _check_interfaces(
     """Every interface an instance names exists (in the configuration's network namespace)."""
     gd = config.global_defs
     if not gd.dynamic_interfaces:
+        found: dict[str, bool] = {}  # each name asked once: many instances share an interface
         for inst in config.vrrp_instances:
             seen: set[str] = set()
-            names = [(inst.interface or gd.default_interface, origins.loc(inst, "interface"))]
+            names: list[tuple[str | None, Location | None]] = [(inst.interface or gd.default_interface, None)]
             names += [(t.name, t.location) for t in inst.track_interface]
             names += [
                 (v.dev, v.location) for v in (*inst.virtual_ipaddress, *inst.virtual_ipaddress_excluded)
             ]
             for name, loc in names:
-                if name and name not in seen and not exists(name):
+                if not name or name in seen:
+                    continue
+                if name not in found:
+                    found[name] = exists(name)
+                if not found[name]:
                     seen.add(name)
-                    sink.error(f"interface {name} for vrrp_instance {inst.name} doesn't exist", loc)
+                    where = loc if loc is not None else origins.loc(inst, "interface")
+                    sink.error(f"interface {name} for vrrp_instance {inst.name} doesn't exist", where)
 
 
 def _check_scripts(config: Config, origins: Origins, sink: DiagnosticSink) -> None:

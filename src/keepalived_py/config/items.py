@@ -427,11 +427,14 @@ def _digest(args: Args) -> str:
 DIGEST = Custom(_digest, "MD5 digest (32 hex digits)")
 
 
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _url_path(args: Args) -> str:
     tok = args.one("a URL path")
     if not tok.text.startswith("/") and "://" not in tok.text:
         raise BadValue(f"'{tok.text[:40]}' is not a URL path (must start with '/')", tok)
-    if any(ord(c) < 33 or ord(c) == 127 for c in tok.text):
+    if _CONTROL_OR_SPACE.search(tok.text):
         raise BadValue("URL path contains control characters or spaces", tok)
     return tok.text
 

@@ -123,11 +123,15 @@ _C_SPACE = " \t\n\v\f\r"  # C isspace()
 _BLANK = " \t"  # C isblank()
 _MAGIC = re.compile(r"[*?\[]")
 _DECOMMENT_SPECIAL = re.compile(r'[!#"\\]')
-#: A file without any of these takes the fast path of :meth:`_Reader._clean_lines`.
+#: A file without any of these takes the fast path of :meth:`_Reader._run_clean`.
 _UNUSUAL = re.compile("[\0\r\ufeff]")
-#: A line without any of these (nor "include") is plain: words and braces, nothing to interpret.
-_NOT_PLAIN = re.compile(r'[!#"\\$@~]')
-_PLAIN_WORD = re.compile(r"[{}]|[^ \t\f\n\r\v{}]+")
+#: A line without any of these (nor "include") is plain: words and braces, nothing to interpret. Plain lines
+#: are split by str.split(), so the other characters it takes for white space make a line not plain.
+_NOT_PLAIN = re.compile(r'[!#"\\$@~\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]')
+_INCLUDE = re.compile("include")
+#: Builds a named tuple (a Location, a Line) without the Python-level ``__new__`` of its class: plain lines,
+#: the lines most lines are, make one of each.
+_new_tuple = tuple.__new__
 _BRACE_OR_QUOTE = re.compile(r'[{}"]')
 _BLANKS = re.compile(r"[ \t]*")
 _FIRST_BLANK = re.compile(r"[ \t]")
@@ -344,6 +348,23 @@ class _Builder:
 
 
 _EMPTY = _Mapped("", [0], [1], [True])
+
+
+def _numbers_of_lines_with(pattern: re.Pattern[str], data: str) -> Iterator[int]:
+    """The (1-based) numbers of the lines of *data* where *pattern* is found: one scan of the whole text,
+    not one search per line."""
+    number, counted = 1, 0
+    found = pattern.search(data)
+    while found is not None:
+        at = found.start()
+        number += data.count("\n", counted, at)
+        yield number
+        end = data.find("\n", at)
+        if end < 0:
+            return
+        number += 1
+        counted = end + 1
+        found = pattern.search(data, counted)
 
 
 def _decomment(m: _Mapped) -> _Mapped:
@@ -657,6 +678,12 @@ class _Reader:
         saved_level, saved_deferred = self._gen_level, self._deferred
         self._gen_level, self._deferred = 0, []
         try:
+            if isinstance(data, bytes):
+                # One decode for the whole file; line by line (to locate bad bytes) only when it is not UTF-8.
+                with contextlib.suppress(UnicodeDecodeError):
+                    data = data.decode("utf-8")
+            if isinstance(data, str) and line_numbers is None and not _UNUSUAL.search(data):
+                return self._run_clean(display, data, depth, pending)
             return self._run(self._file_lines(display, data, line_numbers), depth, pending)
         finally:
             self.file_stack.pop()
@@ -668,15 +695,8 @@ class _Reader:
         """The physical lines of a file, decoded, checked and de-commented; None for an empty line.
 
         ``line_numbers`` (rendered templates) gives each line the number to report, or the (file, line)
-        of a template the top one included.
+        of a template the top one included. A file that is not UTF-8 comes as bytes, decoded line by line.
         """
-        if isinstance(data, bytes):
-            # One decode for the whole file; line by line (to locate bad bytes) only when it is not UTF-8.
-            with contextlib.suppress(UnicodeDecodeError):
-                data = data.decode("utf-8")
-        if isinstance(data, str) and line_numbers is None and not _UNUSUAL.search(data):
-            yield from self._clean_lines(file, data)
-            return
         binary = isinstance(data, bytes)
         newline: bytes | str = b"\n" if binary else "\n"
         n = len(data)
@@ -741,12 +761,18 @@ class _Reader:
             else:
                 yield _decomment(_Mapped.verbatim(text)), origin
 
-    def _clean_lines(self, display: str, data: str) -> Iterator[_Item]:
-        """:meth:`_file_lines` for the common file: valid UTF-8 without NUL, CR or byte-order mark."""
+    def _run_clean(self, display: str, data: str, depth: int, pending: _Pending | None) -> _Pending | None:
+        """:meth:`_run` over the common file: valid UTF-8 without NUL, CR or byte-order mark.
+
+        Its plain lines (no quote, comment, ``$``, ``@``, ``~``, backslash or include: most lines of most
+        files) go straight to :meth:`_plain_line`; the others through :meth:`_run`, one at a time.
+        """
         lines = data.split("\n")
         if data.endswith("\n"):
             lines.pop()
         limit = KEEPALIVED_MAXBUF - 2
+        not_plain = {*_numbers_of_lines_with(_NOT_PLAIN, data), *_numbers_of_lines_with(_INCLUDE, data)}
+        plain_line = self._plain_line
         for number, text in enumerate(lines, 1):
             if self.stopped:
                 break
@@ -757,12 +783,18 @@ class _Reader:
                     "split it",
                     Location(display, number, 1, text),
                 )
+            item: _Item
             if not text:
-                yield None, _Origin(display, number, text)
-            elif _NOT_PLAIN.search(text) is None and "include" not in text:
-                yield text, Location(display, number, 1, text)  # a plain line (the fast path)
+                item = None, _Origin(display, number, text)
+            elif number not in not_plain:
+                if pending is None:
+                    plain_line(text, _new_tuple(Location, (display, number, 1, text)))
+                    continue
+                item = text, Location(display, number, 1, text)
             else:
-                yield _decomment(_Mapped.verbatim(text)), _Origin(display, number, text)
+                item = _decomment(_Mapped.verbatim(text)), _Origin(display, number, text)
+            pending = self._run((item,), depth, pending)
+        return pending
 
     # -- the line loop ----------------------------------------------------------------------------------
 
@@ -925,15 +957,16 @@ class _Reader:
         tokens: list[Token] = []
         pos = 0
         find = text.find
-        for word in text.split():
-            if len(word) > 1 and ("{" in word or "}" in word):
-                # a brace glued to a word: let the pattern split it
-                tokens = [Token(f.group(), where, False, f.start() + 1) for f in _PLAIN_WORD.finditer(text)]
-                break
+        for word in text.replace("{", " { ").replace("}", " } ").split():  # a brace is a word of its own
             at = find(word, pos)
             tokens.append(Token(word, where, False, at + 1))
             pos = at + len(word)
-        self._add_line(tokens)
+        if tokens:  # _add_line, inline: this is the line most lines take
+            self.tokens += len(tokens)
+            if self.tokens > MAX_TOKENS:
+                self.stop(f"more than {MAX_TOKENS} tokens; the rest is ignored", tokens[0].loc)
+                return
+            self.lines.append(_new_tuple(Line, (tuple(tokens),)))
 
     def _add_line(self, tokens: list[Token]) -> None:
         if not tokens:

@@ -17,6 +17,7 @@ from keepalived_py.config.tree import Node
 from keepalived_py.config.values import Args, BadValue
 
 _READING_ORDER = itertools.count()
+_VALUE, _SECTION = Kind.VALUE, Kind.SECTION
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Block:
 class Reader:
     def __init__(self, schema: Schema, sink: DiagnosticSink):
         self.schema = schema
+        self.sections = schema.sections
         self.sink = sink
 
     def read(self, nodes: list[Node], root_loc: Location) -> Block:
@@ -68,26 +70,29 @@ class Reader:
         return root
 
     def _read_into(self, block: Block, section: Section, nodes: list[Node]) -> None:
+        lookup = section.by_spelling.get
         for node in nodes:
-            if not node.keyword.text:  # a stray '{' already reported by the tree builder
+            word = node.keyword.text
+            if not word:  # a stray '{' already reported by the tree builder
                 continue
-            kw = section.lookup(node.keyword.text)
+            kw = lookup(word)
             if kw is None:
                 self._unknown(node, section)
                 continue
-            if not kw.supported:
-                what = "block" if node.children is not None else "keyword"
-                self.sink.unsupported(kw.name, node.loc, what=f"{section.title} {what}")
-                continue
-            if kw.partial:
-                what = "block" if node.children is not None else "keyword"
-                self.sink.partial(kw.name, kw.partial, node.loc, what=f"{section.title} {what}")
-            if node.keyword.text in kw.deprecated:
-                self.sink.note(f"'{node.keyword.text}' is deprecated; use '{kw.name}'", node.loc)
+            if kw.remarked:
+                if not kw.supported:
+                    what = "block" if node.children is not None else "keyword"
+                    self.sink.unsupported(kw.name, node.loc, what=f"{section.title} {what}")
+                    continue
+                if kw.partial:
+                    what = "block" if node.children is not None else "keyword"
+                    self.sink.partial(kw.name, kw.partial, node.loc, what=f"{section.title} {what}")
+                if word in kw.deprecated:
+                    self.sink.note(f"'{word}' is deprecated; use '{kw.name}'", node.loc)
             kind = kw.kind
-            if kind is Kind.VALUE:
+            if kind is _VALUE:
                 self._value(block, kw, node)
-            elif kind is Kind.SECTION:
+            elif kind is _SECTION:
                 self._section(block, kw, node)
             elif kind is Kind.LIST:
                 self._list(block, kw, node)
@@ -161,7 +166,8 @@ class Reader:
         except BadValue as err:
             self._bad(kw, err, node)
             return
-        self._notes(args)
+        if args.notes:
+            self._notes(args)
         if kw.collects:
             self._store(block, kw, value, node.keyword)
         else:
@@ -242,7 +248,7 @@ class Reader:
             existing = block.values.get(kw.attr)
             child = existing if isinstance(existing, Block) else Block(kw.child, node.loc, header, kw.name)
             self._store(block, kw, child, node.keyword)
-        self._read_into(child, self.schema[kw.child], node.children)
+        self._read_into(child, self.sections[kw.child], node.children)
         child.freeze()
 
     def _extra_args(self, kw: Keyword, args: list[Token]) -> None:

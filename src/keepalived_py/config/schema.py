@@ -77,10 +77,14 @@ class Keyword:
     #: The model attribute (``field`` or the name); derived on creation.
     attr: str = dataclasses.field(init=False, default="")
 
+    #: Its use is remarked on (not supported, partial, or a deprecated spelling); derived on creation.
+    remarked: bool = dataclasses.field(init=False, default=False)
+
     def __post_init__(self) -> None:
         collects = self.repeatable or self.kind in (Kind.LIST, Kind.WORDS) or self.header is not None
         object.__setattr__(self, "collects", collects)
         object.__setattr__(self, "attr", self.field or self.name)
+        object.__setattr__(self, "remarked", not self.supported or bool(self.partial or self.deprecated))
 
 
 @dataclass

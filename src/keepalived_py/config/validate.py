@@ -654,13 +654,16 @@ class Validator:
 
         Found = tuple[str, tuple[str, ...], Location, ScriptUser | None]
 
-        def notify(what: str, record: object, attr: str) -> Iterator[Found]:
-            script: NotifyScript | None = getattr(record, attr, None)
-            if script is not None:
-                yield what, script.argv, self.loc(record, attr), script.user
+        def notify(record: object, attrs: tuple[str, ...], of: str = "") -> Iterator[Found]:
+            """The scripts among *attrs* of *record*, each named "ATTR of OF"; *of* is a format of the
+            record, used only for a script found (formatting every server's address would cost)."""
+            for attr in attrs:
+                script: NotifyScript | None = getattr(record, attr, None)
+                if script is not None:
+                    what = f"{attr} of {of.format(record)}" if of else attr
+                    yield what, script.argv, self.loc(record, attr), script.user
 
-        for attr in ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"):
-            yield from notify(attr, gd, attr)
+        yield from notify(gd, ("notify_fifo_script", "vrrp_notify_fifo_script", "lvs_notify_fifo_script"))
         for script in cfg.vrrp_scripts:
             if script.script:
                 yield f"vrrp_script {script.name}", script.script, self.loc(script, "script"), script.user
@@ -674,14 +677,11 @@ class Validator:
         )
         records: tuple[VrrpInstance | VrrpSyncGroup, ...] = (*cfg.vrrp_instances, *cfg.vrrp_sync_groups)
         for rec in records:
-            for attr in notify_attrs:
-                yield from notify(f"{attr} of {rec.name}", rec, attr)
+            yield from notify(rec, notify_attrs, "{0.name}")
         for vs in cfg.virtual_servers:
-            for attr in ("quorum_up", "quorum_down"):
-                yield from notify(f"{attr} of virtual_server {vs.key}", vs, attr)
+            yield from notify(vs, ("quorum_up", "quorum_down"), "virtual_server {0.key}")
             for rs in vs.real_servers:
-                for attr in ("notify_up", "notify_down"):
-                    yield from notify(f"{attr} of real_server {rs.address}", rs, attr)
+                yield from notify(rs, ("notify_up", "notify_down"), "real_server {0.address}")
                 for check in rs.checks:
                     if isinstance(check, MiscCheck) and check.misc_path:
                         yield (
