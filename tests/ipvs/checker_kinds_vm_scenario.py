@@ -150,12 +150,13 @@ while True:
 
 #: a client holding one TCP connection through the VIP, a line echoed every 0.1 s; writes what happened
 CLIENT = """
-import socket, sys, time, json
+import os, socket, sys, time, json
 out = {"sent": 0, "echoed": 0, "error": None, "times": []}
 s = socket.create_connection(("10.0.2.110", 9000), timeout=5)
 deadline = time.monotonic() + float(sys.argv[1])
+stop = sys.argv[2] if len(sys.argv) > 2 else None  # a file: it appears when the client may end
 try:
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (stop and os.path.exists(stop)):
         s.sendall(b"ping %d\\n" % out["sent"])
         out["sent"] += 1
         data = b""
@@ -684,7 +685,10 @@ def scenario(who: str, argv: list[str]) -> None:
 def reload_in_place() -> dict[str, object]:
     """A reload changing a virtual server's scheduler and persistence while a client's TCP connection runs
     through it: the service is edited (never deleted and added), the connection goes on."""
-    client = subprocess.Popen(["ip", "netns", "exec", "client", PY, "-c", CLIENT, "6"],
+    stop = WORK / "client.stop"
+    stop.unlink(missing_ok=True)
+    # the connection lives on until 2 s after the edit, however long the reload takes on a loaded machine
+    client = subprocess.Popen(["ip", "netns", "exec", "client", PY, "-c", CLIENT, "120", str(stop)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(2)
     before = sh("ipvsadm -Lnc")
@@ -695,6 +699,8 @@ def reload_in_place() -> dict[str, object]:
     edited = wait_for(lambda: "TCP 10.0.2.110:9000 wrr persistent 30" in ipvs(), 20)
     reload_at = time.time()
     during = sh("ipvsadm -Lnc")
+    time.sleep(2)
+    stop.touch()
     stdout, stderr = client.communicate(timeout=60)
     conf.write_text(config())
     ops = [line.split("kpd-checker", 1)[-1] for line in (OUT / "kpd.log").read_text().splitlines()
