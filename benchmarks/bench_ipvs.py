@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_SERVERS = 200
 
 
-def inside() -> None:
+def inside(program_only: bool = False) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import psutil
 
@@ -79,9 +79,17 @@ def inside() -> None:
         t0 = time.perf_counter()
         subprocess.run(["ipvsadm", "-R"], input="\n".join(lines) + "\n", text=True, check=True)
         t_restore = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        listed = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True, check=True).stdout
+        t_list = time.perf_counter() - t0
+        assert listed.count("->") == n * 10 + 1, listed[-500:]  # + the header's "-> RemoteAddress"
+        assert driver.dump() == desired
         driver.flush()
         out[f"program_{n}"] = {"ops": len(ops), "driver_s": t_driver, "dump_s": t_dump,
-                               "restore_s": t_restore}
+                               "restore_s": t_restore, "list_s": t_list}
+    if program_only:
+        print("BENCH " + json.dumps(out))
+        return
 
     # a responder for every real server (one listener on the VM's loopback) and a victim on its own port
     work = Path("/tmp/kpd-bench")
@@ -375,7 +383,7 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
-        inside()
+        inside(program_only="--program-only" in sys.argv)
         return 0
     if len(sys.argv) > 2 and sys.argv[1] == "--inside-lag":
         inside_lag(float(sys.argv[2]), "--profile" in sys.argv, host="--host" in sys.argv)
@@ -392,20 +400,27 @@ def main() -> int:
     if "--loop-lag" in sys.argv:
         seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
         return main_lag(seconds, "--profile" in sys.argv, kpdvm)
-    r = kpdvm.run_vm([sys.executable, str(Path(__file__).resolve()), "--inside"], timeout=900, cwd=ROOT)
+    program_only = "--program-only" in sys.argv
+    argv = [sys.executable, str(Path(__file__).resolve()), "--inside"]
+    if program_only:
+        argv.append("--program-only")
+    r = kpdvm.run_vm(argv, timeout=900, cwd=ROOT)
     line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
     if r.returncode != 0 or line is None:
         print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
         return 1
     res = json.loads(line[6:])
     print("# IPVS in the test VM (QEMU TCG: compare columns, not absolute numbers)\n")
-    print("| programming from empty | operations | kpd driver | ipvsadm -R | kpd dump |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| programming from empty | operations | kpd driver | ipvsadm -R | kpd dump | ipvsadm -Ln |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for n in (100, 1000):
         p = res[f"program_{n}"]
         print(f"| {n} services x 10 real servers | {p['ops']} | {p['driver_s']:.2f} s "
-              f"({p['ops'] / p['driver_s']:.0f} ops/s) | {p['restore_s']:.2f} s | {p['dump_s']:.2f} s |")
+              f"({p['ops'] / p['driver_s']:.0f} ops/s) | {p['restore_s']:.2f} s | {p['dump_s']:.2f} s "
+              f"| {p['list_s']:.2f} s |")
     print()
+    if program_only:
+        return 0
     print(f"| checkers, {REAL_SERVERS + 2} real servers, TCP_CHECK, delay_loop 1 | kpd | keepalived |")
     print("| --- | --- | --- |")
     k, ka = res["checker_kpd"], res["checker_keepalived"]

@@ -368,7 +368,8 @@ class _DestLayout:
             at += (length + 3) & ~3
         wanted = [i for i, (_raw, number, _at, _n) in enumerate(order) if number in _DEST_FIELDS]
         run = order[:wanted[-1] + 1] if wanted else []
-        heads, values, expected = "=", "=", []
+        heads, values = "=", "="
+        expected: list[int] = []
         index = dict.fromkeys(_DEST_FIELDS, -1)
         count = 0
         for raw, number, _at, length in run:
