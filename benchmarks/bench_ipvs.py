@@ -1,6 +1,7 @@
 """IPVS in the test VM: kpd's driver against `ipvsadm --restore`, and kpd's checker against keepalived's.
 
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
+    .venv/bin/python benchmarks/bench_ipvs.py --program-only   # only the programming and dump table
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag --host [--responder] [--seconds 60] [--profile]
 
@@ -8,7 +9,8 @@ Everything runs inside the QEMU VM (TCG software emulation, so absolute times ar
 than on hardware; compare the columns, not the numbers with other sections):
 
 * programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
-  operation by operation over netlink) vs `ipvsadm -R` of the same rules; a full dump through the driver;
+  with ``apply_all``: batches of requests per sendmsg) vs `ipvsadm -R` of the same rules; a full dump
+  through the driver vs `ipvsadm -Ln` of the same table;
 * the same checker configuration (TCP_CHECK, delay_loop 1, 200 real servers answering on the VM's
   loopback) under kpd and under keepalived's checker: CPU of the whole daemon over 20 s, and the time from
   a real server's port closing to its removal from the kernel table (retry 0; polled with ipvsadm).
