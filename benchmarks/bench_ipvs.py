@@ -1,6 +1,7 @@
 """IPVS in the test VM: kpd's driver against `ipvsadm --restore`, and kpd's checker against keepalived's.
 
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
+    .venv/bin/python benchmarks/bench_ipvs.py --program-only   # only the programming and dump table
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag --host [--responder] [--seconds 60] [--profile]
 
@@ -8,7 +9,8 @@ Everything runs inside the QEMU VM (TCG software emulation, so absolute times ar
 than on hardware; compare the columns, not the numbers with other sections):
 
 * programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
-  operation by operation over netlink) vs `ipvsadm -R` of the same rules; a full dump through the driver;
+  with ``apply_all``: batches of requests per sendmsg) vs `ipvsadm -R` of the same rules; a full dump
+  through the driver vs `ipvsadm -Ln` of the same table;
 * the same checker configuration (TCP_CHECK, delay_loop 1, 200 real servers answering on the VM's
   loopback) under kpd and under keepalived's checker: CPU of the whole daemon over 20 s, and the time from
   a real server's port closing to its removal from the kernel table (retry 0; polled with ipvsadm).
@@ -45,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_SERVERS = 200
 
 
-def inside() -> None:
+def inside(program_only: bool = False) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import psutil
 
@@ -79,9 +81,17 @@ def inside() -> None:
         t0 = time.perf_counter()
         subprocess.run(["ipvsadm", "-R"], input="\n".join(lines) + "\n", text=True, check=True)
         t_restore = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        listed = subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True, check=True).stdout
+        t_list = time.perf_counter() - t0
+        assert listed.count("->") == n * 10 + 1, listed[-500:]  # + the header's "-> RemoteAddress"
+        assert driver.dump() == desired
         driver.flush()
         out[f"program_{n}"] = {"ops": len(ops), "driver_s": t_driver, "dump_s": t_dump,
-                               "restore_s": t_restore}
+                               "restore_s": t_restore, "list_s": t_list}
+    if program_only:
+        print("BENCH " + json.dumps(out))
+        return
 
     # a responder for every real server (one listener on the VM's loopback) and a victim on its own port
     work = Path("/tmp/kpd-bench")
@@ -375,7 +385,7 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
-        inside()
+        inside(program_only="--program-only" in sys.argv)
         return 0
     if len(sys.argv) > 2 and sys.argv[1] == "--inside-lag":
         inside_lag(float(sys.argv[2]), "--profile" in sys.argv, host="--host" in sys.argv)
@@ -392,20 +402,27 @@ def main() -> int:
     if "--loop-lag" in sys.argv:
         seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
         return main_lag(seconds, "--profile" in sys.argv, kpdvm)
-    r = kpdvm.run_vm([sys.executable, str(Path(__file__).resolve()), "--inside"], timeout=900, cwd=ROOT)
+    program_only = "--program-only" in sys.argv
+    argv = [sys.executable, str(Path(__file__).resolve()), "--inside"]
+    if program_only:
+        argv.append("--program-only")
+    r = kpdvm.run_vm(argv, timeout=900, cwd=ROOT)
     line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
     if r.returncode != 0 or line is None:
         print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
         return 1
     res = json.loads(line[6:])
     print("# IPVS in the test VM (QEMU TCG: compare columns, not absolute numbers)\n")
-    print("| programming from empty | operations | kpd driver | ipvsadm -R | kpd dump |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| programming from empty | operations | kpd driver | ipvsadm -R | kpd dump | ipvsadm -Ln |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for n in (100, 1000):
         p = res[f"program_{n}"]
         print(f"| {n} services x 10 real servers | {p['ops']} | {p['driver_s']:.2f} s "
-              f"({p['ops'] / p['driver_s']:.0f} ops/s) | {p['restore_s']:.2f} s | {p['dump_s']:.2f} s |")
+              f"({p['ops'] / p['driver_s']:.0f} ops/s) | {p['restore_s']:.2f} s | {p['dump_s']:.2f} s "
+              f"| {p['list_s']:.2f} s |")
     print()
+    if program_only:
+        return 0
     print(f"| checkers, {REAL_SERVERS + 2} real servers, TCP_CHECK, delay_loop 1 | kpd | keepalived |")
     print("| --- | --- | --- |")
     k, ka = res["checker_kpd"], res["checker_keepalived"]

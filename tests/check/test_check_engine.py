@@ -367,3 +367,41 @@ virtual_server 192.0.2.10 80 {{
         return seen
 
     assert run(main()) == {"TCP 192.0.2.10:80": {"127.0.0.1:9": 1}}
+
+
+class BatchIpvs(FakeIpvs):
+    """A driver with apply_all: records each batch; refuses the ops ``refuse`` picks (as IpvsDriver does:
+    the failure with its op, the others applied)."""
+
+    def __init__(self, refuse) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.batches: list[int] = []
+
+    def apply_all(self, ops):
+        self.batches.append(len(ops))
+        failed = []
+        for op in ops:
+            if self.refuse(op):
+                failed.append((op, OSError(17, f"{op}: File exists")))
+            else:
+                self.apply(op)
+        return failed
+
+
+def test_a_driver_with_apply_all_gets_batches_and_a_refused_op_is_counted_alone(write_conf):
+    refused = "10.0.0.2:8080"
+    ipvs = BatchIpvs(lambda op: op.kind is OpKind.ADD_DEST and str(op.item.key) == refused)
+
+    async def main():
+        engine = CheckEngine(config(write_conf, weights=(1,) * 40), ipvs, probe=Probes())
+        engine.open()
+        await engine.settled()
+        return engine
+
+    engine = run(main())
+    assert ipvs.batches[:2] == [32, 9]  # the service and 40 real servers
+    assert engine.stats["ipvs_errors"] == 1 and engine.stats["ipvs_ops"] == 40
+    assert engine.kernel == ipvs.table  # the mirror has every op but the refused one
+    assert refused not in {str(k) for k in ipvs.table[VS].dests}
+    assert len(ipvs.table[VS].dests) == 39

@@ -96,6 +96,8 @@ MAIL_GRACE = 3.0
 APPLY_BATCH = 256
 #: ... or this many seconds of it
 APPLY_SLICE = 0.02
+#: IPVS operations sent to the kernel at once (one netlink message) by a driver with ``apply_all``
+APPLY_CHUNK = 32
 #: at most this many probe launches and probe results handled in one loop turn ...
 TURN_BATCH = 64
 #: ... or this many seconds of that work
@@ -684,24 +686,47 @@ class CheckEngine:
             yield
 
     def _apply_steps(self, ops: list[Op]) -> Iterator[None]:
-        """Apply ``ops`` one per step, keeping the mirror of the kernel's table in line (O(1) each)."""
-        for op in ops:
-            try:
-                self.driver.apply(op)
-            except Exception as err:
-                self.stats["ipvs_errors"] += 1
-                log.error("IPVS %s failed: %s", op, err)
-                self._full_resync_needed = True
-            else:
-                self.stats["ipvs_ops"] += 1
-                log.debug("IPVS %s", op)
+        """Apply ``ops`` one per step, keeping the mirror of the kernel's table in line (O(1) each). A
+        driver with ``apply_all`` gets them ``APPLY_CHUNK`` at a time (one netlink message), at the
+        first step of each chunk; each op's outcome is still handled in its own step."""
+        apply_all: Callable[[list[Op]], list[tuple[Op, OSError]]] | None = getattr(self.driver, "apply_all",
+                                                                                   None)
+        if apply_all is None:
+            for op in ops:
                 try:
-                    apply_in_place(self.kernel, op)
-                except OSError:
-                    self._full_resync_needed = True
-                if op.item is not None:
-                    self.managed.add(op.service)
-            yield
+                    self.driver.apply(op)
+                except Exception as err:
+                    self._applied(op, err)
+                else:
+                    self._applied(op, None)
+                yield
+            return
+        for start in range(0, len(ops), APPLY_CHUNK):
+            chunk = ops[start:start + APPLY_CHUNK]
+            failed: dict[int, Exception] = {}
+            try:
+                failed = {id(op): err for op, err in apply_all(chunk)}
+            except Exception as err:  # the batch as a whole (e.g. no answer): none of it is known applied
+                failed = dict.fromkeys(map(id, chunk), err)
+            for op in chunk:
+                self._applied(op, failed.get(id(op)))
+                yield
+
+    def _applied(self, op: Op, err: Exception | None) -> None:
+        """Account for one operation the kernel did (``err`` None) or refused."""
+        if err is not None:
+            self.stats["ipvs_errors"] += 1
+            log.error("IPVS %s failed: %s", op, err)
+            self._full_resync_needed = True
+            return
+        self.stats["ipvs_ops"] += 1
+        log.debug("IPVS %s", op)
+        try:
+            apply_in_place(self.kernel, op)
+        except OSError:
+            self._full_resync_needed = True
+        if op.item is not None:
+            self.managed.add(op.service)
 
     # --- running kernel work in slices --------------------------------------------------------------------
 
