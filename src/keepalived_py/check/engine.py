@@ -689,8 +689,8 @@ class CheckEngine:
         """Apply ``ops`` one per step, keeping the mirror of the kernel's table in line (O(1) each). A
         driver with ``apply_all`` gets them ``APPLY_CHUNK`` at a time (one netlink message), at the
         first step of each chunk; each op's outcome is still handled in its own step."""
-        apply_all: Callable[[list[Op]], list[tuple[Op, OSError]]] | None = getattr(self.driver, "apply_all",
-                                                                                   None)
+        ApplyAll = Callable[[list[Op]], list[tuple[Op, OSError]]]
+        apply_all: ApplyAll | None = getattr(self.driver, "apply_all", None)
         if apply_all is None:
             for op in ops:
                 try:
