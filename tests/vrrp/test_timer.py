@@ -70,3 +70,19 @@ def test_moved_and_disarmed_deadlines_do_not_fire():
 
     fired = _run(schedule)
     assert [(k, round(at - d, 2) >= 0) for k, d, at in fired] == [("moved", True)]
+
+
+def test_a_deadline_moved_later_fires_at_its_new_time_without_rearming_the_kernel_timer():
+    """A BACKUP's every advert moves its Master_Down deadline later: the kernel timer stays armed for the
+    earlier time (no system call per advert), wakes once with nothing due and is armed again."""
+    armed: list[float | None] = []
+
+    def schedule(timer, now, deadlines):
+        deadlines["down"] = now + 0.12
+        for step in (0.03, 0.06, 0.09, 0.12):
+            timer.set("down", now + step)
+            armed.append(timer._armed)
+
+    fired = _run(schedule)
+    assert len(set(armed)) == 1  # armed once, for the first deadline
+    assert [k for k, _, _ in fired] == ["down"] and fired[0][2] >= fired[0][1]

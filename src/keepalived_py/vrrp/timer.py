@@ -89,7 +89,12 @@ class DeadlineTimer:
         while heap and not self._valid(heap[0]):
             heapq.heappop(heap)  # superseded entries
         when = heap[0][0] if heap else None
-        if when == self._armed:
+        armed = self._armed
+        if armed is not None and (when is None or when >= armed):
+            # Armed for earlier (or now nothing): left as it is; if it fires with nothing due it is armed
+            # again then. A BACKUP's every advert moves its Master_Down deadline later: re-arming the
+            # timerfd each time cost a system call per advert, this costs one spare wake-up per
+            # Master_Down_Interval for all the instances together.
             return
         self._armed = when
         spec = _Itimerspec()
