@@ -35,7 +35,8 @@ def test_a_state_too_large_for_a_frame_still_heartbeats_with_a_summary(tmp_path)
 
     beats = asyncio.run(main())
     assert [b.seq for b in beats] == [0, 1]
-    assert beats[0].state == {"generation": 3, "truncated": True,
+    for beat in beats:  # each a full beat, truncated: the parent never holds half of a state
+        assert beat.state == {"generation": 3, "truncated": True, "full": True,
                               "loop_lag": {"max_ms": 1.5, "p99_ms": 0.5, "window_s": 60.0}}
     listener.close()
 
@@ -69,3 +70,38 @@ def test_a_child_heartbeats_from_the_start_while_it_is_still_starting(tmp_path):
         child.kill()
         child.wait()
         listener.close()
+
+
+def test_loop_beats_carry_only_what_changed_and_the_parent_merges_them(tmp_path):
+    """The instances go out once, then only when they change; the parent's record holds the whole state."""
+    from keepalived_py.control.lifecycle import ChildRecord
+
+    path = str(tmp_path / "hb.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    states = [
+        {"instances": {"VI_1": {"state": "BACKUP", "priority": 100}}, "generation": 1, "lag": 0.5},
+        {"instances": {"VI_1": {"state": "BACKUP", "priority": 100}}, "generation": 1, "lag": 0.7},
+        {"instances": {"VI_1": {"state": "MASTER", "priority": 100}}, "generation": 1, "lag": 0.2},
+        {"instances": {"VI_1": {"state": "MASTER", "priority": 100}}, "generation": 2, "lag": 0.1},
+    ]
+    sender = HeartbeatSender("vrrp", path)
+    sent = []
+    conn = None
+    for state in states:
+        sender.send(state)
+        if conn is None:
+            conn, _ = listener.accept()
+        msg = wire.decode(conn.recv(wire.MAX_FRAME + 1))
+        assert isinstance(msg, wire.Heartbeat)
+        sent.append(msg.state)
+    assert [("instances" in s, s.get("full", False)) for s in sent] == [
+        (True, True), (False, False), (True, False), (False, False)]
+    record = ChildRecord("vrrp")
+    record.spawned(1234, 0.0)
+    for i, state in enumerate(sent):
+        record.heartbeat(float(i), state)
+        assert record.last_state == states[i]
+    conn.close()
+    listener.close()

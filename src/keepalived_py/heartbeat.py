@@ -6,6 +6,11 @@ configuration) is never mistaken for a hang; only silence is. Once the child's e
 come from a task on that loop (:func:`send_heartbeats`) and the thread stops, so a wedged loop stops
 heartbeating and the parent notices. ``changed`` makes the next loop beat go out at once (a state change the
 parent should know about now).
+
+Loop beats carry deltas: the summary's big parts (the instances, their states and priorities) only when
+they differ from what the parent last got on this connection; a beat with ``"full": true`` carries all of
+it (the first one on each connection), the others only what changed (:meth:`ChildRecord.heartbeat
+<keepalived_py.control.lifecycle.ChildRecord.heartbeat>` merges them).
 """
 
 from __future__ import annotations
@@ -36,10 +41,15 @@ class HeartbeatSender:
         self._lock = threading.Lock()
         self._starting: threading.Event | None = None
         self._phase = "starting"
+        #: the big parts of the summary the parent has from this connection (see :meth:`_delta`)
+        self._sent: dict[str, Any] = {}
 
     def send(self, doc: dict[str, Any]) -> None:
         with self._lock:
             try:
+                if self._sock is None:
+                    self._connect()
+                doc = self._delta(doc)
                 try:
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, doc))
                 except ValueError:  # too many instances for one frame: the beat itself matters most
@@ -47,16 +57,8 @@ class HeartbeatSender:
                              if not isinstance(v, dict | list) or k == "loop_lag"}
                     small["truncated"] = True
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, small))
-                if self._sock is None:
-                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-                    sock.settimeout(1.0)
-                    try:
-                        sock.connect(self.path)
-                    except OSError:
-                        sock.close()
-                        raise
-                    sock.setblocking(False)
-                    self._sock = sock
+                    self._sent = {}  # the parent did not get them: the next beat is full again
+                assert self._sock is not None
                 self._sock.send(frame)
                 self._seq += 1
             except OSError as err:
@@ -64,6 +66,37 @@ class HeartbeatSender:
                 if self._sock is not None:
                     self._sock.close()
                 self._sock = None
+                self._sent = {}
+
+    def _connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        sock.settimeout(1.0)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock = sock
+        self._sent = {}
+
+    def _delta(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A loop beat without the big parts the parent already has from this connection ("full" when it
+        has none yet). Start-up beats go whole."""
+        if doc.get("starting"):
+            return doc
+        sent = self._sent
+        if not sent:
+            self._sent = {k: v for k, v in doc.items() if isinstance(v, dict | list)}
+            return {**doc, "full": True}
+        out = {}
+        for key, value in doc.items():
+            if isinstance(value, dict | list):
+                if sent.get(key) == value:
+                    continue
+                sent[key] = value
+            out[key] = value
+        return out
 
     # --- start-up beats -----------------------------------------------------------------------------
 

@@ -129,7 +129,10 @@ class ChildRecord:
             self.last_state = {**self.last_state, "starting": True, "phase": state.get("phase")}
             return
         self.last_loop_beat = now
-        self.last_state = dict(state)
+        if state.get("full") or self.phase is not Phase.RUNNING:
+            self.last_state = {k: v for k, v in state.items() if k != "full"}
+        else:  # a delta: what it leaves out has not changed
+            self.last_state = {**self.last_state, **state}
         self.phase = Phase.RUNNING
 
     def forgive(self, now: float) -> None:
