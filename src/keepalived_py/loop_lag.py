@@ -33,9 +33,13 @@ _MONITORS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopLagMonitor] 
 
 
 def stalled() -> float:
-    """Seconds the running loop has been late so far by its monitor's samples; 0.0 without a monitor."""
-    monitor = _MONITORS.get(asyncio.get_running_loop())
-    return monitor.stalled if monitor is not None else 0.0
+    """Seconds the running loop has been late so far by its monitor's samples, and by how overdue the
+    monitor's own wake-up is now (a stall still going on); 0.0 without a monitor."""
+    loop = asyncio.get_running_loop()
+    monitor = _MONITORS.get(loop)
+    if monitor is None:
+        return 0.0
+    return monitor.stalled + max(0.0, loop.time() - monitor.asked)
 
 
 class LagStats:
@@ -102,6 +106,8 @@ class LoopLagMonitor:
         self.task: asyncio.Task[None] | None = None
         #: the sum of the samples: seconds the loop was kept busy past the monitor's wake-ups
         self.stalled = 0.0
+        #: when the monitor's current sleep should end (loop time)
+        self.asked = float("inf")
 
     @classmethod
     def start(
@@ -117,9 +123,10 @@ class LoopLagMonitor:
         _MONITORS[loop] = self
         try:
             while True:
-                asked = loop.time() + self.interval
+                asked = self.asked = loop.time() + self.interval
                 await asyncio.sleep(self.interval)
                 now = loop.time()
+                self.asked = float("inf")
                 lag = now - asked
                 self.stats.add(now, lag)
                 if lag > 0:

@@ -19,7 +19,7 @@ from lab import wait_for_async
 
 SERVERS = 30
 #: the hog holds the loop this long, lets it run one turn, again and again
-HOG = 0.4
+HOG = 1.2
 
 
 class Server(http.server.ThreadingHTTPServer):

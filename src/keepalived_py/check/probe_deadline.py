@@ -40,7 +40,7 @@ class network_timeout:
 
     def _expire(self, due: float) -> None:
         now = self._loop.time()
-        busy = stalled() - self._stalled + max(0.0, now - due)
+        busy = max(stalled() - self._stalled, now - due)
         later = min(self._start + self.seconds + busy, self._limit)
         if later > now:
             self._handle = self._loop.call_at(later, self._expire, later)
