@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keepalived_py.loop_lag import LagStats, LoopLagMonitor
 
@@ -52,3 +56,21 @@ def test_the_monitor_sees_a_callback_that_blocks_the_loop():
     # the monitor slept at most 10 ms of those 300 ms: it woke at least 290 ms late
     assert summary["max_ms"] >= 290.0 and summary["max_since_start_ms"] >= 290.0
     assert summary["window_s"] == 60.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 3), st.floats(-0.01, 0.5)), max_size=80), st.integers(1, 30))
+def test_max_and_percentiles_are_those_of_the_samples_kept(steps, max_samples):
+    """The sorted copy kept beside the samples gives what sorting the window would."""
+    stats = LagStats(window=5.0, max_samples=max_samples)
+    now = 0.0
+    for dt, lag in steps:
+        now += dt
+        stats.add(now, lag)
+        kept = sorted(lag for _, lag in stats.samples())
+        assert len(kept) <= max_samples
+        assert all(t >= now - 5.0 for t, _ in stats.samples())
+        assert stats.max(now) == (kept[-1] if kept else 0.0)
+        for p in (0.5, 0.99):
+            want = kept[min(len(kept) - 1, max(0, math.ceil(p * len(kept)) - 1))] if kept else 0.0
+            assert stats.percentile(now, p) == want

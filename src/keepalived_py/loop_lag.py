@@ -15,6 +15,7 @@ loop, not the network, kept it waiting (:mod:`keepalived_py.check.probe_deadline
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import weakref
 from collections import deque
@@ -47,7 +48,10 @@ class LagStats:
 
     def __init__(self, window: float = WINDOW, max_samples: int = 1024) -> None:
         self.window = window
-        self._samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
+        self.max_samples = max_samples
+        self._samples: deque[tuple[float, float]] = deque()
+        #: the same lags, sorted: max and percentiles without sorting at every heartbeat
+        self._sorted: list[float] = []
         self.max_since_start = 0.0
         self.count = 0
 
@@ -56,13 +60,20 @@ class LagStats:
         lag = max(lag, 0.0)
         self.count += 1
         self.max_since_start = max(self.max_since_start, lag)
+        if len(self._samples) >= self.max_samples:
+            self._forget_oldest()
         self._samples.append((now, lag))
+        bisect.insort(self._sorted, lag)
         self._expire(now)
+
+    def _forget_oldest(self) -> None:
+        _, lag = self._samples.popleft()
+        del self._sorted[bisect.bisect_left(self._sorted, lag)]
 
     def _expire(self, now: float) -> None:
         horizon = now - self.window
         while self._samples and self._samples[0][0] < horizon:
-            self._samples.popleft()
+            self._forget_oldest()
 
     def samples(self) -> list[tuple[float, float]]:
         """The samples kept, oldest first, as (time taken, lag)."""
@@ -70,12 +81,12 @@ class LagStats:
 
     def max(self, now: float) -> float:
         self._expire(now)
-        return max((lag for _, lag in self._samples), default=0.0)
+        return self._sorted[-1] if self._sorted else 0.0
 
     def percentile(self, now: float, p: float) -> float:
         """The ``p`` (0..1) quantile of the window's samples (nearest rank); 0 with none."""
         self._expire(now)
-        lags = sorted(lag for _, lag in self._samples)
+        lags = self._sorted
         if not lags:
             return 0.0
         return lags[min(len(lags) - 1, max(0, math.ceil(p * len(lags)) - 1))]
