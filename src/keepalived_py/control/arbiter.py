@@ -907,6 +907,10 @@ class Arbiter:
                         inst["note"] = "the VRRP child is not running or not heartbeating"
                     instances.append(inst)
             if kind == "checker":
+                # checks run late when the engine cannot keep up (never failed for it: their timeouts
+                # count the network's time); counted since the child started
+                children[kind]["late_checks"] = rec.last_state.get("late_probes")
+                children[kind]["max_check_lateness"] = rec.last_state.get("max_lateness")
                 virtual_servers = self._checker_status().get("virtual_servers", [])
                 for vs in virtual_servers:
                     if not healthy and isinstance(vs, dict):
