@@ -99,7 +99,7 @@ APPLY_SLICE = 0.02
 #: IPVS operations sent to the kernel at once (one netlink message) by a driver with ``apply_all``
 APPLY_CHUNK = 32
 #: at most this many probe launches and probe results handled in one loop turn ...
-TURN_BATCH = 64
+TURN_BATCH = 256
 #: ... or this many seconds of that work
 TURN_SLICE = 0.01
 #: a check started this many seconds after it was due is reported (a warning at most once a minute)
