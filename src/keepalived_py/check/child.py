@@ -21,6 +21,7 @@ _STARTUP_BEATS = start_up_from_argv("checker", sys.argv[1:], 0.5) if __name__ ==
 
 from keepalived_py.child_process import child_parser, start_child  # noqa: E402
 from keepalived_py.exitcodes import ExitCode  # noqa: E402
+from keepalived_py.pyroute2_import import use_netlink_only  # noqa: E402
 
 NAME = "kpd-checker"
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     start = start_child("checker", NAME, p, argv, _STARTUP_BEATS if argv is None else None)
     if isinstance(start, int):
         return start
+    use_netlink_only()
     # thousands of probes in flight need descriptors
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:

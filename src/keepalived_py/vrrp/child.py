@@ -19,6 +19,7 @@ from keepalived_py.heartbeat import start_up_from_argv
 _STARTUP_BEATS = start_up_from_argv("vrrp", sys.argv[1:], 0.5) if __name__ == "__main__" else None
 
 from keepalived_py.child_process import child_parser, start_child  # noqa: E402
+from keepalived_py.pyroute2_import import use_netlink_only  # noqa: E402
 
 NAME = "kpd-vrrp"
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     start = start_child("vrrp", NAME, p, argv, _STARTUP_BEATS if argv is None else None)
     if isinstance(start, int):
         return start
+    use_netlink_only()
     if start.heartbeat is not None:
         start.heartbeat.progress("importing the VRRP stack")
     from keepalived_py.vrrp import daemon
