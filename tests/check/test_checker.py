@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from keepalived_py.check.checker import BOOTSTRAP_DELAY, Checker, Timing
+from keepalived_py.check.checker import BOOTSTRAP_DELAY, Checker, Timing, UrlChecker
 
 T = Timing(delay_loop=6.0, retry=2, delay_before_retry=1.5, warmup=0.0, timeout=3.0)
 
@@ -98,3 +98,58 @@ def test_smtp_checker_needs_retry_plus_one_failures_even_at_start():
     c = Checker(t, 0.0)
     assert c.result(False, 1.0) is None and c.next_due == 2.5
     assert c.result(False, 2.5) is not None
+
+
+# --- HTTP_GET / SSL_GET: one url per run (keepalived's check_http.c epilog) --------------------------------
+
+U = Timing(delay_loop=5.0, retry=1, delay_before_retry=2.0, warmup=0.0, timeout=1.0)
+
+
+def run(c: UrlChecker, outcomes: str) -> list[tuple[int, float, str]]:
+    """Feed ``outcomes`` ("+" pass, "-" fail) at each checker's due time: (url fetched, delay to the next
+    run, verdict "UP"/"DOWN"/"")."""
+    out = []
+    for o in outcomes:
+        now, url = c.next_due, c.url_it
+        v = c.result(o == "+", now, reason="HTTP status 500 not in 200-299")
+        out.append((url, round(c.next_due - now, 3), "" if v is None else ("UP" if v.up else "DOWN")))
+    return out
+
+
+def test_an_up_checker_fetches_one_url_per_delay_loop_in_turn():
+    c = UrlChecker(U, 0.0, urls=3)
+    assert run(c, "++++++") == [(0, 5.0, ""), (1, 5.0, ""), (2, 5.0, "UP"), (0, 5.0, ""), (1, 5.0, ""),
+                                (2, 5.0, "")]
+
+
+def test_a_failed_url_is_retried_then_every_url_must_pass_again_before_up():
+    c = UrlChecker(U, 0.0, urls=3)
+    run(c, "+++")  # a complete round: UP, has run
+    # url 0 passes; url 1 fails, is retried delay_before_retry later, fails again: DOWN; the failed url is
+    # retried every max(delay_before_retry, delay_loop); once it passes, url 0, 1 and 2 again, then UP
+    assert run(c, "+--" + "-+" + "+++") == [
+        (0, 5.0, ""), (1, 2.0, ""), (1, 5.0, "DOWN"), (1, 5.0, ""), (1, 5.0, ""),
+        (0, 5.0, ""), (1, 5.0, ""), (2, 5.0, "UP")]
+
+
+def test_one_url_down_comes_back_one_delay_loop_after_it_passes_again():
+    """keepalived: the failed url's first pass only restarts the round; the next pass completes it."""
+    c = UrlChecker(U, 0.0, urls=1)
+    run(c, "+")
+    assert run(c, "--++") == [(0, 2.0, ""), (0, 5.0, "DOWN"), (0, 5.0, ""), (0, 5.0, "UP")]
+
+
+def test_fast_recovery_fetches_the_urls_back_to_back_once_the_failed_one_passes():
+    c = UrlChecker(U, 0.0, urls=3, fast_recovery=True)
+    # never completed a round: back to back
+    assert run(c, "+++") == [(0, 0.0, ""), (1, 0.0, ""), (2, 5.0, "UP")]
+    # the failed url passes: the round restarts at the first url, the urls back to back, then UP
+    assert run(c, "--++++") == [(0, 2.0, ""), (0, 5.0, "DOWN"), (0, 0.0, ""), (0, 0.0, ""), (1, 0.0, ""),
+                                (2, 5.0, "UP")]
+
+
+def test_one_failure_is_enough_until_a_round_has_completed():
+    c = UrlChecker(U, 0.0, urls=2)
+    assert run(c, "-") == [(0, 5.0, "DOWN")]
+    assert run(c, "++") == [(0, 5.0, ""), (0, 5.0, "")]  # the failed url passes: the round restarts
+    assert run(c, "+") == [(1, 5.0, "UP")]

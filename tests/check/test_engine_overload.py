@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import logging
-import threading
 import time
 
 import pytest
 from fake_ipvs import FakeIpvs
+from health_server import health_server
 
 from keepalived_py.check.engine import CheckEngine
 from keepalived_py.config import load_config
@@ -22,29 +21,11 @@ SERVERS = 30
 HOG = 1.2
 
 
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # every probe's connection accepted at once (the default 5 drops SYNs)
-
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def http_port():
-    """Healthy web servers on every 127.0.0.x (one threaded server): they answer while the engine starves."""
-    server = Server(("0.0.0.0", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    """A healthy HTTP server in a thread: it answers while the probing loop is starved."""
+    with health_server("0.0.0.0") as port:
+        yield port
 
 
 def test_a_starved_engine_runs_checks_late_and_never_fails_a_healthy_server(write_conf, http_port, caplog):

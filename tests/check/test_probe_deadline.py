@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import socket
 import threading
 import time
 
 import pytest
+from health_server import health_server
 
 from keepalived_py.check.dns_probe import probe_dns
 from keepalived_py.check.http_probe import HttpTarget, probe_http
@@ -23,29 +23,11 @@ from keepalived_py.loop_lag import LoopLagMonitor
 HOG = 0.4
 
 
-class Server(http.server.ThreadingHTTPServer):
-    request_queue_size = 128  # every probe's connection accepted at once (the default 5 drops SYNs)
-
-
-class Health(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def http_port():
     """A healthy HTTP server in a thread: it answers while the probing loop is starved."""
-    server = Server(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
+    with health_server("127.0.0.1") as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,22 @@ def listen(port):
 threading.Thread(target=listen, args=(8444,), daemon=True).start()
 listen(8443)
 """,
+    # an HTTP server logging every request (time, path, status): /b answers 500 while WORK/urlfail exists
+    "urlrec": """
+import http.server, json, os, sys, threading, time
+lock = threading.Lock()
+class Rec(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        status = 500 if self.path == "/b" and os.path.exists(sys.argv[2] + "/urlfail") else 200
+        body = b"ok\\n"
+        self.send_response(status); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+        with lock, open(sys.argv[2] + "/urlrec.jsonl", "a") as f:
+            f.write(json.dumps({"t": time.time(), "path": self.path, "status": status}) + "\\n")
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer((sys.argv[1], 8081), Rec).serve_forever()
+""",
     # a TCP echo server, one line at a time
     # an HTTPS server that requires a client certificate signed by the lab's CA
     "https": """
@@ -254,6 +270,7 @@ def lab() -> None:
     certificates()
     server("https", 2, True)
     server("tlsrec", 3, True)
+    server("urlrec", 3, True)
     www = WORK / "www"
     www.mkdir(exist_ok=True)
     (www / "health").write_text("<html>status: ok</html>\n")
@@ -326,6 +343,26 @@ virtual_server 10.0.2.112 443 {{
             url {{
                 path /health
                 digest {SECURE_DIGEST}
+            }}
+            {CHECK}
+        }}
+    }}
+}}
+virtual_server 10.0.2.114 80 {{
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.0.1.13 8081 {{
+        HTTP_GET {{
+            url {{
+                path /a
+            }}
+            url {{
+                path /b
+            }}
+            url {{
+                path /c
             }}
             {CHECK}
         }}
@@ -560,6 +597,9 @@ SMTP, DNS, UDP, PING, FILE = ("TCP 10.0.2.100:25 rr", "UDP 10.0.2.101:53 rr", "U
 REGEX = "TCP 10.0.2.109:80 rr"
 HOSTS, SECURE = "TCP 10.0.2.111:25 rr", "TCP 10.0.2.112:443 rr"
 TLSREC = "TCP 10.0.2.113:443 rr"
+URLS = "TCP 10.0.2.114:80 rr"
+#: when the steps let the failing url pass again (time.time())
+MARKS: dict[str, float] = {}
 #: md5 of the HTTPS server's body "secure ok\n"
 SECURE_DIGEST = "39910249e3ad548b7978f0819eb81327"
 TUNNELS = {
@@ -579,6 +619,8 @@ START = {
     # SSL_GET to a server requiring a client certificate: presented from the SSL block
     # SSL_GET without enable_sni, with it (the SNI and Host header recorded by the server)
     TLSREC: {"10.0.1.13:8443": ["Masq", 1], "10.0.1.13:8444": ["Masq", 1]},
+    # HTTP_GET of three urls, one fetched per delay_loop; /b fails in the regex_body step
+    URLS: {"10.0.1.13:8081": ["Masq", 1]},
     SECURE: {"10.0.1.12:8443": ["Masq", 1]},  # "ok" matches; "STATUS: FAIL" does not; no_match "ok" fails
     SMTP: {"10.0.1.11:25": ["Masq", 1]},  # nothing listens on rs2's port 25
     DNS: {"10.0.1.12:53": ["Masq", 1]},  # rs3 has no DNS server: port unreachable
@@ -596,7 +638,8 @@ def known(table: dict) -> dict:
 def with_changes(**changes: dict[str, list] | None) -> dict:
     table = json.loads(json.dumps(START))
     for name, value in changes.items():
-        names = {"smtp": SMTP, "dns": DNS, "udp": UDP, "ping": PING, "file": FILE, "regex": REGEX}
+        names = {"smtp": SMTP, "dns": DNS, "udp": UDP, "ping": PING, "file": FILE, "regex": REGEX,
+                 "urls": URLS}
         table[names[name]] = value
     return table
 
@@ -622,13 +665,15 @@ def steps() -> list[tuple[str, object, dict]]:
                       file={"10.0.1.11:80": ["Masq", 0], "10.0.1.12:80": ["Masq", 2]})),
         ("file_gate", write("gate", "1\n"),
          with_changes(smtp={}, dns={}, udp={}, ping={}, file={"10.0.1.11:80": ["Masq", 0]})),
-        ("regex_body", write("www/health", "<html>status: fail</html>\n"),
+        ("regex_body", lambda: (write("www/health", "<html>status: fail</html>\n")(),
+                                (WORK / "urlfail").touch()),
          with_changes(smtp={}, dns={}, udp={}, ping={}, file={"10.0.1.11:80": ["Masq", 0]},
-                      regex={"10.0.1.12:8080": ["Masq", 1], "10.0.1.13:8080": ["Masq", 1]})),
+                      regex={"10.0.1.12:8080": ["Masq", 1], "10.0.1.13:8080": ["Masq", 1]}, urls={})),
         ("all_back", lambda: (server("smtp", 1, True), server("dns", 2, True), server("echo", 2, True),
                               sh("ip netns exec rs3 nft delete table inet kpdtest"),
                               (WORK / "weight").write_text("1\n"), (WORK / "gate").write_text("0\n"),
-                              (WORK / "www" / "health").write_text("<html>status: ok</html>\n")),
+                              (WORK / "www" / "health").write_text("<html>status: ok</html>\n"),
+                              (WORK / "urlfail").unlink(), MARKS.update(url_back=time.time())),
          START),
     ]
 
@@ -643,6 +688,8 @@ def reset() -> None:
     (WORK / "gate").write_text("0\n")
     (WORK / "www" / "health").write_text("<html>status: ok</html>\n")
     (WORK / "tlsrec.jsonl").write_text("")
+    (WORK / "urlfail").unlink(missing_ok=True)
+    (WORK / "urlrec.jsonl").write_text("")
 
 
 def scenario(who: str, argv: list[str]) -> None:
@@ -672,6 +719,8 @@ def scenario(who: str, argv: list[str]) -> None:
         out["mails"] = sorted(map(list, MAILS[first_mail:]))
         records = (WORK / "tlsrec.jsonl").read_text().splitlines()
         out["tls_seen"] = sorted(set(records))  # one line per kind of connection the checkers made
+        out["url_requests"] = [json.loads(line) for line in (WORK / "urlrec.jsonl").read_text().splitlines()]
+        out["url_back_at"] = MARKS.get("url_back")
         if who == "kpd":
             out["reload_in_place"] = reload_in_place()
     finally:

@@ -6,6 +6,7 @@ One VM boot runs tests/ipvs/checker_kinds_vm_scenario.py (kpd, then keepalived, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -112,3 +113,22 @@ def test_ssl_get_server_name_host_header_and_quiet_close_are_keepalived_s(report
                 (8444, "u.example", "u.example")}
     assert {(r["port"], r["sni"], r["host"]) for r in seen} == expected, seen
     assert ours == theirs
+
+
+def test_http_get_fetches_one_url_per_delay_loop_and_recovers_as_keepalived(report):
+    """keepalived's HTTP_GET fetches one url per delay_loop (/a, /b, /c, /a ...); when a failed url (/b)
+    passes again it starts over at the first url and the server is back only after /a, /b, /c have passed.
+    The requests the real server saw under kpd are keepalived's."""
+    seen = {}
+    for who in ("kpd", "keepalived"):
+        run = report[who]
+        requests, back = run.get("url_requests"), run.get("url_back_at")
+        assert requests and back, report["_output"]
+        first = requests[:6]
+        gaps = sorted(b["t"] - a["t"] for a, b in itertools.pairwise(first))
+        after = [r["path"] for r in requests if r["t"] > back and r["status"] == 200][:4]
+        seen[who] = ([r["path"] for r in first], gaps[len(gaps) // 2], after)
+    (k_paths, k_gap, k_after), (o_paths, o_gap, o_after) = seen["keepalived"], seen["kpd"]
+    assert k_paths == ["/a", "/b", "/c", "/a", "/b", "/c"] and k_after == ["/b", "/a", "/b", "/c"], seen
+    assert o_paths == k_paths and o_after == k_after, seen
+    assert abs(o_gap - k_gap) < 0.4 and 0.6 < k_gap < 1.6, seen  # one url per delay_loop (1 s)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import gc
 import heapq
@@ -51,7 +52,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from keepalived_py.check.checker import Checker, Verdict
+from keepalived_py.check.checker import Checker, UrlChecker, Verdict
 from keepalived_py.check.dns_probe import probe_dns
 from keepalived_py.check.file_check import FileChecks
 from keepalived_py.check.http_probe import probe_http
@@ -124,7 +125,7 @@ async def run_probe(spec: ProbeSpec) -> ProbeResult:
     if isinstance(spec, HttpSpec):
         if not spec.urls:
             return ProbeResult.down("no url configured")
-        for target in spec.urls:
+        for target in spec.urls:  # the engine asks for one url at a time; genhash-like callers for all
             result = await probe_http(target)
             if not result.ok:
                 return ProbeResult.down(f"{target.path}: {result.reason}") if len(spec.urls) > 1 else result
@@ -420,8 +421,14 @@ class CheckEngine:
             key = self._to_build.popleft()
             if key in self.checkers or key not in self.pool.references or isinstance(key.probe, FileSpec):
                 continue
-            self.checkers[key] = Checker(key.timing, now, alpha=key.alpha, starting=self._build_starting,
-                                         rng=self.rng)
+            probe = key.probe
+            if isinstance(probe, HttpSpec) and probe.urls:
+                self.checkers[key] = UrlChecker(key.timing, now, urls=len(probe.urls),
+                                                fast_recovery=probe.fast_recovery, alpha=key.alpha,
+                                                starting=self._build_starting, rng=self.rng)
+            else:
+                self.checkers[key] = Checker(key.timing, now, alpha=key.alpha, starting=self._build_starting,
+                                             rng=self.rng)
             self._schedule(key)
 
     async def _build_rest(self) -> None:
@@ -521,9 +528,15 @@ class CheckEngine:
     async def _run(self, key: CheckerKey, c: Checker) -> None:
         """Run the probe (its timeout starts now, not when it was due); its result waits for the pump."""
         assert self._loop is not None
+        spec = key.probe
+        if isinstance(c, UrlChecker) and isinstance(spec, HttpSpec):
+            spec = dataclasses.replace(spec, urls=(spec.urls[c.url_it],))  # one url per run, as keepalived
         try:
             async with self._semaphore:
-                result = await self.probe(key.probe)
+                result = await self.probe(spec)
+                if not result.ok and isinstance(c, UrlChecker) and c.urls > 1:
+                    assert isinstance(spec, HttpSpec)
+                    result = ProbeResult.down(f"{spec.urls[0].path}: {result.reason}")
         except asyncio.CancelledError:
             self._running.discard(key)
             raise

@@ -77,10 +77,12 @@ class TcpSpec:
 
 @dataclass(frozen=True)
 class HttpSpec:
-    """HTTP_GET / SSL_GET: every url must pass, in order."""
+    """HTTP_GET / SSL_GET: every url must pass, in order (one per run: :class:`~.checker.UrlChecker`)."""
 
     urls: tuple[HttpTarget, ...]
     ssl: bool = False
+    #: keepalived's fast_recovery: a recovering checker fetches its urls back to back
+    fast_recovery: bool = False
 
     def describe(self) -> str:
         first = self.urls[0] if self.urls else None
@@ -469,7 +471,7 @@ def _checker(
             )
             for u in c.url
         )
-        probe = HttpSpec(targets, ssl=c.ssl)
+        probe = HttpSpec(targets, ssl=c.ssl, fast_recovery=c.fast_recovery)
     elif isinstance(c, SmtpCheck):
         probe = SmtpSpec(host, port, c.helo_name or DEFAULT_HELO_NAME, source, timeout)
     elif isinstance(c, UdpCheck):

@@ -512,12 +512,10 @@ def declare(schema: Schema) -> None:
         ),
         Keyword(
             "fast_recovery",
-            "Check a recovering server's urls back to back instead of a delay apart.",
+            "Fetch the urls back to back while the checker has not completed a round, or once a failed "
+            "url passes again (otherwise one url per delay_loop, as every round).",
             Flag(),
             default=False,
-            partial="no setting to change: kpd fetches all of a check's urls in one probe, so a down server "
-            "is re-added after one passing probe whether it is set or not (keepalived without it spaces the "
-            "urls' fetches by delay_before_retry or delay_loop)",
         ),
     )
     schema.add(
