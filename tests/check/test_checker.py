@@ -153,3 +153,10 @@ def test_one_failure_is_enough_until_a_round_has_completed():
     assert run(c, "-") == [(0, 5.0, "DOWN")]
     assert run(c, "++") == [(0, 5.0, ""), (0, 5.0, "")]  # the failed url passes: the round restarts
     assert run(c, "+") == [(1, 5.0, "UP")]
+
+
+def test_fast_recovery_never_fetches_a_failing_url_in_a_loop():
+    """keepalived skips the delay after a failure too before the first complete round (a refusing server
+    fetched as fast as it refuses); kpd keeps delay_before_retry and delay_loop there."""
+    c = UrlChecker(U, 0.0, urls=2, fast_recovery=True)
+    assert run(c, "--+") == [(0, 5.0, "DOWN"), (0, 5.0, ""), (0, 0.0, "")]

@@ -128,7 +128,9 @@ class UrlChecker(Checker):
       url is the *failed url*, retried every ``max(delay_before_retry, delay_loop)``. When it passes, the
       round starts again at the first url, and the checker is UP only once every url has passed again.
     * ``fast_recovery``: while the checker has never completed a round, or is DOWN with no failed url (it
-      is going through the urls after the failed one passed), the next url is fetched at once.
+      is going through the urls after the failed one passed), the url after one that passed is fetched at
+      once. (keepalived also skips the delay after a failure before the first complete round, which
+      fetches a refusing server's url in a tight loop; kpd waits delay_before_retry there.)
 
     So with one url a DOWN checker is UP one ``delay_loop`` after its url first passes again (at once with
     fast_recovery), and with N urls an UP checker fetches each url once every N x ``delay_loop``.
@@ -142,6 +144,8 @@ class UrlChecker(Checker):
         #: the url the next run fetches, and the one that failed past its retries (None: none)
         self.url_it = 0
         self.failed_url: int | None = None
+        #: a verdict has been given (keepalived's has_run waits for a whole round; a DOWN is told once)
+        self.judged = False
 
     def result(self, ok: bool, now: float, *, reason: str = "", weight: int | None = None) -> Verdict | None:
         t = self.timing
@@ -165,13 +169,14 @@ class UrlChecker(Checker):
         else:
             self.retry_it += 1
             if self.retry_it > t.retry:
-                if self.up or not self.has_run:
+                if self.up or not self.judged:
                     self.up = False
                     verdict = Verdict(False, reason)
                 self.failed_url = self.url_it
             delay = (max(t.delay_before_retry, t.delay_loop) if self.failed_url is not None
                      else t.delay_before_retry)
-        if self.fast_recovery and (not self.has_run or (not self.up and self.failed_url is None)):
-            delay = 0.0
+        if self.fast_recovery and ok and (not self.has_run or (not self.up and self.failed_url is None)):
+            delay = 0.0  # keepalived does it after a failure too: a refused url would be fetched in a loop
         self.next_due = now + delay
+        self.judged = self.judged or verdict is not None
         return verdict

@@ -166,7 +166,16 @@ def declare(schema: Schema) -> None:
         ),
     )
     schema.section("TCP_CHECK", "TCP_CHECK", "Healthy when a TCP connection succeeds.")
-    schema.section("HTTP_GET", "HTTP_GET/SSL_GET", "Healthy when GETs of the urls answer as expected.")
+    schema.section(
+        "HTTP_GET",
+        "HTTP_GET/SSL_GET",
+        "Healthy when GETs of the urls answer as expected (one url per delay_loop, in turn).",
+        differs=(
+            "with fast_recovery, a url that failed before the checker's first complete round is fetched "
+            "again after delay_before_retry (keepalived 2.2-2.4 fetch it again at once, in a loop as fast "
+            "as the server refuses)",
+        ),
+    )
     schema.section(
         "url",
         "url",
