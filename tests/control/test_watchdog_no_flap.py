@@ -80,7 +80,7 @@ def test_a_reload_slower_than_the_hung_timeout_keeps_the_children_and_serves_sta
     backup = Node(lab, "b", 100, DEFAULTS).start()
     wait_for(lambda: (master.state() == "MASTER" and backup.state() == "BACKUP") or None, timeout=20)
     children = master.children()
-    master.config.write_text(TEMPLATE.replace("SPIN", "6000"))
+    master.config.write_text(TEMPLATE.replace("SPIN", "10000"))  # about 3 s: past 2 x the hung timeout
     started = time.monotonic()
     answers = []
     with VipSampler(lab, ("a", "b"), VIP) as vips:
