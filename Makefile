@@ -45,8 +45,9 @@ lint: venv ## ruff on everything, mypy on the package
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/mypy src/keepalived_py
 
-docs: venv ## regenerate docs/keywords.md from the keyword schema
+docs: venv ## regenerate docs/keywords.md and docs/metrics.md from their declarations
 	$(PY) -m keepalived_py.config.reference > docs/keywords.md
+	$(PY) -m keepalived_py.control.metrics > docs/metrics.md
 
 bench: venv vm ## run the benchmarks, kpd beside real keepalived (results: docs/benchmarks.md)
 	$(PY) benchmarks/bench_config.py

@@ -25,7 +25,10 @@ def test_max_and_p99_cover_the_window_and_the_max_since_start_everything():
     assert s.max_since_start == 0.5
     assert s.percentile(10.5, 0.99) == 0.03  # 100 samples in the window: the 99th is the 2nd largest
     assert s.percentile(10.5, 1.0) == 0.2
-    assert s.summary(10.5) == {"max_ms": 200.0, "p99_ms": 30.0, "window_s": 10.0, "max_since_start_ms": 500.0}
+    summary = s.summary(10.5)
+    # every sample since start, 0.5 s included, in buckets of upper bounds 1 ms, 2 ms, 5 ms, ... 5 s, +Inf
+    assert summary.pop("histogram")["counts"] == [97, 0, 0, 0, 0, 2, 0, 1, 1, 0, 0, 0, 0]
+    assert summary == {"max_ms": 200.0, "p99_ms": 30.0, "window_s": 10.0, "max_since_start_ms": 500.0}
     assert s.max(100.0) == 0.0 and s.percentile(100.0, 0.99) == 0.0  # an empty window
     assert s.summary(100.0)["max_since_start_ms"] == 500.0
 

@@ -25,6 +25,7 @@ from keepalived_py import __version__
 from keepalived_py.config import load_config
 from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Severity
 from keepalived_py.exitcodes import ExitCode
+from keepalived_py.listen_address import parse_listen_address
 from keepalived_py.logs import DEFAULT_LOG_FILE, log_file_name, setup_logging
 from keepalived_py.logs import LEVELS as LOG_LEVEL_NAMES
 from keepalived_py.net_namespace import NamespaceError, runtime_subdir
@@ -125,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="on stop, leave the IPVS virtual and real servers in place (as keepalived's option)",
     )
+    start.add_argument(
+        "--metrics-listen",
+        metavar="ADDR:PORT",
+        type=_listen_address,
+        help="serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9650; overrides the "
+        "kpd_metrics_listen keyword; docs/metrics.md)",
+    )
 
     check = sub.add_parser(
         "check-config",
@@ -205,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.add_argument("-o", "--output", metavar="OUT", help="write here instead of standard output")
     return parser
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    try:
+        return parse_listen_address(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -395,6 +410,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         only="vrrp" if args.vrrp else "checker" if args.check else None,
         pid_files={k: v for k, v in (("vrrp", args.vrrp_pid), ("checker", args.checkers_pid)) if v},
         log_args=_child_log_args(args),
+        metrics_listen=args.metrics_listen,
         log_files={
             kind: log_file_name(args.log_file, prog, namespace, config.instance_name)
             for kind, prog in (("vrrp", "vrrp"), ("checker", "check"))

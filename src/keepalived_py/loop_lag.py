@@ -22,6 +22,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from keepalived_py.histogram import LAG_BUCKETS, Histogram
+
 #: how often the monitor wakes (seconds)
 INTERVAL = 0.1
 #: the window its max and p99 cover (seconds)
@@ -54,12 +56,15 @@ class LagStats:
         self._sorted: list[float] = []
         self.max_since_start = 0.0
         self.count = 0
+        #: every sample since start, in buckets (the parent's ``kpd_child_loop_lag_seconds``)
+        self.histogram = Histogram(LAG_BUCKETS)
 
     def add(self, now: float, lag: float) -> None:
         """A sample taken at ``now``: the timer woke ``lag`` seconds late (negative counts as 0)."""
         lag = max(lag, 0.0)
         self.count += 1
         self.max_since_start = max(self.max_since_start, lag)
+        self.histogram.observe(lag)
         if len(self._samples) >= self.max_samples:
             self._forget_oldest()
         self._samples.append((now, lag))
@@ -98,6 +103,7 @@ class LagStats:
             "p99_ms": round(self.percentile(now, 0.99) * 1000, 1),
             "window_s": self.window,
             "max_since_start_ms": round(self.max_since_start * 1000, 1),
+            "histogram": self.histogram.to_json(),
         }
 
 

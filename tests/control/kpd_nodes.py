@@ -57,7 +57,7 @@ class Node:
         self.config.write_text(config.format(priority=priority))
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Node:
+    def start(self, *extra_args: str) -> Node:
         self.proc = self.lab.popen(
             self.name,
             sys.executable,
@@ -69,6 +69,7 @@ class Node:
             "--runtime-dir",
             str(self.dir / "run"),
             "--log-console",
+            *extra_args,
         )
         return self
 

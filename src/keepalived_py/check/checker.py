@@ -27,6 +27,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from keepalived_py.histogram import DURATION_BUCKETS, Histogram
+
 #: keepalived's BOOTSTRAP_DELAY: the first probe never runs before this
 BOOTSTRAP_DELAY = 1.0
 
@@ -78,6 +80,8 @@ class Checker:
         self.last_ok: bool | None = None
         self.probes = 0
         self.failures = 0
+        #: how long each probe took (the engine observes it), for the metrics
+        self.durations = Histogram(DURATION_BUCKETS)
         warmup = timing.warmup * (rng or random).random() if timing.warmup > 0 else 0.0
         self.next_due = now + BOOTSTRAP_DELAY + warmup
 

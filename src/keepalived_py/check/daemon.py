@@ -30,7 +30,9 @@ def serve(start: ChildStart, driver: Driver, *, release: bool = True) -> int:
             stop=engine.stop,
             shutdown=engine.shutdown,
             reload=engine.reload,
-            status=lambda: {"virtual_servers": engine.status(), "stats": engine.stats},
+            status=lambda: {"virtual_servers": engine.status(), "stats": engine.stats,
+                            "ipvs_ops": [{"service": service, "kind": kind, "result": result, "count": n}
+                                         for (service, kind, result), n in sorted(engine.ipvs_ops.items())]},
             summary=engine.summary,
         )
 

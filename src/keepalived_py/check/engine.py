@@ -48,7 +48,7 @@ import logging
 import random
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -199,6 +199,8 @@ class CheckEngine:
             # seconds from a checker's verdict to its IPVS operations having been applied
             "verdict_to_kernel_last": 0.0, "verdict_to_kernel_max": 0.0,
         }
+        #: IPVS operations by (service, kind, result "ok"/"error"), for the metrics
+        self.ipvs_ops: Counter[tuple[str, str, str]] = Counter()
         self._first_verdict: float | None = None
         self._late_warned = -LATE_WARNING_EVERY
         self._dirty: set[int] = set()
@@ -533,7 +535,9 @@ class CheckEngine:
             spec = dataclasses.replace(spec, urls=(spec.urls[c.url_it],))  # one url per run, as keepalived
         try:
             async with self._semaphore:
+                began = self._loop.time()
                 result = await self.probe(spec)
+                c.durations.observe(self._loop.time() - began)
                 if not result.ok and isinstance(c, UrlChecker) and c.urls > 1:
                     assert isinstance(spec, HttpSpec)
                     result = ProbeResult.down(f"{spec.urls[0].path}: {result.reason}")
@@ -727,6 +731,7 @@ class CheckEngine:
 
     def _applied(self, op: Op, err: Exception | None) -> None:
         """Account for one operation the kernel did (``err`` None) or refused."""
+        self.ipvs_ops[str(op.service), op.kind.value, "ok" if err is None else "error"] += 1
         if err is not None:
             self.stats["ipvs_errors"] += 1
             log.error("IPVS %s failed: %s", op, err)

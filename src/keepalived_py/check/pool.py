@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from keepalived_py.check.specs import (
     VirtualServerSpec,
 )
 from keepalived_py.config.model import NotifyScript
+from keepalived_py.histogram import Histogram
 from keepalived_py.ipvs.state import Dest, DestKey, Entry, Forward, ServiceKey
 from keepalived_py.notify import fifo_line_real_server, fifo_line_virtual_server
 
@@ -78,6 +80,8 @@ class RealServerState:
     offsets: dict[int, int] = field(default_factory=dict)
     alive: bool = True
     last_reason: str = ""
+    #: wall-clock time (UNIX seconds) the server last went up or down; when it was set up, before that
+    changed_at: float = field(default_factory=time.time)
 
     @property
     def weight(self) -> int:
@@ -175,6 +179,7 @@ class Pool:
                 self.mails.append((subject, check_mail_body(key, v)))
             if alive != rs.alive:
                 rs.alive = alive
+                rs.changed_at = time.time()
                 what = "UP" if alive else "DOWN"
                 why = "" if alive else f": {rs.last_reason}"
                 out.append(Notification(
@@ -292,11 +297,17 @@ class Pool:
                 last = []
                 for key in rs.spec.checkers:
                     c = checkers.get(key) if checkers else None
+                    durations = getattr(c, "durations", None)
                     last.append({
                         "check": key.describe(),
+                        "type": key.type,
                         "up": getattr(c, "up", None),
                         "last_ok": getattr(c, "last_ok", None),
                         "last_reason": getattr(c, "last_reason", ""),
+                        # since the child started: probes run, failed, and how long they took
+                        "probes": getattr(c, "probes", 0),
+                        "failures": getattr(c, "failures", 0),
+                        "durations": durations.to_json() if isinstance(durations, Histogram) else None,
                     })
                 rss.append({
                     "name": rs.spec.name,
@@ -304,6 +315,7 @@ class Pool:
                     "weight": d.weight if d is not None else None,
                     "in_ipvs": d is not None,
                     "reason": "" if rs.alive else rs.last_reason,
+                    "last_change": rs.changed_at,
                     "checks": last,
                 })
             out.append({

@@ -196,6 +196,11 @@ class CheckerKey:
     def describe(self) -> str:
         return self.probe.describe()
 
+    @property
+    def type(self) -> str:
+        """The checker's keyword: TCP_CHECK, HTTP_GET, MISC_CHECK, ..."""
+        return self.probe.describe().split(" ", 1)[0]
+
 
 @dataclass(frozen=True)
 class RealServerSpec:

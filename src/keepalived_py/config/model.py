@@ -147,6 +147,8 @@ class GlobalDefs:
     #: kpd: a child silent for this long is hung and restarted (children heartbeat every timeout / 6);
     #: None: derived from the smallest Master_Down_Interval (control.lifecycle.derive_hung_timeout)
     kpd_child_hung_timeout: float | None = None
+    #: kpd: (address, port) of the Prometheus endpoint; None: off
+    kpd_metrics_listen: tuple[str, int] | None = None
 
 
 # --- VRRP ---------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +40,14 @@ from typing import Any
 
 import psutil
 import sdnotify
+from prometheus_client import CollectorRegistry, generate_latest
 
 from keepalived_py import wire
 from keepalived_py.config.diagnostics import Diagnostic, Severity
 from keepalived_py.config.load import LoadResult
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import write_snapshot
+from keepalived_py.control.ipvs_counters import IpvsCounters
 from keepalived_py.control.lifecycle import (
     DEFAULT_HUNG_TIMEOUT,
     STARTUP_SILENCE,
@@ -57,6 +59,8 @@ from keepalived_py.control.lifecycle import (
     Verdict,
     derive_hung_timeout,
 )
+from keepalived_py.control.metrics import Snapshot, SnapshotCollector
+from keepalived_py.control.metrics_http import MetricsServer
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.control.text_dump import data_text, stats_text
 from keepalived_py.exitcodes import ExitCode
@@ -171,8 +175,17 @@ class Arbiter:
         pid_files: dict[str, str] | None = None,
         log_args: Sequence[str] = (),
         log_files: dict[str, str] | None = None,
+        metrics_listen: tuple[str, int] | None = None,
     ) -> None:
         self.config = config
+        #: ``kpd start --metrics-listen``: where the metrics are served whatever the configuration says
+        self.metrics_override = metrics_listen
+        self._metrics: MetricsServer | None = None
+        #: why the metrics endpoint is not serving where it should (None: it is, or none is configured)
+        self._metrics_error: str | None = None
+        self._ipvs: IpvsCounters | None = None
+        #: reloads since start by result ("accepted", "rejected")
+        self.reload_counts: Counter[str] = Counter()
         #: keepalived -P / -C: run only the "vrrp" or only the "checker" child
         self.only = only
         #: keepalived --vrrp_pid / --checkers_pid: child kind -> where its pid is written while it runs
@@ -288,6 +301,7 @@ class Arbiter:
         for kind, listener in self._listeners.items():
             sel.register(listener, selectors.EVENT_READ, ("listen", kind))
         sel.register(rfd, selectors.EVENT_READ, ("wakeup", None))
+        self._serve_metrics()
         write_snapshot(self.runtime_dir, self.generation, self.config)
         for child in self.children.values():
             self._spawn(child, resume=())
@@ -299,6 +313,10 @@ class Arbiter:
             if self._reload is not None:
                 self._reload.worker.close()
             self._stop_children()
+            if self._metrics is not None:
+                self._metrics.close()
+            if self._ipvs is not None:
+                self._ipvs.close()
             for conn in [*self._beat_peers, *self._clients]:
                 conn.close()
             sel.close()
@@ -313,10 +331,13 @@ class Arbiter:
         return int(self.exit_code)
 
     def _turn_once(self, sel: selectors.BaseSelector, rfd: int) -> None:
-        for key, _ in sel.select(timeout=self._turn):
+        for key, mask in sel.select(timeout=self._turn):
             what, arg = key.data
             try:
-                if what == "listen":
+                if what == "metrics":
+                    if self._metrics is not None:
+                        self._metrics.ready(arg, mask)
+                elif what == "listen":
                     self._accept(arg)
                 elif what == "client":
                     self._serve_client(key.fileobj)  # type: ignore[arg-type]
@@ -578,6 +599,7 @@ class Arbiter:
             self.reload()
 
     def _reject(self, errors: list[str]) -> None:
+        self.reload_counts["rejected"] += 1
         self.last_reload = {"generation": self.generation, "ok": False, "time": time.time(), "errors": errors}
         for line in errors:
             log.error("reload rejected: %s", line)
@@ -597,7 +619,9 @@ class Arbiter:
             self._reject(errors or [d.format() for d in result.diagnostics])
             return
         self.generation += 1
+        self.reload_counts["accepted"] += 1
         self.config = result.config
+        self._serve_metrics()
         self._accepted_errors = _error_keys(result.diagnostics)
         self._hung = hung_timeouts(self.config)
         self._takeover = takeover_times(self.config)
@@ -783,6 +807,8 @@ class Arbiter:
     def _housekeeping(self) -> None:
         now = time.monotonic()
         self._resume_listeners(now)
+        if self._metrics is not None:
+            self._metrics.expire()
         for conn, client in list(self._clients.items()):
             if now >= client.deadline:
                 log.warning("disconnected an idle control client")
@@ -874,10 +900,10 @@ class Arbiter:
 
     # --- status -------------------------------------------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self, checker_doc: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole daemon: children (pid, phase, uptime, restarts, heartbeat age, watchdog, loop lag,
         resources) and instances. An instance whose child is not serving or has missed two heartbeats is
-        reported UNKNOWN, never MASTER."""
+        reported UNKNOWN, never MASTER. ``checker_doc``: the Checkers child's status file, if already read."""
         now = time.monotonic()
         children: dict[str, Any] = {}
         instances: list[dict[str, Any]] = []
@@ -911,7 +937,9 @@ class Arbiter:
                 # count the network's time); counted since the child started
                 children[kind]["late_checks"] = rec.last_state.get("late_probes")
                 children[kind]["max_check_lateness"] = rec.last_state.get("max_lateness")
-                virtual_servers = self._checker_status().get("virtual_servers", [])
+                if checker_doc is None:
+                    checker_doc = self._checker_status()
+                virtual_servers = checker_doc.get("virtual_servers", [])
                 for vs in virtual_servers:
                     if not healthy and isinstance(vs, dict):
                         vs["note"] = "the Checkers child is not running or not heartbeating: last known state"
@@ -925,7 +953,56 @@ class Arbiter:
             "children": children,
             "instances": instances,
             "virtual_servers": virtual_servers,
+            "metrics": self._metrics_status(),
         }
+
+    # --- metrics ------------------------------------------------------------------------------------------
+
+    def _metrics_address(self) -> tuple[str, int] | None:
+        return self.metrics_override or self.config.global_defs.kpd_metrics_listen
+
+    def _serve_metrics(self) -> None:
+        """Listen where the metrics should be served (at start, and after a reload that moves them). A
+        listener that cannot be opened is logged and shown by ``kpd status``; kpd runs on without it."""
+        want = self._metrics_address()
+        if self._metrics is not None and self._metrics.address == want:
+            return
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+            log.info("metrics endpoint closed")
+        self._metrics_error = None
+        if want is None or self._sel is None:
+            return
+        try:
+            self._metrics = MetricsServer(want, self._render_metrics, self._sel)
+        except OSError as err:
+            self._metrics_error = f"cannot listen on {_hostport(want)}: {err.strerror or err}"
+            log.error("metrics endpoint: %s", self._metrics_error)
+            return
+        log.info("serving metrics at http://%s/metrics", _hostport(want))
+
+    def _metrics_status(self) -> dict[str, Any] | None:
+        want = self._metrics_address()
+        if want is None:
+            return None
+        return {"listen": _hostport(want), "serving": self._metrics is not None, "error": self._metrics_error}
+
+    def metrics_snapshot(self) -> Snapshot:
+        """What a scrape reports: the status, the Checkers child's status file, the kernel's counters."""
+        checker = self._checker_status() if "checker" in self.children else {}
+        ipvs = None
+        if "checker" in self.children:
+            if self._ipvs is None:
+                self._ipvs = IpvsCounters()
+            ipvs = self._ipvs.read()
+        return Snapshot(status=self.status(checker), checker=checker, reloads=dict(self.reload_counts),
+                        ipvs_stats=ipvs)
+
+    def _render_metrics(self) -> bytes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(SnapshotCollector(self.metrics_snapshot))
+        return bytes(generate_latest(registry))
 
     def _read_status(self, name: str) -> Any:
         try:
@@ -976,6 +1053,11 @@ def _resources(pid: int | None) -> dict[str, Any]:
             }
     except psutil.Error:
         return {}
+
+
+def _hostport(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -91,6 +91,8 @@ ATTR_DEST = _CMD["DEST"]
 SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT = _SVC["AF"], _SVC["PROTOCOL"], _SVC["ADDR"], _SVC["PORT"]
 SVC_FWMARK, SVC_SCHED_NAME, SVC_FLAGS = _SVC["FWMARK"], _SVC["SCHED_NAME"], _SVC["FLAGS"]
 SVC_TIMEOUT, SVC_NETMASK, SVC_PE_NAME = _SVC["TIMEOUT"], _SVC["NETMASK"], _SVC["PE_NAME"]
+SVC_STATS, SVC_STATS64 = _SVC["STATS"], _SVC["STATS64"]
+_STATS = _ids(_pyroute2_ipvs.ipvsmsg.service.stats.nla_map, "IPVS_STATS_ATTR_")
 DEST_ADDR, DEST_PORT, DEST_FWD_METHOD = _DEST["ADDR"], _DEST["PORT"], _DEST["FWD_METHOD"]
 DEST_WEIGHT, DEST_U_THRESH, DEST_L_THRESH = _DEST["WEIGHT"], _DEST["U_THRESH"], _DEST["L_THRESH"]
 DEST_ADDR_FAMILY, DEST_TUN_TYPE = _DEST["ADDR_FAMILY"], _DEST["TUN_TYPE"]
@@ -323,6 +325,28 @@ def decode_service(buf: bytes | bytearray | memoryview, found: dict[int, tuple[i
         one_packet=bool(flags & SVC_F_ONEPACKET),
         sched_flags=flags & SVC_F_SCHED_MASK,
     )
+
+
+_U64 = struct.Struct("=Q")
+#: the kernel's counters of a service: stats name -> (attribute, its width in IPVS_SVC_ATTR_STATS)
+_STATS_FIELDS = {"connections": (_STATS["CONNS"], _U32), "packets_in": (_STATS["INPKTS"], _U32),
+                 "packets_out": (_STATS["OUTPKTS"], _U32), "bytes_in": (_STATS["INBYTES"], _U64),
+                 "bytes_out": (_STATS["OUTBYTES"], _U64)}
+
+
+def decode_service_stats(buf: bytes | bytearray | memoryview, found: dict[int, tuple[int, int]]) \
+        -> dict[str, int]:
+    """A service's counters since it was created (connections, packets and bytes in and out): the 64-bit
+    ones where the kernel sends them (IPVS_SVC_ATTR_STATS64, Linux 4.1+), else the 32-bit ones."""
+    at = found.get(SVC_STATS64)
+    wide = at is not None
+    if at is None:
+        at = found.get(SVC_STATS)
+    if at is None:
+        return {}
+    inner = attrs(buf, at[0], at[0] + at[1])
+    return {name: _u(buf, inner, number, _U64 if wide else width)
+            for name, (number, width) in _STATS_FIELDS.items()}
 
 
 def decode_dest(buf: bytes | bytearray | memoryview, found: dict[int, tuple[int, int]], af: int) -> Dest:

@@ -187,6 +187,19 @@ class IpvsDriver:
                 out.append(codec.decode_service(buf, found))
         return out
 
+    def service_stats(self) -> dict[ServiceKey, dict[str, int]]:
+        """Every virtual service's kernel counters (connections, packets and bytes in and out): one dump
+        of the services, no real servers."""
+        seq = next(self._seq)
+        request = codec.message(self.family, NLM_F_REQUEST | NLM_F_DUMP, seq, codec.CMD_GET_SERVICE)
+        buf = self._buf
+        out = {}
+        for offset, length in self._dump(request, seq):
+            found = codec.nested(buf, offset, length, codec.ATTR_SERVICE)
+            if found is not None:
+                out[codec.decode_service(buf, found).key] = codec.decode_service_stats(buf, found)
+        return out
+
     def dests(self, key: ServiceKey) -> list[Dest]:
         """The real servers of one virtual service."""
         seq = next(self._seq)

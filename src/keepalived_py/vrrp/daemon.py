@@ -48,7 +48,7 @@ def serve(
             stop=engine.stop,
             shutdown=engine.shutdown,
             reload=engine.reload,
-            status=lambda: [s.to_json() for s in engine.status()],
+            status=lambda: [s.to_json() for s in engine.status(trackers=True)],
             summary=summary,
         )
 

@@ -1590,6 +1590,7 @@ class VrrpEngine:
         st.state = t.new.value
         st.last_transition = time.time()
         st.last_reason = t.reason.value
+        st.transitions[t.new.value, t.reason.name.lower()] += 1
         log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
         sync = self._lvs_sync
         if sync is not None and sync.config.instance == inst.name and t.new in (State.MASTER, State.BACKUP,
@@ -1676,5 +1677,12 @@ class VrrpEngine:
         st.effective_priority = m.priority
         st.master_address = str(m.master_address) if m.master_address is not None else None
 
-    def status(self) -> list[InstanceStatus]:
+    def status(self, *, trackers: bool = False) -> list[InstanceStatus]:
+        """Every instance's status (``trackers``: with each tracked object's state brought up to date)."""
+        if trackers and self.trackers is not None:
+            registry = self.trackers
+            for name, inst in self.instances.items():
+                tracking = registry.instances.get(name)
+                if tracking is not None and tracking.entries:
+                    inst.status.trackers = tracking.states()
         return [inst.status for inst in self.instances.values()] + list(self.unusable.values())

@@ -44,6 +44,10 @@ class InstanceStatus:
     checksums: Counter[str] = field(default_factory=Counter)
     #: human-readable reasons the priority or FAULT state differ from the configuration
     tracking: list[str] = field(default_factory=list)
+    #: transitions since the child started, by (new state, reason code: ``fsm.Reason`` name in lower case)
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: every tracked object with its state and weight (``InstanceTracking.states``), as of the last write
+    trackers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,4 +66,7 @@ class InstanceStatus:
             "drops": dict(sorted(self.drops.items())),
             "checksums": dict(sorted(self.checksums.items())),
             "tracking": list(self.tracking),
+            "transitions": [{"to": to, "reason": reason, "count": n}
+                            for (to, reason), n in sorted(self.transitions.items())],
+            "trackers": list(self.trackers),
         }

@@ -65,6 +65,7 @@ import enum
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from keepalived_py.config.model import (
     Config,
@@ -352,6 +353,26 @@ class InstanceTracking:
     def reasons(self) -> list[str]:
         """Human-readable lines for every tracker now moving the priority or holding the instance in FAULT."""
         return [x.reason for x in self._effects() if x.reason is not None]
+
+    def states(self) -> list[dict[str, Any]]:
+        """Every tracked object of the instance as the metrics show it: type, name, configured weight
+        (``reverse`` as a negative multiplier is kept apart), whether it is up (a file: its value is not a
+        fault; a script without a first result: None) and what it adds to the priority now."""
+        out = []
+        for e, x in zip(self.entries, self._effects(), strict=True):
+            up: bool | None
+            if e.kind is TrackKind.FILE:
+                up = not x.fault
+            elif e.kind is TrackKind.SCRIPT:
+                tracker = self._scripts[e.name]
+                up = None if tracker.pending else tracker.state is ScriptState.OK
+            elif e.kind is TrackKind.PROCESS:
+                up = self._processes.get(e.name, False)
+            else:
+                up = self._links.get(e.name, True)
+            out.append({"type": e.kind.value, "name": e.name, "weight": e.weight, "reverse": e.reverse,
+                        "up": up, "contribution": x.contribution, "fault": x.fault})
+        return out
 
     def snapshot(self) -> tuple[int, bool]:
         """(priority, fault): what the state machine needs."""

@@ -26,6 +26,7 @@ from keepalived_py.config.values import (
     Seconds,
     Word,
 )
+from keepalived_py.listen_address import parse_listen_address
 
 
 def _notify_fifo(args: Args) -> NotifyFifo:
@@ -51,6 +52,14 @@ def _flush_on_stop(args: Args) -> str:
     if text not in ("VS", "ALL"):
         raise BadValue(f"'{tok.text[:40]}' is not VS or ALL", tok)
     return text
+
+
+def _metrics_listen(args: Args) -> tuple[str, int]:
+    tok = args.one("ADDR:PORT")
+    try:
+        return parse_listen_address(tok.text)
+    except ValueError as err:
+        raise BadValue(str(err), tok) from None
 
 
 def _process_name(args: Args) -> str:
@@ -507,5 +516,11 @@ def declare(schema: Schema) -> None:
             "respawn fit in the smallest Master_Down_Interval of the configuration (3 s without VRRP); "
             "`kpd status` shows the value in force.",
             Seconds(0.1, 3600),
+        ),
+        Keyword(
+            "kpd_metrics_listen",
+            "kpd: serve Prometheus metrics on this TCP address (`127.0.0.1:9650`, `[::1]:9650`) at "
+            "`/metrics` (docs/metrics.md). Off by default; `kpd start --metrics-listen` overrides it.",
+            Custom(_metrics_listen, "ADDR:PORT"),
         ),
     )
