@@ -20,7 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP) ## create .venv with kpd installed editable plus the test extras
 
-system-deps: ## install missing Debian packages (keepalived, ipvsadm, qemu, tcpdump, ...)
+system-deps: ## install missing Debian packages (keepalived, ipvsadm, qemu, tcpdump, promtool from prometheus, ...)
 	./scripts/install-system-deps.sh
 
 vm: system-deps ## build/refresh the QEMU VM cache in .cache/vm (stock Debian kernel + initramfs, real IPVS)

@@ -16,6 +16,7 @@ declare -A NEED=(
   [cpio]=cpio
   [depmod]=kmod
   [make]=make
+  [promtool]=prometheus
 )
 
 missing=()
@@ -41,16 +42,18 @@ echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 
-# keepalived's Debian package enables and starts a keepalived service; the tests run their own instances.
-# Only when this run installs keepalived: keep the new service from starting (a temporary policy-rc.d that
-# answers 101 "action forbidden", only if the host has none of its own), then disable that unit. A
-# keepalived already running on this host (a production director) is never stopped, and nothing is ever
-# killed by name.
-installs_keepalived=false
-for pkg in "${missing[@]}"; do [[ $pkg == keepalived ]] && installs_keepalived=true; done
+# The Debian packages keepalived and prometheus (which brings promtool) enable and start a service; the tests
+# run their own keepalived instances and need only promtool. Only for those this run installs: keep the new
+# services from starting (a temporary policy-rc.d that answers 101 "action forbidden", only if the host has
+# none of its own), then disable those units. A keepalived or prometheus already running on this host (a
+# production director, a monitoring server) is never stopped, and nothing is ever killed by name.
+services=()
+for pkg in "${missing[@]}"; do
+  case $pkg in keepalived | prometheus) services+=("$pkg") ;; esac
+done
 policy=/usr/sbin/policy-rc.d
 own_policy=false
-if $installs_keepalived && [[ ! -e $policy && ! -L $policy ]]; then
+if [[ ${#services[@]} -gt 0 && ! -e $policy && ! -L $policy ]]; then
   printf '#!/bin/sh\n# temporary, from kpd scripts/install-system-deps.sh: start no service\nexit 101\n' > "$policy"
   chmod 755 "$policy"
   own_policy=true
@@ -61,11 +64,11 @@ if $own_policy; then
   rm -f "$policy"
   trap - EXIT
 fi
-if $installs_keepalived; then
-  if command -v systemctl >/dev/null 2>&1; then systemctl disable keepalived >/dev/null 2>&1 || true; fi
+for service in "${services[@]}"; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl disable "$service" >/dev/null 2>&1 || true; fi
   if $own_policy; then
-    echo "keepalived was installed by this run: its service was not started and is now disabled; no running keepalived was touched"
+    echo "$service was installed by this run: its service was not started and is now disabled; no running $service was touched"
   else
-    echo "keepalived was installed by this run: its service is now disabled; this host has its own $policy, so the package may have started it (stop it with 'systemctl stop keepalived' if unwanted); no running keepalived was touched"
+    echo "$service was installed by this run: its service is now disabled; this host has its own $policy, so the package may have started it (stop it with 'systemctl stop $service' if unwanted); no running $service was touched"
   fi
-fi
+done
