@@ -8,6 +8,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from nodes import (
@@ -23,12 +24,15 @@ from nodes import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+import promtool
 from lab import Lab
 
 pytestmark = pytest.mark.netns
 
 METRICS_PORT = 9650
 LISTEN = f"kpd_metrics_listen 127.0.0.1:{METRICS_PORT}"
+
+RULES = Path(__file__).resolve().parents[2] / "etc" / "prometheus" / "kpd.rules.yml"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -147,3 +151,53 @@ def test_tracked_script_state_and_weight_are_scraped(lab: Lab) -> None:
                what="the script down")
     wait_until(lambda: value(scrape(lab, "a"), "kpd_vrrp_effective_priority", instance="VI_1") == 130, 15,
                what="the priority lowered by the script's weight")
+
+
+def record(lab: Lab, nodes: tuple[str, ...], metric: str, samples: int,
+           series: dict[str, list[float | None]]) -> None:
+    """Scrape ``nodes`` once a second, ``samples`` times, adding ``metric``'s samples to ``series`` as
+    Prometheus stores them from a job ``kpd`` with one target per node: the target's ``instance`` label
+    (``a:9650``) and the scraped one renamed ``exported_instance``. A series absent from a scrape gets a
+    gap (None) in that step."""
+    for _ in range(samples):
+        began = time.monotonic()
+        for node in nodes:
+            for (name, labels), v in scrape(lab, node).items():
+                if name != metric:
+                    continue
+                stored = {("exported_instance" if k == "instance" else k): val for k, val in labels}
+                stored.update(job="kpd", instance=f"{node}:{METRICS_PORT}")
+                key = name + "{" + ",".join(f'{k}="{val}"' for k, val in sorted(stored.items())) + "}"
+                steps = series.setdefault(key, [None] * len(next(iter(series.values()), [])))
+                steps.append(v)
+        length = max(len(s) for s in series.values())
+        for s in series.values():
+            s.extend([None] * (length - len(s)))
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+
+
+def test_split_brain_alert_fires_on_series_recorded_from_a_partitioned_pair(lab: Lab, tmp_path: Path) -> None:
+    conf = Vrrp(version=3, advert_int=1, global_extra=(LISTEN,))
+    a = Daemon(lab, "a", replace(conf, priority=200))
+    b = Daemon(lab, "b", replace(conf, priority=100))
+    start_all(a, b)
+    wait_until(lambda: state_of(scrape(lab, "a")) == "MASTER" and state_of(scrape(lab, "b")) == "BACKUP",
+               20, what="a MASTER and b BACKUP")
+    series: dict[str, list[float | None]] = {}
+    healthy = 15
+    record(lab, ("a", "b"), "kpd_vrrp_instance_state", healthy, series)
+    lab.cut("b")  # b hears no adverts any more (nor does a hear b's): both MASTER
+    wait_until(lambda: state_of(scrape(lab, "b")) == "MASTER", 15, what="b MASTER behind the partition")
+    record(lab, ("a", "b"), "kpd_vrrp_instance_state", 15, series)
+    assert state_of(scrape(lab, "a")) == "MASTER"
+    masters = [key for key in series if 'state="MASTER"' in key]
+    assert len(masters) == 2, masters
+    inputs = {key: promtool.values(steps) for key, steps in series.items()}
+    split = {"exp_labels": {"severity": "critical", "job": "kpd", "vrid": "51"}}
+    fired = promtool.run_rule_test(RULES, inputs, "KpdVrrpSplitBrain", f"{healthy + 14}s", [split], tmp_path,
+                                   ignore_annotations=True)
+    assert fired.returncode == 0, fired.stdout + fired.stderr
+    quiet = promtool.run_rule_test(RULES, inputs, "KpdVrrpSplitBrain", f"{healthy - 1}s", [], tmp_path)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    no_master = promtool.run_rule_test(RULES, inputs, "KpdVrrpNoMaster", f"{healthy + 14}s", [], tmp_path)
+    assert no_master.returncode == 0, no_master.stdout + no_master.stderr
