@@ -3,6 +3,7 @@ servers and client traffic); every step of the demo must meet its expectation (t
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -19,3 +20,10 @@ def test_demo_every_step_meets_its_expectation(run_in_vm):
     assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-4000:]
     assert "every step met its expectation" in r.stdout
     assert "lab removed" in r.stdout
+    # it shows where each director's metrics are, and what they say: a MASTER, real servers up, traffic
+    assert "--- metrics of director a: http://127.0.0.1:9650/metrics" in r.stdout
+    shown = r.stdout.split("--- metrics of director a", 1)[1]
+    master = r'kpd_vrrp_instance_state\{instance="VI_WEB",state="MASTER",vrid="\d+"\} 1\.0'
+    assert re.search(master, shown), shown
+    assert re.search(r"kpd_real_server_up\{.*\} 1\.0", shown), shown
+    assert re.search(r"kpd_ipvs_service_connections_total\{.*\} [1-9]", shown), shown

@@ -100,6 +100,10 @@ def wait_for(pred, timeout: float, poll: float = 0.05):
         time.sleep(poll)
 
 
+#: where each kpd director serves its Prometheus metrics (in its own namespace)
+METRICS = "127.0.0.1:9650"
+
+
 def say(text: str) -> None:
     print(f"[{time.monotonic() - T0:6.1f}s] {text}", flush=True)
 
@@ -354,7 +358,7 @@ class Lab:
                    str(rt / "keepalived.pid"), "-r", str(rt / "vrrp.pid"), "-c", str(rt / "checkers.pid")]
         else:
             cmd = [PY, "-m", "keepalived_py", "start", "--config", str(self.config_path(d)),
-                   "--runtime-dir", str(rt), "--log-console"]
+                   "--runtime-dir", str(rt), "--log-console", "--metrics-listen", METRICS]
         with open(log, "ab") as f:
             self.procs[f"director-{d}"] = subprocess.Popen(
                 ["ip", "netns", "exec", self.ns[d], *cmd], stdout=f, stderr=subprocess.STDOUT,
@@ -643,6 +647,24 @@ def scenario(lab: Lab, results: list[Step]) -> None:
         f"{'OK' if st.ok else 'FAIL'}")
     total = client.since(0)
     say(f"client: {len(total)} requests in all, {sum(not r.ok for r in total)} failed")
+    show_metrics(lab)
+
+
+#: what the demo shows of each director's metrics (docs/metrics.md lists them all)
+SHOWN = ("kpd_vrrp_instance_state", "kpd_vrrp_transitions_total", "kpd_real_server_up",
+         "kpd_ipvs_service_connections_total", "kpd_child_restarts_total", "kpd_reloads_total")
+
+
+def show_metrics(lab: Lab) -> None:
+    """Where the metrics are, and a few of them as each kpd director serves them now."""
+    for d in ("a", "b"):
+        if lab.daemons[d] != "kpd":
+            continue
+        text = lab.nsx(d, f"curl -sS -m 5 http://{METRICS}/metrics", check=False)
+        lines = [line for line in text.splitlines() if line.startswith(SHOWN) and not line.endswith(" 0.0")]
+        print(f"--- metrics of director {d}: http://{METRICS}/metrics in namespace {lab.ns[d]} "
+              f"(kpd start --metrics-listen; all of them in docs/metrics.md), the non-zero ones of "
+              f"{', '.join(SHOWN)}\n" + "\n".join(lines), flush=True)
 
 
 def summary(results: list[Step]) -> None:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from scenario_tools import ipvs, sh, wait_for
@@ -88,6 +89,27 @@ def alerts_mark() -> tuple[int, int]:
 
 
 
+
+
+METRICS_PORT = 9650
+
+
+def metrics() -> list[list[object]]:
+    """The parent's metrics endpoint, parsed with prometheus_client: [name, labels, value] of every sample."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    except OSError as err:
+        print(f"metrics: {err}", flush=True)
+        return []
+    return [[s.name, s.labels, s.value] for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def _sample(samples: list[list[object]], name: str, **labels: str) -> float:
+    return sum(float(v) for n, got, v in samples  # type: ignore[arg-type, misc]
+               if n == name and all(got.get(k) == x for k, x in labels.items()))  # type: ignore[attr-defined]
 
 
 def step(name: str, **data: object) -> None:
@@ -301,7 +323,8 @@ def kpd_scenario() -> None:
     log = open(OUT / "kpd.log", "w")  # noqa: SIM115 - open for the daemon's whole life
     started = time.monotonic()
     kpd = subprocess.Popen([PY, "-m", "keepalived_py", "start", "--config", str(conf), "--runtime-dir",
-                            str(RUNTIME), "--log-console", "--log-level", "debug"],
+                            str(RUNTIME), "--log-console", "--log-level", "debug",
+                            "--metrics-listen", f"127.0.0.1:{METRICS_PORT}"],
                            stdout=log, stderr=subprocess.STDOUT)
     try:
         took = wait_for(lambda: ipvs() == EXPECTED, 90, 0.2)
@@ -313,6 +336,10 @@ def kpd_scenario() -> None:
 
         bodies = fetch(6)
         step("traffic", bodies=bodies)
+        # the kernel's counters of the VIP's service, as the parent reads them for a scrape
+        took = wait_for(lambda: _sample(metrics(), "kpd_ipvs_service_connections_total",
+                                        service="TCP 10.0.2.100:80") >= 6, 30)
+        step("metrics_traffic", seconds=took, samples=metrics())
 
         bound = DELAY_LOOP + (RETRY + 1) * CONNECT_TIMEOUT + RETRY * DELAY_BEFORE_RETRY
         mark = alerts_mark()
@@ -327,6 +354,9 @@ def kpd_scenario() -> None:
         step("rs_down", seconds=took, bound=bound, table=ipvs(), inhibited=t101.get("10.0.1.12:8080"),
              inhibited_after=inhibited_after)
         step("traffic_after_removal", bodies=fetch(12))
+        took = wait_for(lambda: any(n == "kpd_real_server_up" and "10.0.1.12" in str(labels) and v == 0
+                                    for n, labels, v in metrics()), 30)
+        step("metrics_rs_down", seconds=took, samples=metrics())
 
         httpd(2, True)
         took = wait_for(lambda: ipvs() == EXPECTED, bound + 15)

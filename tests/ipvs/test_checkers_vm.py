@@ -121,3 +121,44 @@ def test_stop_releases_the_services(report):
 
 def test_real_keepalived_builds_the_same_table(report):
     assert report.get("keepalived_table") == report.get("kpd_table")
+
+
+def value(report, step_name, metric, **labels):
+    """The sum of the step's samples of ``metric`` whose labels include ``labels``."""
+    return sum(v for n, got, v in step(report, step_name)["samples"]
+               if n == metric and all(got.get(k) == x for k, x in labels.items()))
+
+
+def test_metrics_show_the_kernel_s_ipvs_counters_of_the_vip_traffic(report):
+    """The client's requests through the VIP are in the kernel's counters of the service, which the
+    parent reads for a scrape (kpd_ipvs_service_*)."""
+    s = step(report, "metrics_traffic")
+    assert s["seconds"] is not None, s
+    svc = "TCP 10.0.2.100:80"
+    assert value(report, "metrics_traffic", "kpd_ipvs_service_connections_total", service=svc) >= 6
+    for direction in ("in", "out"):
+        assert value(report, "metrics_traffic", "kpd_ipvs_service_packets_total", service=svc,
+                     direction=direction) >= 6 * 3
+        assert value(report, "metrics_traffic", "kpd_ipvs_service_bytes_total", service=svc,
+                     direction=direction) > 6 * 100
+    assert value(report, "metrics_traffic", "kpd_ipvs_operations_total", service=svc, kind="add_dest",
+                 result="ok") == 3
+    assert value(report, "metrics_traffic", "kpd_ipvs_operations_total", result="error") == 0
+
+
+def test_metrics_show_real_server_health_checks_and_their_durations(report):
+    s = step(report, "metrics_rs_down")
+    assert s["seconds"] is not None, s
+    down = {"virtual_server": next(got["virtual_server"] for n, got, _v in s["samples"]
+                                   if n == "kpd_real_server_up" and "10.0.2.100" in got["virtual_server"]),
+            "real_server": next(got["real_server"] for n, got, _v in s["samples"]
+                                if n == "kpd_real_server_up" and "10.0.1.12" in got["real_server"])}
+    assert value(report, "metrics_rs_down", "kpd_real_server_up", **down) == 0
+    assert value(report, "metrics_rs_down", "kpd_real_server_checks_total", result="failure", **down) >= 1
+    assert value(report, "metrics_rs_down", "kpd_real_server_checks_total", result="success", **down) >= 1
+    assert value(report, "metrics_rs_down", "kpd_real_server_check_duration_seconds_count", **down) >= 2
+    assert value(report, "metrics_rs_down", "kpd_real_server_seconds_since_last_change", **down) < 60
+    assert value(report, "metrics_rs_down", "kpd_virtual_server_quorum_up",
+                 virtual_server=down["virtual_server"]) == 1
+    assert "kpd_real_server_weight" not in {n for n, got, _v in s["samples"] if got == down}, \
+        "a removed real server has no weight in IPVS"

@@ -323,6 +323,37 @@ def test_a_dumped_service_is_read_as_pyroute2_reads_it(svc):
         assert replace(ours, persistence_netmask=svc.persistence_netmask) == svc
 
 
+@settings(max_examples=50, deadline=None)
+@given(services())
+def test_a_dumped_services_counters_are_read_as_pyroute2_reads_them(svc):
+    """The 64-bit counters (stats64), as pyroute2 decodes them; none without statistics."""
+    data = kernel_service_reply(svc)
+    found = codec.nested(data, 0, len(data), codec.ATTR_SERVICE)
+    assert found is not None
+    theirs = pyroute2_decoded(data, "IPVS_CMD_ATTR_SERVICE").get_attr("IPVS_SVC_ATTR_STATS64")
+    expected = {"connections": theirs.get_attr("IPVS_STATS_ATTR_CONNS"),
+                "packets_in": theirs.get_attr("IPVS_STATS_ATTR_INPKTS"),
+                "packets_out": theirs.get_attr("IPVS_STATS_ATTR_OUTPKTS"),
+                "bytes_in": theirs.get_attr("IPVS_STATS_ATTR_INBYTES"),
+                "bytes_out": theirs.get_attr("IPVS_STATS_ATTR_OUTBYTES")}
+    assert codec.decode_service_stats(data, found) == expected == {
+        "connections": 1000, "packets_in": 2000, "packets_out": 3000, "bytes_in": 4000, "bytes_out": 5000}
+    del found[codec.SVC_STATS]
+    del found[codec.SVC_STATS64]
+    assert codec.decode_service_stats(data, found) == {}
+
+
+def test_without_stats64_the_32_bit_counters_are_read() -> None:
+    """IPVS_SVC_ATTR_STATS as ip_vs_genl_fill_stats writes it: u32 counts, u64 byte counters."""
+    stats = b"".join(_nla(n, struct.pack(fmt, v)) for n, fmt, v in (
+        (1, "=I", 7), (2, "=I", 70), (3, "=I", 60), (4, "=Q", 2**33), (5, "=Q", 5000), (6, "=I", 1)))
+    data = _reply(codec.CMD_NEW_SERVICE, _nla(codec.ATTR_SERVICE, _nla(codec.SVC_STATS, stats)))
+    found = codec.nested(data, 0, len(data), codec.ATTR_SERVICE)
+    assert found is not None
+    assert codec.decode_service_stats(data, found) == {
+        "connections": 7, "packets_in": 70, "packets_out": 60, "bytes_in": 2**33, "bytes_out": 5000}
+
+
 @settings(max_examples=300, deadline=None)
 @given(dests())
 def test_a_dumped_real_server_is_read_as_pyroute2_reads_it(dest):
