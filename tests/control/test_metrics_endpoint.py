@@ -3,10 +3,12 @@ over the keyword, moved by a reload), what it does when it cannot, and the child
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import time
 import urllib.request
 
 import pytest
@@ -99,3 +101,44 @@ def test_child_restarts_are_counted_by_reason(lab):
     assert samples["kpd_child_resident_memory_bytes", up] > 1_000_000
     assert samples["kpd_child_open_fds", up] > 3
     assert samples["kpd_child_loop_lag_seconds_count", up] >= 1
+
+
+def test_idle_slow_and_malformed_clients_neither_stop_scrapes_nor_disturb_the_daemon(lab):
+    node = Node(lab, "a", 150, WITH_METRICS.replace("{port}", "9656")).start()
+    wait_for(lambda: node.state() == "MASTER" or None, timeout=15)
+    wait_for(lambda: listening(lab, "a") or None, timeout=15)
+    with lab.enter("a"):
+        idle = [socket.create_connection(("127.0.0.1", 9656), timeout=5) for _ in range(100)]
+        slow = [socket.create_connection(("127.0.0.1", 9656), timeout=5) for _ in range(5)]
+        bad = socket.create_connection(("127.0.0.1", 9656), timeout=5)
+    try:
+        for sock in slow:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")  # and a byte now and then, never the end
+        bad.sendall(b"\x16\x03\x01\x02\x00" + os.urandom(512) + b"\r\n\r\n")  # a TLS hello, say
+        assert bad.recv(100).startswith(b"HTTP/1.1 400")
+        absent = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            if not node.has_vip():
+                absent += 1
+            for sock in slow:
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+            time.sleep(0.005)
+        assert absent == 0
+        began = time.monotonic()
+        samples = scrape(lab, "a", 9656)  # the oldest idle connections made room
+        assert time.monotonic() - began < 5
+        assert samples["kpd_vrrp_instance_state", frozenset(
+            {"instance": "VI_1", "vrid": "51", "state": "MASTER"}.items())] == 1
+        assert status(node)["metrics"]["serving"] is True
+        # every one of them is closed by its deadline (5 s to send a request), however slowly it sends
+        for sock in [*idle, *slow]:
+            sock.settimeout(20)
+            with contextlib.suppress(ConnectionResetError):
+                while sock.recv(4096):
+                    pass
+        assert node.state() == "MASTER" and "Traceback" not in node.log()
+    finally:
+        for sock in [*idle, *slow, bad]:
+            sock.close()
