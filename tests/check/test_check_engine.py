@@ -402,6 +402,10 @@ def test_a_driver_with_apply_all_gets_batches_and_a_refused_op_is_counted_alone(
     engine = run(main())
     assert ipvs.batches[:2] == [32, 9]  # the service and 40 real servers
     assert engine.stats["ipvs_errors"] == 1 and engine.stats["ipvs_ops"] == 40
+    # for the metrics: by service, kind and result
+    (service,) = {key[0] for key in engine.ipvs_ops}
+    assert engine.ipvs_ops == {(service, "add_service", "ok"): 1, (service, "add_dest", "ok"): 39,
+                               (service, "add_dest", "error"): 1}
     assert engine.kernel == ipvs.table  # the mirror has every op but the refused one
     assert refused not in {str(k) for k in ipvs.table[VS].dests}
     assert len(ipvs.table[VS].dests) == 39

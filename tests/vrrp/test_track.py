@@ -238,6 +238,22 @@ def test_reasons_are_readable() -> None:
     assert tr.instance("VI").reasons() == ["interface eth1 down (fault)", "script chk_http KO (weight -20)"]
 
 
+def test_states_give_each_tracked_objects_type_weight_up_and_contribution() -> None:
+    tr = trackers(
+        inst(track_script=(t("chk_http", -20), t("chk_new")), track_interface=(t("eth1", 10, True),)),
+        scripts=[script("chk_http"), script("chk_new", weight=5)],
+    )
+    tr.on_script_result("chk_http", False)
+    tr.set_link("eth1", True)
+    states = {s["name"]: s for s in tr.instance("VI").states()}
+    assert states["chk_http"] == {"type": "script", "name": "chk_http", "weight": -20, "reverse": False,
+                                  "up": False, "contribution": -20, "fault": False}
+    assert states["chk_new"]["up"] is None and states["chk_new"]["contribution"] == 0  # no result yet
+    assert states["eth1"] == {"type": "interface", "name": "eth1", "weight": 10, "reverse": True, "up": True,
+                              "contribution": -10, "fault": False}
+    assert {s["type"] for s in states.values()} == {"script", "interface"}
+
+
 def test_interfaces_weights_and_own_interface() -> None:
     tr = trackers(
         inst(

@@ -731,7 +731,7 @@ class CheckEngine:
 
     def _applied(self, op: Op, err: Exception | None) -> None:
         """Account for one operation the kernel did (``err`` None) or refused."""
-        self.ipvs_ops[str(op.service), op.kind.value, "ok" if err is None else "error"] += 1
+        self.ipvs_ops[str(op.service), op.kind.name.lower(), "ok" if err is None else "error"] += 1
         if err is not None:
             self.stats["ipvs_errors"] += 1
             log.error("IPVS %s failed: %s", op, err)
