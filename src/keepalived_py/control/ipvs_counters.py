@@ -16,9 +16,16 @@ log = logging.getLogger("kpd.metrics")
 MIN_INTERVAL = 1.0
 
 
+def _open_driver() -> Any:
+    from keepalived_py.ipvs.driver import IpvsDriver  # pyroute2: only when metrics are wanted
+
+    return IpvsDriver()
+
+
 class IpvsCounters:
-    def __init__(self, clock: Any = time.monotonic) -> None:
+    def __init__(self, clock: Any = time.monotonic, open_driver: Any = _open_driver) -> None:
         self._clock = clock
+        self._open_driver = open_driver
         self._driver: Any = None
         self._read_at: float | None = None
         self._last: dict[str, dict[str, int]] | None = None
@@ -32,9 +39,7 @@ class IpvsCounters:
         self._read_at = now
         try:
             if self._driver is None:
-                from keepalived_py.ipvs.driver import IpvsDriver  # pyroute2: only when metrics are wanted
-
-                self._driver = IpvsDriver()
+                self._driver = self._open_driver()
             self._last = {str(key): stats for key, stats in self._driver.service_stats().items()}
             self._warned = False
         except Exception as err:  # no IPVS in this kernel, netlink trouble: no kernel counters this time
