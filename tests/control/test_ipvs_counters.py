@@ -52,7 +52,8 @@ def test_no_ipvs_gives_none_with_one_warning_and_is_asked_again_later(
         for _ in range(2):
             assert counters.read() is None
             now[0] += MIN_INTERVAL
-    warning = "metrics: cannot read the kernel's IPVS counters: [Errno 2] No such file or directory (IPVS family)"
+    warning = ("metrics: cannot read the kernel's IPVS counters: "
+               "[Errno 2] No such file or directory (IPVS family)")
     assert [r.getMessage() for r in caplog.records].count(warning) == 1
     assert opened[0].closed and opened[1].closed
     assert counters.read() == {"TCP 10.0.0.1:80": {"connections": 1}}
