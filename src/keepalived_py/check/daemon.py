@@ -32,6 +32,7 @@ def serve(start: ChildStart, driver: Driver, *, release: bool = True) -> int:
             reload=engine.reload,
             status=lambda: {"virtual_servers": engine.status(), "stats": engine.stats},
             summary=engine.summary,
+            events=engine.events,
         )
 
     return run_child(start, runtime, hooks)
