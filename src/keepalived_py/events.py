@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -38,8 +39,8 @@ EventSink = Callable[..., None]
 
 def scalar(value: Any) -> Scalar:
     """``value`` as a JSON scalar: scalars as they are (strings cut to :data:`MAX_VALUE_CHARS`), anything
-    else as its ``str``."""
-    if value is None or isinstance(value, bool | int | float):
+    else (a non-finite float too: JSON has none) as its ``str``."""
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_VALUE_CHARS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,8 +172,9 @@ def _events(doc: dict[str, Any]) -> Events:
         if not isinstance(when, int | float) or isinstance(when, bool):
             raise WireError(WireReason.FIELD, f"event {i}: 'time' missing or not a number")
         for name, value in event.items():
-            if value is not None and not isinstance(value, str | int | float | bool):
-                raise WireError(WireReason.FIELD, f"event {i}: field '{name[:40]}' is not a scalar")
+            if (value is not None and not isinstance(value, str | int | float | bool)) \
+                    or (isinstance(value, float) and not math.isfinite(value)):
+                raise WireError(WireReason.FIELD, f"event {i}: field '{name[:40]}' is not a JSON scalar")
     return Events(child, pid, events, dropped)
 
 

@@ -721,7 +721,9 @@ class Arbiter:
             log.warning("the %s child lost %d events (its buffer was full)", child.kind, msg.dropped)
             self.record_event("parent", "events_lost", child=child.kind, count=msg.dropped)
         for event in msg.events:
-            self.record_event(child.kind, event["kind"], **{k: v for k, v in event.items() if k != "kind"})
+            # the child's time stays; its kind is the event's; seq and source are only ever the parent's
+            self.record_event(child.kind, event["kind"],
+                              **{k: v for k, v in event.items() if k not in ("kind", "seq", "source")})
         self._feed_followers()
 
     def events_since(self, since: int | None = None, limit: int | None = None) -> list[Event]:
