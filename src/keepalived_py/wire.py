@@ -5,6 +5,10 @@ One message is one datagram on a Unix ``SOCK_SEQPACKET`` socket: a UTF-8 JSON ob
 not UTF-8, not JSON, nested too deeply, wrong fields), :func:`decode` raises only :class:`WireError` with a
 reason, so a bad frame is dropped and logged and never takes a process down (integer literals are limited to
 :data:`MAX_INT_DIGITS` characters; any ValueError or RecursionError from the JSON parser becomes a WireError).
+
+Messages: :class:`Heartbeat` and :class:`Events` (children to parent, on the heartbeat socket),
+:class:`Request` and :class:`Response` (the control socket; ``kpd events --follow`` gets a Response per
+batch of new events).
 """
 
 from __future__ import annotations
