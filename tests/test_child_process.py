@@ -115,3 +115,46 @@ def test_the_status_file_is_refreshed_for_what_changes_without_a_transition(tmp_
         return int(seen)
 
     assert asyncio.run(main()) == 41
+
+
+def test_the_engines_events_and_its_scripts_runs_reach_the_parent_after_a_heartbeat(tmp_path):
+    import socket
+
+    from keepalived_py import script_runner, wire
+    from keepalived_py.events import EventBuffer
+    from keepalived_py.heartbeat import HeartbeatSender
+
+    path = str(tmp_path / "hb.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    start = _start(tmp_path)
+    start.args.heartbeat_interval = 30.0  # only an event (or a change) makes a beat go out early
+    start.heartbeat = HeartbeatSender("vrrp", path)
+    runtime = ChildRuntime(start, "status.json")
+    engine = FakeEngine()
+    hooks = engine.hooks()
+    hooks.events = EventBuffer()
+
+    async def main() -> list[dict[str, Any]]:
+        task = asyncio.create_task(runtime.serve(hooks))
+        loop = asyncio.get_running_loop()
+        conn, _ = await loop.run_in_executor(None, listener.accept)
+        conn.settimeout(20)
+        hooks.events.emit("vrrp_transition", instance="VI_1", to="MASTER")
+        await script_runner.run_script(["true"], timeout=5, purpose="notify")  # no sink named: the engine's
+        got: list[dict[str, Any]] = []
+        while len(got) < 2:
+            msg = wire.decode(await loop.run_in_executor(None, conn.recv, wire.MAX_FRAME + 1))
+            if isinstance(msg, wire.Events):
+                got += msg.events
+        engine.stopped.set()
+        await asyncio.wait_for(task, 10)
+        conn.close()
+        return got
+
+    transition, script = asyncio.run(main())
+    assert transition["kind"] == "vrrp_transition" and transition["to"] == "MASTER"
+    assert script["kind"] == "script_run" and script["purpose"] == "notify" and script["exit_status"] == 0
+    assert script_runner.default_events is None  # the runtime's sink goes with it
+    listener.close()

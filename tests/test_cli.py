@@ -116,3 +116,23 @@ def test_a_bad_namespace_flag_is_not_blamed_on_the_configuration(write_conf, cap
     err = capsys.readouterr().err
     assert "--namespace ../x: invalid network namespace name '../x'" in err
     assert f"{path}:1:1" not in err
+
+
+def test_events_is_a_command_with_its_options_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "events" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["events", "--help"])
+    text = capsys.readouterr().out
+    assert all(opt in text for opt in ("--follow", "--json", "--since", "--limit", "--runtime-dir"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["events", "--limit", "-1"])
+    assert exit_.value.code == 2
+
+
+def test_events_without_a_daemon_is_a_plain_failure(tmp_path, capsys):
+    assert main(["events", "--runtime-dir", str(tmp_path)]) == 1
+    assert main(["events", "--follow", "--runtime-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("kpd events: no kpd is running") == 2

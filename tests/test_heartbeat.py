@@ -105,3 +105,94 @@ def test_loop_beats_carry_only_what_changed_and_the_parent_merges_them(tmp_path)
         assert record.last_state == states[i]
     conn.close()
     listener.close()
+
+
+def _listener(tmp_path) -> tuple[socket.socket, str]:
+    path = str(tmp_path / "hb.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    return listener, path
+
+
+def _read_events(conn: socket.socket) -> list[wire.Events]:
+    """Every frame waiting on ``conn`` (heartbeats skipped)."""
+    conn.setblocking(False)
+    out = []
+    while True:
+        try:
+            data = conn.recv(wire.MAX_FRAME + 1)
+        except BlockingIOError:
+            return out
+        msg = wire.decode(data)
+        if isinstance(msg, wire.Events):
+            out.append(msg)
+
+
+def test_events_go_in_frames_that_fit_the_budget_in_order(tmp_path):
+    from keepalived_py.events import EventBuffer
+
+    listener, path = _listener(tmp_path)
+    sender = HeartbeatSender("checker", path)
+    sender.send({"n": 1})  # connects
+    conn, _ = listener.accept()
+    buf = EventBuffer()
+    for i in range(1000):
+        buf.emit("ipvs_operation", i=i, detail="add-dest TCP 192.0.2.10:80 -> 10.0.0.1:8080 Masq weight 1")
+    frames = sender.send_events(buf, frame_bytes=16 * 1024)
+    got = _read_events(conn)
+    assert frames == len(got) > 1 and len(buf) == 0
+    assert all(len(wire.encode(f)) <= 16 * 1024 for f in got)
+    assert [e["i"] for f in got for e in f.events] == list(range(1000))
+    assert all(f.child == "checker" and f.pid == sender.pid and f.dropped == 0 for f in got)
+    conn.close()
+    listener.close()
+
+
+def test_events_the_socket_cannot_take_now_wait_for_the_next_turn_and_a_loss_is_reported_once(tmp_path):
+    from keepalived_py.events import EventBuffer
+
+    listener, path = _listener(tmp_path)
+    sender = HeartbeatSender("vrrp", path)
+    sender.send({"n": 1})
+    conn, _ = listener.accept()
+    buf = EventBuffer(maxlen=4000)
+    for i in range(4100):  # 100 lost to the bound
+        buf.emit("vrrp_transition", i=i, reason_text="x" * 300)
+    sender.send_events(buf)
+    assert len(buf) > 0, "the parent reads nothing: the socket must have filled"
+    assert sender._sock is not None  # a full socket is no reason to drop the connection
+    got = _read_events(conn)
+    while len(buf):
+        sender.send_events(buf)
+        got += _read_events(conn)
+    assert [e["i"] for f in got for e in f.events] == list(range(100, 4100))
+    assert [f.dropped for f in got if f.dropped] == [100]
+    conn.close()
+    listener.close()
+
+
+def test_the_loop_beat_task_flushes_the_events_after_each_beat(tmp_path):
+    from keepalived_py.events import EventBuffer
+
+    listener, path = _listener(tmp_path)
+
+    async def main() -> list[wire.Heartbeat | wire.Events]:
+        changed = asyncio.Event()
+        buf = EventBuffer(on_emit=changed.set)
+        sender = HeartbeatSender("vrrp", path)
+        task = asyncio.create_task(send_heartbeats(sender, 30.0, lambda: {"n": 1}, changed, buf))
+        loop = asyncio.get_running_loop()
+        conn, _ = await loop.run_in_executor(None, listener.accept)
+        frames = [wire.decode(await loop.run_in_executor(None, conn.recv, wire.MAX_FRAME + 1))]
+        buf.emit("vrrp_transition", to="MASTER")  # wakes the task long before the 30 s interval
+        for _ in range(2):
+            frames.append(wire.decode(await loop.run_in_executor(None, conn.recv, wire.MAX_FRAME + 1)))
+        task.cancel()
+        conn.close()
+        return frames
+
+    first, beat, events = asyncio.run(main())
+    assert isinstance(first, wire.Heartbeat) and isinstance(beat, wire.Heartbeat)
+    assert isinstance(events, wire.Events) and [e["to"] for e in events.events] == ["MASTER"]
+    listener.close()

@@ -479,3 +479,59 @@ def test_needs_protection_only_when_running_with_root_privileges(secure_dir: Pat
     setuid = make_script(secure_dir / "setuid", 0o4755)
     assert stat.S_IMODE(setuid.stat().st_mode) & stat.S_ISUID
     assert script_needs_protection(setuid, 65534, 65534)
+
+
+# --- script_run events --------------------------------------------------------------------------------------
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, kind: str, **fields: Any) -> None:
+        self.events.append({"kind": kind, **fields})
+
+
+@pytest.mark.timeout(20)
+def test_every_run_ends_in_a_script_run_event_saying_how_it_ended() -> None:
+    sink = Sink()
+    run(run_script(["sh", "-c", "exit 3"], timeout=5, purpose="vrrp_script", events=sink))
+    run(run_script(["sh", "-c", "kill -TERM $$"], timeout=5, events=sink))
+    run(run_script(["sleep", "10"], timeout=0.2, kill_grace=0.2, purpose="misc_check", events=sink))
+    run(run_script(["/nonexistent/kpd-script", "x" * 300], timeout=5, purpose="notify", events=sink))
+    exited, killed, timed_out, missing = sink.events
+    assert exited == {"kind": "script_run", "script": "sh", "argv": "sh -c 'exit 3'",
+                      "purpose": "vrrp_script", "ok": False, "exit_status": 3, "signal": None,
+                      "timed_out": False, "duration": exited["duration"], "error": None}
+    assert 0 <= exited["duration"] < 5
+    assert killed["purpose"] == "script" and killed["signal"] == "SIGTERM" and killed["exit_status"] is None
+    assert timed_out["timed_out"] is True and timed_out["purpose"] == "misc_check" and not timed_out["ok"]
+    assert timed_out["duration"] >= 0.2
+    assert missing["error"] == "not found" and missing["exit_status"] is None
+    assert len(missing["argv"]) == 200 and missing["argv"].endswith("...")
+
+
+@pytest.mark.timeout(10)
+def test_runs_naming_no_sink_report_to_the_default_one_and_misc_check_says_so(monkeypatch) -> None:
+    from keepalived_py import script_runner
+    from keepalived_py.check.misc_probe import probe_misc
+    from keepalived_py.events import EventBuffer
+
+    assert script_runner.default_events is None  # nothing is recorded outside a child
+    buf = EventBuffer()
+    monkeypatch.setattr(script_runner, "default_events", buf.emit)
+    result = run(probe_misc(("sh", "-c", "exit 1"), timeout=5))
+    assert not result.ok
+    (event,) = buf.pending()
+    assert event["kind"] == "script_run" and event["purpose"] == "misc_check" and event["exit_status"] == 1
+    own = Sink()
+    run(run_script(["true"], timeout=5, events=own))  # a sink of its own wins
+    assert len(own.events) == 1 and len(buf) == 1
+
+
+@pytest.mark.timeout(10)
+def test_a_failing_sink_never_breaks_the_run() -> None:
+    def broken(kind: str, **fields: Any) -> None:
+        raise RuntimeError("sink bug")
+
+    assert run(run_script(["true"], timeout=5, events=broken)).ok

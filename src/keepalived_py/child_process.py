@@ -12,9 +12,10 @@ an exit code instead when the child must not run.
 :class:`ChildRuntime` then serves an engine on an asyncio loop: SIGTERM/SIGINT stop it (the engine's
 orderly shutdown), SIGHUP switches to the parent's new configuration snapshot (reloads queue, never
 overlap), the status file is rewritten as the engine reports changes (coalesced), heartbeats go out from a
-task on the same loop, so a wedged loop goes silent, and they carry the loop's lag (:mod:`keepalived_py.
-loop_lag`). A hung child is SIGKILLed by the parent, so it
-never runs its shutdown path and what it programmed in the kernel stays for its successor.
+task on the same loop, so a wedged loop goes silent, and they carry the loop's lag
+(:mod:`keepalived_py.loop_lag`); the engine's structured events (:attr:`EngineHooks.events`) follow each
+beat. A hung child is SIGKILLed by the parent, so it never runs its shutdown path and what it programmed in
+the kernel stays for its successor.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keepalived_py import script_runner
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import SnapshotError, load_for_child, read_snapshot
+from keepalived_py.events import EventBuffer
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.heartbeat import HeartbeatSender, send_heartbeats
 from keepalived_py.logs import LEVELS, setup_logging
@@ -126,6 +129,9 @@ class EngineHooks:
     status: Callable[[], Any]
     #: the heartbeat's state summary
     summary: Callable[[], dict[str, Any]]
+    #: the engine's structured events (``kpd events``): sent to the parent after each heartbeat; also where
+    #: the scripts the child runs report (:data:`keepalived_py.script_runner.default_events`)
+    events: EventBuffer = field(default_factory=EventBuffer)
 
 
 class ChildRuntime:
@@ -205,6 +211,9 @@ class ChildRuntime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, hooks.stop)
         loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+        changed = self._changed
+        hooks.events.on_emit = changed.set  # an event goes out with the next beat, at once
+        script_runner.set_default_events(hooks.events.emit)
         self.dump()  # what cannot run here is in the status from the start
         auto = AutoPriority(Scheduling.of(self.start.config.global_defs, self.start.kind))
         lag = LoopLagMonitor.start(on_lag=auto.late if auto.enabled else None)
@@ -214,7 +223,8 @@ class ChildRuntime:
         if sender is not None:
             beat = loop.create_task(send_heartbeats(
                 sender, self.start.args.heartbeat_interval,
-                lambda: {**hooks.summary(), **self.reloads, "loop_lag": lag.summary()}, self._changed))
+                lambda: {**hooks.summary(), **self.reloads, "loop_lag": lag.summary()}, self._changed,
+                hooks.events))
         try:
             await hooks.run()
         finally:
@@ -226,6 +236,9 @@ class ChildRuntime:
                 refresh.cancel()
             await hooks.shutdown()
             self.dump()
+            if sender is not None:  # the shutdown's own events (transitions to STOP...), best effort
+                sender.send_events(hooks.events)
+            script_runner.set_default_events(None)
 
 
 def run_child(start: ChildStart, runtime: ChildRuntime, hooks: Callable[[], EngineHooks]) -> int:

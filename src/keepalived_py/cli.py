@@ -4,6 +4,8 @@
 * ``kpd render`` renders a Jinja2 configuration template;
 * ``kpd start`` runs the daemon in the foreground (the parent, which spawns the VRRP and checker children);
 * ``kpd status``, ``kpd stop``, ``kpd reload`` talk to a running daemon through its control socket;
+* ``kpd events`` prints the daemon's recent history (transitions, check verdicts, IPVS operations, script
+  runs, child restarts, reloads), and with ``--follow`` streams new events (docs/events.md);
 * ``kpd genhash`` prints the MD5 digest of a URL's body for HTTP_GET/SSL_GET (as keepalived's genhash).
 
 Each command imports what it needs when it runs (the daemon, Jinja2, asyncio...): ``kpd check-config`` loads
@@ -179,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("status", "show the running daemon's instances and children"),
         ("stop", "stop the running daemon gracefully"),
         ("reload", "validate the configuration again and apply the differences without flapping"),
+        ("events", "show the running daemon's recent events; --follow streams new ones (docs/events.md)"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument(
@@ -192,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--instance", metavar="NAME", help="the daemon's instance name (its runtime dir)")
         if name == "status":
             cmd.add_argument("--json", action="store_true", help="print the status as JSON (docs/status.md)")
+        if name == "events":
+            cmd.add_argument("-f", "--follow", action="store_true",
+                             help="after the recent events, print new ones as they happen (Ctrl-C ends)")
+            cmd.add_argument("--json", action="store_true",
+                             help="one JSON object per line, keys sorted (docs/events.md)")
+            cmd.add_argument("--since", type=_count, metavar="SEQ",
+                             help="only events numbered after SEQ (resume where an earlier run stopped)")
+            cmd.add_argument("--limit", type=_count, metavar="N",
+                             help="only the last N of the recent events (0: none; --follow then prints only "
+                             "new ones)")
 
     genhash = sub.add_parser(
         "genhash", help="MD5 digest of a URL's body for HTTP_GET/SSL_GET digest (as keepalived's genhash)"
@@ -220,6 +233,17 @@ def _listen_address(text: str) -> tuple[str, int]:
         return parse_listen_address(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def _count(text: str) -> int:
+    """A non-negative whole number (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -460,6 +484,56 @@ def cmd_control(args: argparse.Namespace) -> int:
     return int(ExitCode.OK)
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """``kpd events``: the events in the daemon's ring (``--since``, ``--limit``), one line each; with
+    ``--follow`` then every new one until Ctrl-C (exit 0) or the daemon ends the stream (exit 1: it stopped,
+    or this reader fell behind; the message says how to resume)."""
+    from keepalived_py.control.client import ControlError, event_json, follow, format_event, request
+
+    show = event_json if args.json else format_event
+    query = {k: v for k, v in (("since", args.since), ("limit", args.limit)) if v is not None}
+    #: the seq to resume after: the last event printed, else the newest the daemon had
+    last: list[int] = []
+
+    def check_gap(body: dict[str, object]) -> None:
+        oldest, newest = body.get("oldest_seq"), body.get("last_seq")
+        if not isinstance(newest, int):
+            return
+        last[:] = [newest]
+        if args.since is None:
+            return
+        if args.since > newest:
+            print(f"kpd events: --since {args.since} is past the newest event ({newest}): "
+                  "kpd restarted since?", file=sys.stderr)
+        elif isinstance(oldest, int) and oldest > args.since + 1:
+            print(f"kpd events: events {args.since + 1}..{oldest - 1} are no longer kept "
+                  f"(kpd keeps the last {body.get('ring_size')})", file=sys.stderr)
+
+    try:
+        runtime_dir = _runtime_dir(args, args.namespace, args.instance)
+        if not args.follow:
+            body = request(runtime_dir, "events", query)
+            check_gap(body)
+            for event in body.get("events", []):
+                sys.stdout.write(show(event) + "\n")
+            return int(ExitCode.OK)
+        try:
+            for event in follow(runtime_dir, query, on_answer=check_gap):
+                sys.stdout.write(show(event) + "\n")
+                sys.stdout.flush()
+                if isinstance(event.get("seq"), int):
+                    last[:] = [event["seq"]]
+        except KeyboardInterrupt:
+            return int(ExitCode.OK)  # the usual way to end a follow
+    except (ControlError, NamespaceError) as err:
+        print(f"kpd events: {err}", file=sys.stderr)
+        return int(ExitCode.FAILURE)
+    resume = f"; resume with --since {last[0]}" if last else ""
+    print(f"kpd events: kpd ended the stream (it stopped, or this reader fell behind){resume}",
+          file=sys.stderr)
+    return int(ExitCode.FAILURE)
+
+
 def cmd_genhash(args: argparse.Namespace) -> int:
     from keepalived_py.check import genhash
 
@@ -474,6 +548,7 @@ COMMANDS = {
     "status": cmd_control,
     "stop": cmd_control,
     "reload": cmd_control,
+    "events": cmd_events,
     "genhash": cmd_genhash,
 }
 

@@ -11,6 +11,10 @@ Loop beats carry deltas: the summary's big parts (the instances, their states an
 they differ from what the parent last got on this connection; a beat with ``"full": true`` carries all of
 it (the first one on each connection), the others only what changed (:meth:`ChildRecord.heartbeat
 <keepalived_py.control.lifecycle.ChildRecord.heartbeat>` merges them).
+
+After each loop beat the child's pending structured events (:mod:`keepalived_py.events`) follow on the same
+connection, batched into frames of at most :data:`EVENTS_FRAME` bytes; what the socket cannot take now
+stays queued for the next turn.
 """
 
 from __future__ import annotations
@@ -25,8 +29,15 @@ from collections.abc import Callable
 from typing import Any
 
 from keepalived_py import wire
+from keepalived_py.events import EventBuffer, take_batch
 
 log = logging.getLogger("kpd.heartbeat")
+
+#: the largest events frame sent: well under :data:`~keepalived_py.wire.MAX_FRAME`, and under the socket's
+#: send buffer (a Unix datagram larger than the sender's buffer is refused with EMSGSIZE)
+EVENTS_FRAME = 64 * 1024
+#: room left in an events frame for its envelope (type, child, pid, dropped)
+_ENVELOPE = 256
 
 
 class HeartbeatSender:
@@ -67,6 +78,35 @@ class HeartbeatSender:
                     self._sock.close()
                 self._sock = None
                 self._sent = {}
+
+    def send_events(self, buffer: EventBuffer, frame_bytes: int = EVENTS_FRAME) -> int:
+        """Send the buffer's pending events (and its count of dropped ones), as many per frame as fit in
+        ``frame_bytes``, on the heartbeat connection; the number of frames sent. What the socket cannot take
+        now (it would block, or there is no connection) stays pending for the next turn; an event too large
+        for a frame on its own is dropped and counted."""
+        budget = min(frame_bytes, wire.MAX_FRAME) - _ENVELOPE
+        frames = 0
+        with self._lock:
+            while self._sock is not None and (len(buffer) or buffer.dropped):
+                count, _size = take_batch(buffer.peek(), budget)
+                if count == 0 and len(buffer):
+                    buffer.discard(1)
+                    continue
+                dropped = buffer.dropped
+                frame = wire.encode(wire.Events(self.kind, self.pid, buffer.pending(count), dropped))
+                try:
+                    self._sock.send(frame)
+                except BlockingIOError:
+                    break  # the parent is behind: the events wait for the next turn
+                except OSError as err:
+                    log.debug("events to %s failed: %s", self.path, err)
+                    self._sock.close()
+                    self._sock = None
+                    self._sent = {}
+                    break
+                buffer.consume(count, dropped)
+                frames += 1
+        return frames
 
     def _connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -145,12 +185,16 @@ def start_up_from_argv(kind: str, argv: list[str], default_interval: float) -> H
 
 
 async def send_heartbeats(
-    sender: HeartbeatSender, interval: float, state: Callable[[], dict[str, Any]], changed: asyncio.Event
+    sender: HeartbeatSender, interval: float, state: Callable[[], dict[str, Any]], changed: asyncio.Event,
+    events: EventBuffer | None = None,
 ) -> None:
-    """Beat from the event loop every ``interval`` seconds (at once when ``changed`` is set)."""
+    """Beat from the event loop every ``interval`` seconds (at once when ``changed`` is set); after each
+    beat, the pending ``events`` follow on the same connection."""
     sender.started()
     while True:
         sender.send(state())
         changed.clear()
+        if events is not None:
+            sender.send_events(events)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), interval)

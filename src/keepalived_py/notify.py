@@ -222,7 +222,7 @@ class FifoScript:
     async def _run(self) -> None:
         self.result = await run_script(
             self.argv, timeout=_FOREVER, user=self.user, group=self.group,
-            on_spawn=self._spawned, die_with_parent=True,
+            on_spawn=self._spawned, die_with_parent=True, purpose="notify_fifo",
         )
         self.pid = None
         logger.info("%s notify fifo script terminated (%s)", self.what, self.result.describe())
@@ -574,6 +574,7 @@ class NotifyQueue:
         max_output: int = 64 * 1024,
         on_result: ResultHook | None = None,
         name: str = "notify",
+        purpose: str = "notify",
     ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be at least 1")
@@ -582,6 +583,8 @@ class NotifyQueue:
         self.max_output = max_output
         self.on_result = on_result
         self.name = name
+        #: what its scripts are for, in their ``script_run`` events
+        self.purpose = purpose
         self._pending: deque[_Job] = deque()
         self._current: _Job | None = None
         self._wakeup = asyncio.Event()
@@ -709,6 +712,7 @@ class NotifyQueue:
                 env=job.env,
                 max_output=self.max_output,
                 kill_grace=self.kill_grace,
+                purpose=self.purpose,
             )
         except asyncio.CancelledError:
             raise

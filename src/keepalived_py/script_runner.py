@@ -1,7 +1,13 @@
 """Running external scripts safely, the way keepalived runs its notify and check scripts.
 
-This is a small shared base: its only project import is :mod:`keepalived_py.script_security` (the ``PATH``
-scripts run with).  Whether a script may run, and as whom, is decided there, not here.
+This is a small shared base: its only project imports are :mod:`keepalived_py.script_security` (the
+``PATH`` scripts run with) and :mod:`keepalived_py.events`.  Whether a script may run, and as whom, is
+decided there, not here.
+
+Every run ends in a ``script_run`` event (docs/events.md) sent to the ``events`` sink the caller gives, or
+else to the module's :data:`default_events` sink: the child runtime sets it to its engine's event buffer,
+so the many places that run scripts (notify queues, vrrp_script trackers, MISC_CHECK probes, FIFO reader
+scripts) need not each carry a sink; they only say what the script is for (``purpose``).
 
 What :func:`run_script` does, and the keepalived rule behind each part (``lib/notify.c``):
 
@@ -56,6 +62,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keepalived_py.events import EventSink
 from keepalived_py.procname import die_with_parent as die_with_parent_signal
 from keepalived_py.script_security import SCRIPT_PATH, resolve_ids
 
@@ -72,6 +79,17 @@ DEFAULT_PATH = SCRIPT_PATH
 
 #: How long to wait for a leader that survived ``SIGKILL`` (uninterruptible sleep) before giving up.
 _REAP_WAIT = 5.0
+#: Longest command line (argv joined) put in a ``script_run`` event.
+EVENT_ARGV_CHARS = 200
+
+#: Where ``script_run`` events go when a caller names no sink (the child runtime sets it); None: nowhere.
+default_events: EventSink | None = None
+
+
+def set_default_events(sink: EventSink | None) -> None:
+    """Send the ``script_run`` events of every run that names no sink of its own to ``sink``."""
+    global default_events
+    default_events = sink
 
 
 # --- result -----------------------------------------------------------------------------------------------
@@ -236,7 +254,60 @@ def _spawn_error(exc: OSError, argv0: str, cwd: str) -> str:
     return f"cannot execute: {exc.strerror or exc}"
 
 
+def _report(result: ScriptResult, purpose: str, sink: EventSink | None) -> None:
+    sink = sink if sink is not None else default_events
+    if sink is None:
+        return
+    cmd = shlex.join(result.argv) if result.argv else ""
+    if len(cmd) > EVENT_ARGV_CHARS:
+        cmd = cmd[:EVENT_ARGV_CHARS - 3] + "..."
+    try:
+        sink(
+            "script_run",
+            script=result.argv[0] if result.argv else "",
+            argv=cmd,
+            purpose=purpose,
+            ok=result.ok,
+            exit_status=result.returncode,
+            signal=_signal_name(result.signal) if result.signal is not None else None,
+            timed_out=result.timed_out,
+            duration=round(result.duration, 6),
+            error=result.error,
+        )
+    except Exception:  # an event must never break a script's caller
+        logger.exception("cannot record a script_run event")
+
+
 async def run_script(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    user: str | None = None,
+    group: str | None = None,
+    env: Mapping[str, str] | None = None,
+    max_output: int = 64 * 1024,
+    kill_grace: float = 1.0,
+    cwd: str = "/",
+    drain_grace: float = 0.5,
+    on_spawn: Callable[[int], None] | None = None,
+    die_with_parent: bool = False,
+    purpose: str = "script",
+    events: EventSink | None = None,
+) -> ScriptResult:
+    """Run ``argv`` (no shell) and return how it ended; never raises for script failures.
+
+    A ``script_run`` event saying what the script was for (``purpose``: ``notify``, ``vrrp_script``,
+    ``misc_check``...) goes to ``events``, else to :data:`default_events`; a cancelled run has none.
+    The other arguments are :func:`_run_script`'s.
+    """
+    result = await _run_script(argv, timeout=timeout, user=user, group=group, env=env,
+                               max_output=max_output, kill_grace=kill_grace, cwd=cwd,
+                               drain_grace=drain_grace, on_spawn=on_spawn, die_with_parent=die_with_parent)
+    _report(result, purpose, events)
+    return result
+
+
+async def _run_script(
     argv: Sequence[str],
     *,
     timeout: float,

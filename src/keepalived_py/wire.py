@@ -5,12 +5,17 @@ One message is one datagram on a Unix ``SOCK_SEQPACKET`` socket: a UTF-8 JSON ob
 not UTF-8, not JSON, nested too deeply, wrong fields), :func:`decode` raises only :class:`WireError` with a
 reason, so a bad frame is dropped and logged and never takes a process down (integer literals are limited to
 :data:`MAX_INT_DIGITS` characters; any ValueError or RecursionError from the JSON parser becomes a WireError).
+
+Messages: :class:`Heartbeat` and :class:`Events` (children to parent, on the heartbeat socket),
+:class:`Request` and :class:`Response` (the control socket; ``kpd events --follow`` gets a Response per
+batch of new events).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +29,9 @@ MAX_DEPTH = 16
 MAX_INT_DIGITS = 1000
 
 CHILDREN = ("vrrp", "checker")
-COMMANDS = ("status", "reload", "stop", "dump", "stats")
+COMMANDS = ("status", "reload", "stop", "dump", "stats", "events")
+#: longest event kind accepted
+MAX_KIND_CHARS = 64
 
 
 class WireReason(enum.StrEnum):
@@ -56,6 +63,18 @@ class Heartbeat:
 
 
 @dataclass(frozen=True)
+class Events:
+    """A child's structured events (:mod:`keepalived_py.events`), oldest first, sent after a heartbeat on
+    the same connection; ``dropped``: events the child lost (its buffer was full) since its last batch.
+    Each event is a flat object: a string ``kind``, a number ``time`` and JSON scalar fields."""
+
+    child: str
+    pid: int
+    events: list[dict[str, Any]]
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
 class Request:
     """A control-socket request (``kpd status``, ``kpd reload``, ...)."""
 
@@ -69,7 +88,7 @@ class Response:
     body: dict[str, Any]
 
 
-Message = Heartbeat | Request | Response
+Message = Heartbeat | Events | Request | Response
 
 
 def encode(msg: Message) -> bytes:
@@ -82,6 +101,9 @@ def encode(msg: Message) -> bytes:
             "seq": msg.seq,
             "state": msg.state,
         }
+    elif isinstance(msg, Events):
+        doc = {"type": "events", "child": msg.child, "pid": msg.pid, "events": msg.events,
+               "dropped": msg.dropped}
     elif isinstance(msg, Request):
         doc = {"type": "request", "cmd": msg.cmd, "args": msg.args}
     else:
@@ -128,6 +150,38 @@ def _parse_int(literal: str) -> int:
     return int(literal)
 
 
+def _child_pid(doc: dict[str, Any]) -> tuple[str, int]:
+    child = _field(doc, "child", str)
+    if child not in CHILDREN:
+        raise WireError(WireReason.FIELD, f"unknown child '{child[:40]}'")
+    pid = _field(doc, "pid", int)
+    if pid <= 0:
+        raise WireError(WireReason.FIELD, "pid must be positive")
+    return child, pid
+
+
+def _events(doc: dict[str, Any]) -> Events:
+    child, pid = _child_pid(doc)
+    dropped = _field(doc, "dropped", int)
+    if dropped < 0:
+        raise WireError(WireReason.FIELD, "dropped must not be negative")
+    events = _field(doc, "events", list)
+    for i, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise WireError(WireReason.FIELD, f"event {i} is not an object")
+        kind = event.get("kind")
+        if not isinstance(kind, str) or not kind or len(kind) > MAX_KIND_CHARS:
+            raise WireError(WireReason.FIELD, f"event {i}: 'kind' missing, not a string or too long")
+        when = event.get("time")
+        if not isinstance(when, int | float) or isinstance(when, bool):
+            raise WireError(WireReason.FIELD, f"event {i}: 'time' missing or not a number")
+        for name, value in event.items():
+            if (value is not None and not isinstance(value, str | int | float | bool)) \
+                    or (isinstance(value, float) and not math.isfinite(value)):
+                raise WireError(WireReason.FIELD, f"event {i}: field '{name[:40]}' is not a JSON scalar")
+    return Events(child, pid, events, dropped)
+
+
 def decode(data: bytes) -> Message:
     """The message in one frame; :class:`WireError` (and nothing else) for any bad input."""
     if not data:
@@ -150,14 +204,13 @@ def decode(data: bytes) -> Message:
         raise WireError(WireReason.NOT_OBJECT, f"a JSON {type(doc).__name__}, not an object")
     kind = doc.get("type")
     if kind == "heartbeat":
-        child = _field(doc, "child", str)
-        if child not in CHILDREN:
-            raise WireError(WireReason.FIELD, f"unknown child '{child[:40]}'")
-        pid = _field(doc, "pid", int)
+        child, pid = _child_pid(doc)
         seq = _field(doc, "seq", int)
-        if pid <= 0 or seq < 0:
-            raise WireError(WireReason.FIELD, "pid must be positive and seq not negative")
+        if seq < 0:
+            raise WireError(WireReason.FIELD, "seq must not be negative")
         return Heartbeat(child, pid, seq, _field(doc, "state", dict))
+    if kind == "events":
+        return _events(doc)
     if kind == "request":
         cmd = _field(doc, "cmd", str)
         if cmd not in COMMANDS:

@@ -409,3 +409,32 @@ def test_a_driver_with_apply_all_gets_batches_and_a_refused_op_is_counted_alone(
     assert engine.kernel == ipvs.table  # the mirror has every op but the refused one
     assert refused not in {str(k) for k in ipvs.table[VS].dests}
     assert len(ipvs.table[VS].dests) == 39
+
+
+def test_verdicts_and_ipvs_operations_are_events_with_their_outcome(write_conf):
+    refused = "10.0.0.3:8080"
+    ipvs = BatchIpvs(lambda op: op.kind is OpKind.ADD_DEST and str(op.item.key) == refused)
+    probes = Probes()
+    probes.down.add("10.0.0.2")
+
+    async def main():
+        engine = CheckEngine(config(write_conf, weights=(1, 1, 1)), ipvs, probe=probes)
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await wait_for_async(lambda: any(e["kind"] == "check_verdict" and not e["up"]
+                                         for e in engine.events.pending()))
+        engine.stop()
+        await task
+        return engine.events.pending()
+
+    events = run(main())
+    (down,) = [e for e in events if e["kind"] == "check_verdict" and not e["up"]]
+    assert down["check"].endswith("10.0.0.2:8080") and down["reason"] == "refused" and down["weight"] is None
+    ops = [e for e in events if e["kind"] == "ipvs_operation"]
+    added = [e for e in ops if e["op"] == "add_service"]
+    assert len(added) == 1 and added[0]["ok"] is True and added[0]["error"] is None
+    assert added[0]["service"] == str(VS) and added[0]["detail"].startswith("add-service TCP 192.0.2.10:80")
+    failed = [e for e in ops if not e["ok"]]  # refused, and refused again at each repair
+    assert failed and all(e["op"] == "add_dest" and refused in e["detail"] and "File exists" in e["error"]
+                          for e in failed)
+    assert all(isinstance(v, str | int | float | bool) or v is None for e in events for v in e.values())

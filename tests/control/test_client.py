@@ -205,3 +205,65 @@ def test_a_socket_nobody_listens_on_is_a_clear_error(run):
     sock.close()  # a stale socket file, as a killed daemon leaves
     with pytest.raises(ControlError, match="nothing is listening"):
         request(run, "status")
+
+
+def serve_stream(sock: socket.socket, frames: list[bytes], requests: list[wire.Message]) -> threading.Thread:
+    """Accept one connection, record its request, send ``frames``, then close; in a thread."""
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            requests.append(wire.decode(conn.recv(wire.MAX_FRAME + 1)))
+            for frame in frames:
+                conn.send(frame)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def events_frame(*seqs: int, **extra: Any) -> bytes:
+    return wire.encode(wire.Response(True, {"events": [{"seq": s, "kind": "k", "time": 0.0} for s in seqs],
+                                            **extra}))
+
+
+def test_follow_yields_the_answer_then_each_streamed_event_until_the_daemon_closes(run):
+    requests: list[wire.Message] = []
+    answers: list[dict[str, Any]] = []
+    with listener(run) as sock:
+        thread = serve_stream(sock, [events_frame(1, 2, last_seq=2), events_frame(3), events_frame(4, 5)],
+                              requests)
+        got = [e["seq"] for e in client.follow(run, {"since": 0}, on_answer=answers.append)]
+        thread.join(10)
+    assert got == [1, 2, 3, 4, 5] and answers[0]["last_seq"] == 2
+    assert requests == [wire.Request("events", {"since": 0, "follow": True})]
+
+
+def test_follow_reads_a_large_first_answer_from_its_reply_file(run):
+    path = write_private_reply(run, {"events": [{"seq": 1, "kind": "k", "time": 0.0}], "last_seq": 1})
+    with listener(run) as sock:
+        thread = serve_stream(sock, [wire.encode(wire.Response(True, {"reply_file": str(path)})),
+                                     events_frame(2)], [])
+        assert [e["seq"] for e in client.follow(run)] == [1, 2]
+        thread.join(10)
+    assert not path.exists()
+
+
+def test_follow_raises_the_daemons_refusal(run):
+    with listener(run) as sock:
+        refusal = wire.encode(wire.Response(False, {"error": "'since' must be a whole number"}))
+        thread = serve_stream(sock, [refusal], [])
+        with pytest.raises(ControlError, match="whole number"):
+            list(client.follow(run, {"since": "x"}))
+        thread.join(10)
+
+
+def test_an_event_line_has_utc_millisecond_time_seq_source_kind_and_sorted_quoted_fields():
+    event = {"seq": 42, "time": 1700000000.5, "source": "vrrp", "kind": "vrrp_transition", "to": "MASTER",
+             "reason_text": "master down timer expired", "priority": 100, "error": None, "ok": True,
+             "empty": "", "quote": 'a"b', "duration": 0.1234567891}
+    assert client.format_event(event) == (
+        "2023-11-14T22:13:20.500Z 42 vrrp vrrp_transition duration=0.123457 empty=\"\" error=- ok=true "
+        "priority=100 quote=\"a\\\"b\" reason_text=\"master down timer expired\" to=MASTER")
+    assert json.loads(client.event_json(event)) == event
+    assert list(json.loads(client.event_json(event))) == sorted(event)

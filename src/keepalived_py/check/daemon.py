@@ -34,6 +34,7 @@ def serve(start: ChildStart, driver: Driver, *, release: bool = True) -> int:
                             "ipvs_ops": [{"service": service, "kind": kind, "result": result, "count": n}
                                          for (service, kind, result), n in sorted(engine.ipvs_ops.items())]},
             summary=engine.summary,
+            events=engine.events,
         )
 
     return run_child(start, runtime, hooks)

@@ -79,6 +79,7 @@ from keepalived_py.check.specs import (
 from keepalived_py.check.tcp_probe import probe_tcp
 from keepalived_py.check.udp_probe import probe_udp
 from keepalived_py.config.model import Config, NotifyScript
+from keepalived_py.events import EventBuffer
 from keepalived_py.ipvs.reconcile import Op, apply_in_place, copy_table, iter_plan
 from keepalived_py.ipvs.state import Entry, ServiceKey
 from keepalived_py.notify import CheckedScripts, FifoScripts, NotifyFifo, NotifyQueue, open_fifos
@@ -193,6 +194,8 @@ class CheckEngine:
         #: every service kpd has programmed (a reload that drops one removes it)
         self.managed: set[ServiceKey] = set()
         self.on_change: Callable[[], None] | None = None
+        #: structured events (``kpd events``): check verdicts and IPVS operations
+        self.events = EventBuffer()
         self.stats: dict[str, float] = {
             "probes": 0, "late_probes": 0, "max_lateness": 0.0, "ipvs_ops": 0, "ipvs_errors": 0,
             "resyncs": 0, "repairs": 0, "verdicts": 0,
@@ -572,6 +575,8 @@ class CheckEngine:
             self._first_verdict = time.perf_counter()
         if not verdict.up:
             log.info("%s failed: %s", key.describe(), verdict.reason)
+        self.events.emit("check_verdict", check=key.describe(), up=verdict.up, reason=verdict.reason,
+                         weight=verdict.weight)
         self._notify_all(self.pool.verdict(key, verdict))
         for vs, _rs, _i in self.pool.references.get(key, ()):
             self._mark_dirty(vs)
@@ -732,6 +737,8 @@ class CheckEngine:
     def _applied(self, op: Op, err: Exception | None) -> None:
         """Account for one operation the kernel did (``err`` None) or refused."""
         self.ipvs_ops[str(op.service), op.kind.name.lower(), "ok" if err is None else "error"] += 1
+        self.events.emit("ipvs_operation", op=op.kind.name.lower(), service=str(op.service), detail=str(op),
+                         ok=err is None, error=None if err is None else str(err))
         if err is not None:
             self.stats["ipvs_errors"] += 1
             log.error("IPVS %s failed: %s", op, err)

@@ -23,7 +23,7 @@ async def probe_misc(
     if not argv:
         return ProbeResult.down("misc_path is empty")
     result = await run_script(argv, timeout=timeout, user=user, group=group, kill_grace=kill_grace,
-                              max_output=4096)
+                              max_output=4096, purpose="misc_check")
     if result.error is not None and result.returncode is None and result.signal is None:
         return ProbeResult.down(result.describe())
     if result.timed_out:

@@ -15,14 +15,20 @@ module is the I/O around them.
   (:mod:`~keepalived_py.control.reload_worker`) while the loop goes on reading heartbeats and serving
   ``kpd status``.
 - Every handler is guarded: a bad peer costs its own connection, never the daemon. Control clients are
-  capped and timed out; a heartbeat is accepted only on a connection whose kernel-reported peer is the
-  child the parent started.
+  capped and timed out; a heartbeat (or a batch of events) is accepted only on a connection whose
+  kernel-reported peer is the child the parent started.
+- Structured events (``kpd events``, docs/events.md): the children's, sent after their heartbeats, and the
+  parent's own (children started and restarted, reloads) are numbered and kept in a bounded ring
+  (:data:`EVENT_RING`). An ``events`` request reads it; with ``follow`` the connection then receives every
+  new event, never blocking the loop: a follower the socket cannot keep up with is disconnected once
+  :data:`FOLLOW_BACKLOG` events behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import os
 import selectors
@@ -63,6 +69,7 @@ from keepalived_py.control.metrics import Snapshot, SnapshotCollector
 from keepalived_py.control.metrics_http import MetricsServer
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.control.text_dump import data_text, stats_text
+from keepalived_py.events import Event, take_batch
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.net_namespace import home_fd
 from keepalived_py.procname import become_subreaper, set_name
@@ -102,6 +109,15 @@ ACCEPT_PAUSE = 0.5
 _SO_PEERCRED = getattr(socket, "SO_PEERCRED", 17)
 #: diagnostics that make a reload keep the running configuration
 REJECTING = {Severity.FATAL, Severity.ERROR, Severity.SECURITY}
+#: events the parent keeps for ``kpd events`` (then the oldest go)
+EVENT_RING = 10_000
+#: events a follower (``kpd events --follow``) may be behind, its socket full, before it is disconnected
+FOLLOW_BACKLOG = 1_000
+#: the largest frame of events sent to a follower
+FOLLOW_FRAME = 64 * 1024
+#: a follower's socket send buffer: a burst of events goes out at once to a reader that keeps up
+FOLLOW_SNDBUF = 4 * 1024 * 1024
+_SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
 @dataclass
@@ -117,6 +133,8 @@ class Supervised:
     beat_interval: float = DEFAULT_HUNG_TIMEOUT / 6
     #: the child's CPU seconds when the parent first looked at it in its current silence
     cpu_seen: float | None = None
+    #: why the watchdog killed the running child as hung (for its ``child_restart`` event)
+    kill_reason: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -131,6 +149,10 @@ class Supervised:
 class Client:
     conn: socket.socket
     deadline: float
+    #: ``kpd events --follow``: gets every new event; exempt from the idle timeout
+    follower: bool = False
+    #: a follower: the seq of the last event it was sent
+    cursor: int = 0
 
 
 @dataclass
@@ -254,6 +276,9 @@ class Arbiter:
         #: how often WATCHDOG=1 goes out (half systemd's WatchdogSec), while every child heartbeats
         self._watchdog_every = int(watchdog_usec) / 2e6 if watchdog_usec.isdigit() else None
         self._watchdog_sent = 0.0
+        #: the last :data:`EVENT_RING` events, oldest first, numbered by ``seq`` (1, 2, ... no gaps)
+        self.events: deque[Event] = deque(maxlen=EVENT_RING)
+        self._event_seq = 0
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -361,7 +386,7 @@ class Arbiter:
                             "%s child", stalled, child.kind)
                 child.record.forgive(now)
         for step in (self._dispatch_signals, self._reap, self._watchdog, self._housekeeping,
-                     self._notify_systemd):
+                     self._notify_systemd, self._feed_followers):
             try:
                 step()
             except Exception:
@@ -502,6 +527,9 @@ class Arbiter:
             log.warning("bad control request: %s", err)
             self._answer(conn, wire.Response(False, {"error": str(err)}))
             return
+        if msg.cmd == "events":
+            self._events_request(conn, msg.args)
+            return
         if msg.cmd == "reload":
             self.reload()  # the answer waits for the outcome
             if self._reload is not None:
@@ -601,6 +629,9 @@ class Arbiter:
     def _reject(self, errors: list[str]) -> None:
         self.reload_counts["rejected"] += 1
         self.last_reload = {"generation": self.generation, "ok": False, "time": time.time(), "errors": errors}
+        first = errors[0].splitlines()[0] if errors and errors[0] else "rejected"
+        self.record_event("parent", "reload", generation=self.generation, ok=False, errors=len(errors),
+                          message=f"rejected: {first}")
         for line in errors:
             log.error("reload rejected: %s", line)
         log.error("reload rejected: the running configuration (generation %d) is kept", self.generation)
@@ -627,6 +658,8 @@ class Arbiter:
         self._takeover = takeover_times(self.config)
         write_snapshot(self.runtime_dir, self.generation, self.config)
         self.last_reload = {"generation": self.generation, "ok": True, "time": time.time(), "errors": []}
+        self.record_event("parent", "reload", generation=self.generation, ok=True, errors=0,
+                          message=f"configuration generation {self.generation} accepted")
         wanted = self._wanted(self.config)
         now = time.monotonic()
         for kind, child in list(self.children.items()):
@@ -682,16 +715,112 @@ class Arbiter:
             except wire.WireError as err:
                 log.warning("dropped a bad heartbeat frame: %s", err)
                 continue
-            if not isinstance(msg, wire.Heartbeat):
+            if not isinstance(msg, wire.Heartbeat | wire.Events):
                 log.warning("dropped a %s on the heartbeat socket", type(msg).__name__)
                 continue
             child = self.children.get(msg.child)
             # Only the child we started, on a connection the kernel says it opened, can vouch for itself.
             if child is None or child.pid is None or child.pid != peer or msg.pid != peer:
-                log.warning("dropped a heartbeat for %s from pid %s (claiming %d), not our child",
+                log.warning("dropped a %s for %s from pid %s (claiming %d), not our child",
+                            "heartbeat" if isinstance(msg, wire.Heartbeat) else "batch of events",
                             msg.child, peer, msg.pid)
                 continue
-            child.record.heartbeat(time.monotonic(), msg.state)
+            if isinstance(msg, wire.Events):
+                self._child_events(child, msg)
+            else:
+                child.record.heartbeat(time.monotonic(), msg.state)
+
+    # --- events -------------------------------------------------------------------------------------------
+
+    def record_event(self, source: str, kind: str, **fields: Any) -> Event:
+        """Number an event and keep it in the ring (the oldest goes when it is full). ``fields`` may hold the
+        child's ``time``; ``seq`` and ``source`` are the parent's."""
+        self._event_seq += 1
+        event: Event = {"time": time.time(), **fields, "kind": kind, "seq": self._event_seq, "source": source}
+        self.events.append(event)
+        return event
+
+    def _child_events(self, child: Supervised, msg: wire.Events) -> None:
+        if msg.dropped:
+            log.warning("the %s child lost %d events (its buffer was full)", child.kind, msg.dropped)
+            self.record_event("parent", "events_lost", child=child.kind, count=msg.dropped)
+        for event in msg.events:
+            # the child's time stays; its kind is the event's; seq and source are only ever the parent's
+            self.record_event(child.kind, event["kind"],
+                              **{k: v for k, v in event.items() if k not in ("kind", "seq", "source")})
+        self._feed_followers()
+
+    def events_since(self, since: int | None = None, limit: int | None = None) -> list[Event]:
+        """The events in the ring numbered after ``since`` (all without it), the last ``limit`` of them."""
+        ring = self.events
+        start = 0
+        if since is not None and ring:
+            start = max(0, since - ring[0]["seq"] + 1)
+        if limit is not None:
+            start = max(start, len(ring) - limit)
+        return list(itertools.islice(ring, start, None))
+
+    def _events_request(self, conn: socket.socket, args: dict[str, Any]) -> None:
+        """``kpd events``: ``since`` (a seq), ``limit`` (a count), ``follow`` (then every new event)."""
+        since, limit, follow = args.get("since"), args.get("limit"), args.get("follow", False)
+        for name, value in (("since", since), ("limit", limit)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                self._answer(conn, wire.Response(False, {"error": f"'{name}' must be a whole number"}))
+                return
+        if not isinstance(follow, bool):
+            self._answer(conn, wire.Response(False, {"error": "'follow' must be true or false"}))
+            return
+        body = {"events": self.events_since(since, limit), "last_seq": self._event_seq,
+                "oldest_seq": self.events[0]["seq"] if self.events else None, "ring_size": EVENT_RING}
+        client = self._clients[conn]
+        if follow:
+            client.follower = True
+            client.cursor = self._event_seq
+            client.deadline = float("inf")  # never idle; the last one a full house of clients evicts
+            try:
+                conn.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, FOLLOW_SNDBUF)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, FOLLOW_SNDBUF)
+        self._answer(conn, wire.Response(True, body))
+
+    def _feed_followers(self) -> None:
+        """Send each follower the events it has not had, as many as its socket takes now; one that falls
+        more than :data:`FOLLOW_BACKLOG` behind (or behind the ring) is disconnected: it can resume with
+        ``--since`` the last seq it got."""
+        if not self.events:
+            return
+        last = self._event_seq
+        oldest = self.events[0]["seq"]
+        for conn, client in list(self._clients.items()):
+            if not client.follower or client.cursor >= last:
+                continue
+            if client.cursor < oldest - 1:
+                self._drop_follower(conn, client)
+                continue
+            pending = list(itertools.islice(self.events, client.cursor - oldest + 1, None))
+            while pending:
+                count, _size = take_batch(pending, FOLLOW_FRAME - 256)
+                if count == 0:  # one event too large for a frame on its own: skipped
+                    client.cursor = pending[0]["seq"]
+                    pending = pending[1:]
+                    continue
+                try:
+                    conn.send(wire.encode(wire.Response(True, {"events": pending[:count]})))
+                except BlockingIOError:
+                    break
+                except OSError:
+                    self._drop(conn)
+                    break
+                client.cursor = pending[count - 1]["seq"]
+                pending = pending[count:]
+            if conn in self._clients and last - client.cursor > FOLLOW_BACKLOG:
+                self._drop_follower(conn, client)
+
+    def _drop_follower(self, conn: socket.socket, client: Client) -> None:
+        log.warning("disconnected an events follower %d events behind (it reads too slowly)",
+                    self._event_seq - client.cursor)
+        self._drop(conn)
 
     # --- children -----------------------------------------------------------------------------------------
 
@@ -716,6 +845,8 @@ class Arbiter:
                 log.warning("cannot write %s child pid file %s: %s", child.kind, pid_file, err)
         log.info("started %s child, pid %d%s", child.kind, child.proc.pid,
                  f" (resuming MASTER: {', '.join(resume)})" if resume else "")
+        self.record_event("parent", "child_started", child=child.kind, pid=child.proc.pid,
+                          resumed_masters=len(resume))
 
     def _reap(self) -> None:
         while True:
@@ -747,7 +878,15 @@ class Arbiter:
             if not self._stopping:
                 log.warning("%s child (pid %d) exited with %s after %.1f s", child.kind, pid,
                             f"code {code}" if code >= 0 else f"signal {-code}", ran_for)
+            restarts = dict(child.record.restarts_by)
             verdict = child.record.exited(code, time.monotonic(), stopping=self._stopping)
+            why = next((r for r, n in child.record.restarts_by.items() if n > restarts.get(r, 0)), None)
+            if why is not None:  # counted as a restart: it died, or was killed as hung
+                self.record_event("parent", "child_restart", child=child.kind, reason=why, pid=pid,
+                                  exit_status=code if code >= 0 else None,
+                                  signal=_signal_name(-code) if code < 0 else None,
+                                  detail=child.kill_reason if why == "hung" else None)
+            child.kill_reason = None
             if child.record.retired and child.record.phase is Phase.STOPPED:
                 log.info("%s child stopped: its part of the configuration is gone", child.kind)
                 del self.children[child.kind]
@@ -759,6 +898,7 @@ class Arbiter:
             if child.record.phase is Phase.HUNG:
                 log.error("%s child (pid %d) %s: hung, restarting it (SIGKILL, its kernel state kept)",
                           child.kind, child.proc.pid, verdict.reason)
+                child.kill_reason = verdict.reason
             else:
                 log.error("%s child (pid %d) %s: SIGKILL", child.kind, child.proc.pid, verdict.reason)
             _kill(child.proc.pid, signal.SIGKILL)
@@ -810,7 +950,7 @@ class Arbiter:
         if self._metrics is not None:
             self._metrics.expire()
         for conn, client in list(self._clients.items()):
-            if now >= client.deadline:
+            if now >= client.deadline and not client.follower:
                 log.warning("disconnected an idle control client")
                 self._drop(conn)
         if self._reload is not None and self._reload.worker.overdue(now):
@@ -1058,6 +1198,13 @@ def _resources(pid: int | None) -> dict[str, Any]:
 def _hostport(address: tuple[str, int]) -> str:
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -1,12 +1,15 @@
-"""The control-socket client behind ``kpd status``, ``kpd stop`` and ``kpd reload``."""
+"""The control-socket client behind ``kpd status``, ``kpd stop``, ``kpd reload`` and ``kpd events``."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
+import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,14 @@ def request(
             data = sock.recv(wire.MAX_FRAME + 1)
         except OSError as err:
             raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
+    return _body(data, runtime_dir)
+
+
+def _body(data: bytes, runtime_dir: str | Path) -> dict[str, Any]:
+    """The body of an answer frame (read from its reply file if it names one); ControlError for a bad
+    answer or a refusal."""
+    if not data:
+        raise ControlError("kpd closed the connection without an answer")
     try:
         msg = wire.decode(data)
     except wire.WireError as err:
@@ -67,6 +78,83 @@ def request(
             lines += [str(d) for d in diagnostics]
         raise ControlError("\n".join(lines))
     return body
+
+
+def follow(
+    runtime_dir: str | Path,
+    args: Mapping[str, Any] | None = None,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    on_answer: Callable[[dict[str, Any]], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """``kpd events --follow``: the events the daemon has (``since``/``limit`` in ``args``), then every new
+    one as it happens, until the daemon closes the connection (it stopped, or this reader fell more than its
+    backlog behind: resume with ``since`` the last seq seen). ``on_answer`` gets the first answer (its
+    ``last_seq``, ``oldest_seq``, ``ring_size``) before any event is yielded. Closing the generator (or
+    Ctrl-C while it waits) closes the connection.
+    """
+    path = Path(runtime_dir) / CONTROL_SOCKET
+    with _connect(path, runtime_dir, connect_timeout) as sock:
+        try:
+            sock.send(wire.encode(wire.Request("events", {**(args or {}), "follow": True})))
+            data = sock.recv(wire.MAX_FRAME + 1)
+        except OSError as err:
+            raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
+        body = _body(data, runtime_dir)
+        if on_answer is not None:
+            on_answer(body)
+        yield from _event_list(body)
+        sock.settimeout(None)  # the next event may be hours away
+        while True:
+            try:
+                data = sock.recv(wire.MAX_FRAME + 1)
+            except ConnectionResetError:
+                return
+            except OSError as err:
+                raise ControlError(f"cannot talk to kpd at {path}: {err.strerror or err}") from None
+            if not data:
+                return
+            yield from _event_list(_body(data, runtime_dir))
+
+
+def _event_list(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    events = body.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise ControlError("bad answer from kpd: no list of events")
+    return events
+
+
+def format_event(event: Mapping[str, Any]) -> str:
+    """One line of ``kpd events``: UTC time (ms), seq, source, kind, then the other fields as sorted
+    ``key=value`` (a value with spaces, quotes or ``=`` in it, or empty, is JSON-quoted; null is ``-``)."""
+    when = event.get("time")
+    if isinstance(when, int | float) and not isinstance(when, bool):
+        stamp = datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat(timespec="milliseconds")
+        stamp = stamp.replace("+00:00", "Z")
+    else:
+        stamp = "-"
+    head = [stamp, str(event.get("seq", "-")), str(event.get("source", "-")), str(event.get("kind", "-"))]
+    fields = [f"{k}={_field_text(v)}" for k, v in sorted(event.items())
+              if k not in ("time", "seq", "source", "kind")]
+    return " ".join(head + fields)
+
+
+def _field_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(round(value, 6))
+    text = str(value)
+    if not text or any(c.isspace() or c in "\"=" for c in text) or not text.isprintable():
+        return json.dumps(text)
+    return text
+
+
+def event_json(event: Mapping[str, Any]) -> str:
+    """One line of ``kpd events --json``: the event as it is, keys sorted."""
+    return json.dumps(event, sort_keys=True, separators=(", ", ": "))
 
 
 def _connect(path: Path, runtime_dir: str | Path, connect_timeout: float) -> socket.socket:

@@ -50,6 +50,7 @@ def serve(
             reload=engine.reload,
             status=lambda: [s.to_json() for s in engine.status(trackers=True)],
             summary=summary,
+            events=engine.events,
         )
 
     return run_child(start, runtime, hooks)

@@ -32,6 +32,7 @@ from keepalived_py.config.model import (
     VrrpInstance,
     without_locations,
 )
+from keepalived_py.events import EventBuffer
 from keepalived_py.notify import (
     CheckedScripts,
     FifoScripts,
@@ -323,6 +324,8 @@ class VrrpEngine:
         self._links: LinkMonitor | None = None
         #: Called after every state transition with (instance name, new state) -- for the control plane.
         self.on_transition: Callable[[str, State], None] | None = None
+        #: structured events (``kpd events``): every transition, with its reason
+        self.events = EventBuffer()
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -1592,6 +1595,9 @@ class VrrpEngine:
         st.last_reason = t.reason.value
         st.transitions[t.new.value, t.reason.name.lower()] += 1
         log.info("(%s) Entering %s STATE (%s)", inst.name, t.new.value, t.reason.value)
+        self.events.emit("vrrp_transition", instance=inst.name, vrid=inst.config.virtual_router_id,
+                         **{"from": t.old.value}, to=t.new.value, reason=t.reason.name.lower(),
+                         reason_text=t.reason.value, priority=t.priority)
         sync = self._lvs_sync
         if sync is not None and sync.config.instance == inst.name and t.new in (State.MASTER, State.BACKUP,
                                                                                  State.FAULT):

@@ -832,6 +832,7 @@ class ScriptScheduler:
             group=decision.group,
             kill_grace=self.kill_grace,
             max_output=4096,
+            purpose="vrrp_script",
         )
         stats.runs += 1
         stats.last_description = result.describe()
