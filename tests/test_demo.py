@@ -27,3 +27,6 @@ def test_demo_every_step_meets_its_expectation(run_in_vm):
     assert re.search(master, shown), shown
     assert re.search(r"kpd_real_server_up\{.*\} 1\.0", shown), shown
     assert re.search(r"kpd_ipvs_service_connections_total\{.*\} [1-9]", shown), shown
+    # and the events, one line each: time, sequence number, source, kind
+    events = r.stdout.split("--- events of director b", 1)[1].split("\n---", 1)[0]
+    assert len(re.findall(r"^\S+Z \d+ (?:parent|vrrp|checker) [a-z_]+", events, re.M)) == 8, events

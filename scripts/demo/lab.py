@@ -656,10 +656,14 @@ SHOWN = ("kpd_vrrp_instance_state", "kpd_vrrp_transitions_total", "kpd_real_serv
 
 
 def show_metrics(lab: Lab) -> None:
-    """Where the metrics are, and a few of them as each kpd director serves them now."""
+    """Where the metrics and events are, and a few of them as each kpd director has them now."""
     for d in ("a", "b"):
         if lab.daemons[d] != "kpd":
             continue
+        rt = lab.runtime / d
+        p = kpd("events", "--runtime-dir", str(rt), "--limit", "8")
+        print(f"--- events of director {d}, the last 8 (kpd events --runtime-dir {rt} [--follow] [--json]; "
+              f"docs/events.md)\n{(p.stdout + p.stderr).rstrip()}", flush=True)
         text = lab.nsx(d, f"curl -sS -m 5 http://{METRICS}/metrics", check=False)
         lines = [line for line in text.splitlines() if line.startswith(SHOWN) and not line.endswith(" 0.0")]
         print(f"--- metrics of director {d}: http://{METRICS}/metrics in namespace {lab.ns[d]} "
