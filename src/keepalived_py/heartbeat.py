@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -64,13 +65,15 @@ class HeartbeatSender:
                 try:
                     frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, doc))
                 except ValueError:  # too many instances for one frame: the beat itself matters most
-                    small = {k: v for k, v in doc.items()
-                             if not isinstance(v, dict | list) or k == "loop_lag"}
-                    small["truncated"] = True
-                    frame = wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, small))
-                    self._sent = {}  # the parent did not get them: the next beat is full again
+                    frame = self._truncated(doc)
                 assert self._sock is not None
-                self._sock.send(frame)
+                try:
+                    self._sock.send(frame)
+                except OSError as err:
+                    if err.errno != errno.EMSGSIZE:
+                        raise
+                    # larger than the socket's send buffer (which could not be raised): the beat alone
+                    self._sock.send(self._truncated(doc))
                 self._seq += 1
             except OSError as err:
                 log.debug("heartbeat to %s failed: %s", self.path, err)
@@ -78,6 +81,13 @@ class HeartbeatSender:
                     self._sock.close()
                 self._sock = None
                 self._sent = {}
+
+    def _truncated(self, doc: dict[str, Any]) -> bytes:
+        """A beat without the big parts of the summary (flagged ``truncated``)."""
+        small = {k: v for k, v in doc.items() if not isinstance(v, dict | list) or k == "loop_lag"}
+        small["truncated"] = True
+        self._sent = {}  # the parent did not get them: the next beat is full again
+        return wire.encode(wire.Heartbeat(self.kind, self.pid, self._seq, small))
 
     def send_events(self, buffer: EventBuffer, frame_bytes: int = EVENTS_FRAME) -> int:
         """Send the buffer's pending events (and its count of dropped ones), as many per frame as fit in
@@ -117,6 +127,10 @@ class HeartbeatSender:
             sock.close()
             raise
         sock.setblocking(False)
+        # A datagram larger than the send buffer is refused (EMSGSIZE), and the default buffer
+        # (net.core.wmem_default, 208 KiB) is smaller than a frame may be: room for two, where allowed.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_SNDBUFFORCE", 32), 2 * wire.MAX_FRAME)
         self._sock = sock
         self._sent = {}
 
