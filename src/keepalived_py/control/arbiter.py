@@ -42,11 +42,10 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import sdnotify
-from prometheus_client import CollectorRegistry, generate_latest
 
 from keepalived_py import wire
 from keepalived_py.config.diagnostics import Diagnostic, Severity
@@ -65,7 +64,6 @@ from keepalived_py.control.lifecycle import (
     Verdict,
     derive_hung_timeout,
 )
-from keepalived_py.control.metrics import Snapshot, SnapshotCollector
 from keepalived_py.control.metrics_http import MetricsServer
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.control.text_dump import data_text, stats_text
@@ -90,6 +88,9 @@ from keepalived_py.runtime_paths import (
     VRRP_STATUS,
 )
 from keepalived_py.vrrp.fsm import master_down_interval
+
+if TYPE_CHECKING:  # prometheus_client (12 MB, 60 ms) is imported only when metrics are served
+    from keepalived_py.control.metrics import Snapshot
 
 log = logging.getLogger("kpd.control")
 
@@ -1120,6 +1121,8 @@ class Arbiter:
             self._metrics_error = f"cannot listen on {_hostport(want)}: {err.strerror or err}"
             log.error("metrics endpoint: %s", self._metrics_error)
             return
+        import keepalived_py.control.metrics  # noqa: F401 - prometheus_client now, not at the first scrape
+
         log.info("serving metrics at http://%s/metrics", _hostport(want))
 
     def _metrics_status(self) -> dict[str, Any] | None:
@@ -1130,6 +1133,8 @@ class Arbiter:
 
     def metrics_snapshot(self) -> Snapshot:
         """What a scrape reports: the status, the Checkers child's status file, the kernel's counters."""
+        from keepalived_py.control.metrics import Snapshot
+
         checker = self._checker_status() if "checker" in self.children else {}
         ipvs = None
         if "checker" in self.children:
@@ -1140,6 +1145,10 @@ class Arbiter:
                         ipvs_stats=ipvs)
 
     def _render_metrics(self) -> bytes:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from keepalived_py.control.metrics import SnapshotCollector
+
         registry = CollectorRegistry(auto_describe=False)
         registry.register(SnapshotCollector(self.metrics_snapshot))
         return bytes(generate_latest(registry))
