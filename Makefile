@@ -56,6 +56,7 @@ bench: venv vm ## run the benchmarks, kpd beside real keepalived (results: docs/
 	$(PY) benchmarks/bench_checkers.py
 	$(PY) benchmarks/bench_ipvs.py
 	$(PY) benchmarks/bench_pair.py
+	$(PY) benchmarks/bench_metrics.py
 
 soak: venv ## 200 failovers of a kpd pair (SIGKILL + restart): leaks and double MASTERs (results: docs/benchmarks.md)
 	$(PY) benchmarks/soak.py

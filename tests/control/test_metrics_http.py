@@ -181,3 +181,22 @@ def test_it_binds_only_the_configured_address() -> None:
     finally:
         server.close()
         sel.close()
+
+
+def test_a_slow_rendering_is_shared_for_ten_times_its_duration(endpoint: Endpoint) -> None:
+    """However often it is scraped, rendering takes at most a tenth of the parent's time."""
+    slow = 0.15  # seconds per rendering: 1.5 s between renderings, more than the 1 s minimum
+    real_render = endpoint.render
+
+    def render() -> bytes:
+        time.sleep(slow)
+        return real_render()
+
+    endpoint.server._render = render
+    endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
+    endpoint.clock.now += metrics_http.CACHE_SECONDS  # past the 1 s minimum, within 10 x 0.15 s
+    endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
+    assert endpoint.renders == 1
+    endpoint.clock.now += metrics_http.RENDER_SHARE * slow
+    endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
+    assert endpoint.renders == 2
