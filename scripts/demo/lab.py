@@ -664,7 +664,14 @@ def show_metrics(lab: Lab) -> None:
         p = kpd("events", "--runtime-dir", str(rt), "--limit", "8")
         print(f"--- events of director {d}, the last 8 (kpd events --runtime-dir {rt} [--follow] [--json]; "
               f"docs/events.md)\n{(p.stdout + p.stderr).rstrip()}", flush=True)
-        text = lab.nsx(d, f"curl -sS -m 5 http://{METRICS}/metrics", check=False)
+
+        def scrape(d: str = d) -> str:
+            return lab.nsx(d, f"curl -sS -m 5 http://{METRICS}/metrics", check=False)
+
+        # a moment when the VRRP child heartbeats (on the emulated CPU, a reload can hold its loop for
+        # longer than two heartbeats, and an instance whose child is silent is reported UNKNOWN)
+        wait_for(lambda: 'kpd_child_up{child="vrrp"} 1.0' in scrape(), 15, 0.5)
+        text = scrape()
         lines = [line for line in text.splitlines() if line.startswith(SHOWN) and not line.endswith(" 0.0")]
         print(f"--- metrics of director {d}: http://{METRICS}/metrics in namespace {lab.ns[d]} "
               f"(kpd start --metrics-listen; all of them in docs/metrics.md), the non-zero ones of "
