@@ -24,7 +24,7 @@ def test_demo_every_step_meets_its_expectation(run_in_vm):
     assert "--- metrics of director a: http://127.0.0.1:9650/metrics" in r.stdout
     shown = r.stdout.split("--- metrics of director a", 1)[1]
     master = r'kpd_vrrp_instance_state\{instance="VI_WEB",state="MASTER",vrid="\d+"\} 1\.0'
-    assert re.search(master, shown), shown
+    assert re.search(master, shown), r.stdout[-20000:]
     assert re.search(r"kpd_real_server_up\{.*\} 1\.0", shown), shown
     assert re.search(r"kpd_ipvs_service_connections_total\{.*\} [1-9]", shown), shown
     # and the events, one line each: time, sequence number, source, kind

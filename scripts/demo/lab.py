@@ -652,7 +652,8 @@ def scenario(lab: Lab, results: list[Step]) -> None:
 
 #: what the demo shows of each director's metrics (docs/metrics.md lists them all)
 SHOWN = ("kpd_vrrp_instance_state", "kpd_vrrp_transitions_total", "kpd_real_server_up",
-         "kpd_ipvs_service_connections_total", "kpd_child_restarts_total", "kpd_reloads_total")
+         "kpd_ipvs_service_connections_total", "kpd_child_up", "kpd_child_heartbeat_age_seconds",
+         "kpd_child_restarts_total", "kpd_reloads_total")
 
 
 def show_metrics(lab: Lab) -> None:

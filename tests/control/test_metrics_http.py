@@ -200,3 +200,12 @@ def test_a_slow_rendering_is_shared_for_ten_times_its_duration(endpoint: Endpoin
     endpoint.clock.now += metrics_http.RENDER_SHARE * slow
     endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
     assert endpoint.renders == 2
+
+
+def test_an_answer_is_never_older_than_the_cache_cap(endpoint: Endpoint) -> None:
+    """One slow rendering (say, the first one after start on a slow machine) does not freeze the metrics."""
+    endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
+    endpoint.server._render_seconds = 60.0  # as if it had taken a minute: 10 minutes of sharing, uncapped
+    endpoint.clock.now += metrics_http.MAX_CACHE_SECONDS
+    endpoint.exchange(b"GET /metrics HTTP/1.1\r\n\r\n")
+    assert endpoint.renders == 2

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import importlib
 import itertools
 import logging
 import os
@@ -37,6 +38,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -1121,8 +1123,12 @@ class Arbiter:
             self._metrics_error = f"cannot listen on {_hostport(want)}: {err.strerror or err}"
             log.error("metrics endpoint: %s", self._metrics_error)
             return
-        import keepalived_py.control.metrics  # noqa: F401 - prometheus_client now, not at the first scrape
-
+        # prometheus_client and pyroute2's IPVS definitions are imported now, off the loop (seconds on a slow
+        # machine), rather than by the first scrape
+        threading.Thread(target=importlib.import_module, args=("keepalived_py.control.metrics",),
+                         name="metrics-import", daemon=True).start()
+        if "checker" in self.children:
+            self._ipvs_counters().start()
         log.info("serving metrics at http://%s/metrics", _hostport(want))
 
     def _metrics_status(self) -> dict[str, Any] | None:
@@ -1136,13 +1142,14 @@ class Arbiter:
         from keepalived_py.control.metrics import Snapshot
 
         checker = self._checker_status() if "checker" in self.children else {}
-        ipvs = None
-        if "checker" in self.children:
-            if self._ipvs is None:
-                self._ipvs = IpvsCounters()
-            ipvs = self._ipvs.read()
-        return Snapshot(status=self.status(checker), checker=checker, reloads=dict(self.reload_counts),
-                        ipvs_stats=ipvs)
+        status = self.status(checker)  # first: the heartbeat ages as of now
+        ipvs = self._ipvs_counters().read() if "checker" in self.children else None
+        return Snapshot(status=status, checker=checker, reloads=dict(self.reload_counts), ipvs_stats=ipvs)
+
+    def _ipvs_counters(self) -> IpvsCounters:
+        if self._ipvs is None:
+            self._ipvs = IpvsCounters()
+        return self._ipvs
 
     def _render_metrics(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest

@@ -31,6 +31,8 @@ MAX_REQUEST = 8192
 CACHE_SECONDS = 1.0
 #: ... and at most once per this many times its own duration: rendering takes at most a tenth of the loop
 RENDER_SHARE = 10.0
+#: ... but an answer is never older than this (one slow rendering does not hold the metrics still)
+MAX_CACHE_SECONDS = 10.0
 #: prometheus_client's CONTENT_TYPE_LATEST for the text format it renders
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 INDEX = b"kpd: Prometheus metrics at /metrics\n"
@@ -189,7 +191,7 @@ class MetricsServer:
 
     def _rendered(self) -> bytes:
         now = self._clock()
-        fresh_for = max(CACHE_SECONDS, RENDER_SHARE * self._render_seconds)
+        fresh_for = min(max(CACHE_SECONDS, RENDER_SHARE * self._render_seconds), MAX_CACHE_SECONDS)
         if self._cache is None or now - self._cache[0] >= fresh_for or now < self._cache[0]:
             began = time.perf_counter()
             self._cache = (now, self._render())
