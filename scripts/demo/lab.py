@@ -671,7 +671,9 @@ def show_metrics(lab: Lab) -> None:
 
         # a moment when the VRRP child heartbeats (on the emulated CPU, a reload can hold its loop for
         # longer than two heartbeats, and an instance whose child is silent is reported UNKNOWN)
-        wait_for(lambda: 'kpd_child_up{child="vrrp"} 1.0' in scrape(), 15, 0.5)
+        # (the kernel's IPVS counters are read for a scrape and shown by the next one)
+        wait_for(lambda: 'kpd_child_up{child="vrrp"} 1.0' in (t := scrape())
+                 and "kpd_ipvs_service_connections_total" in t, 15, 0.5)
         text = scrape()
         lines = [line for line in text.splitlines() if line.startswith(SHOWN) and not line.endswith(" 0.0")]
         print(f"--- metrics of director {d}: http://{METRICS}/metrics in namespace {lab.ns[d]} "

@@ -5,12 +5,13 @@ parent's loop either: a worker thread opens the netlink socket (importing pyrout
 takes seconds on a slow machine) and dumps the services' counters, at most once per :data:`MIN_INTERVAL`
 seconds whatever the number of scrapes. :meth:`IpvsCounters.read` returns at once what the worker last
 read (None before its first read) and asks it for a fresher reading when that one is older than the
-interval. A kernel without IPVS (or any netlink error) gives None, logged once, and is asked again next
-time.
+interval: a scrape gets the counters as the previous scrape (or the previous second) found them. A kernel
+without IPVS (or any netlink error) gives None, logged once, and is asked again next time.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -47,8 +48,10 @@ class IpvsCounters:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start reading now (before the first scrape asks)."""
-        self.read()
+        """Start the worker now, importing what reading needs (before the first scrape asks)."""
+        if self._threaded and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ipvs-counters", daemon=True)
+            self._thread.start()
 
     def read(self) -> Counters | None:
         """str(ServiceKey) -> {"connections", "packets_in", "packets_out", "bytes_in", "bytes_out"}: the
@@ -60,14 +63,14 @@ class IpvsCounters:
             if not self._threaded:
                 self._refresh()
             else:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="ipvs-counters", daemon=True)
-                    self._thread.start()
+                self.start()
                 self._wake.set()
         with self._lock:
             return self._last
 
     def _run(self) -> None:
+        if self._open_driver is _open_driver:
+            importlib.import_module("keepalived_py.ipvs.driver")
         while True:
             self._wake.wait()
             self._wake.clear()

@@ -362,8 +362,10 @@ def reference() -> str:
         "(global_defs) or `kpd start --metrics-listen ADDR:PORT` says where (the flag wins; off by default).",
         "The exposition is `prometheus_client`'s. A scrape is answered from what the parent already holds "
         "(the children's heartbeats and status files): it never waits for a child and costs the children "
-        "nothing. The answer is computed at most once per second (a second scrape within the second gets "
-        "the same one), and the kernel's IPVS counters are read then, in the parent.",
+        "nothing. The answer is computed at most once per second, and at most once per ten times its own "
+        "computing time (scrapes in between get the same one; it is never older than 10 s). The kernel's "
+        "IPVS counters are read by a thread of the parent when a scrape asks, at most once a second, and "
+        "shown by the next scrape: a scrape never waits for the kernel.",
         "",
         "Counters count since the process that keeps them started (a child's since the child started): a "
         "restarted child starts again from 0, which `rate()` and `increase()` treat as a counter reset.",
