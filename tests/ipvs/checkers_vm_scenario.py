@@ -414,6 +414,30 @@ def kpd_scenario() -> None:
              reload=json.loads(status.stdout).get("reload") if status.returncode == 0 else status.stderr)
         conf.write_text(config(rs3_weight=4))
 
+        # Starved of CPU for a second (less than its hung timeout): the checks due meanwhile run late, the
+        # parent's status and metrics say so, and no healthy real server is failed for it.
+        def late_checks() -> int | None:
+            st = subprocess.run([PY, "-m", "keepalived_py", "status", "--json", "--runtime-dir",
+                                 str(RUNTIME)], capture_output=True, text=True, timeout=60)
+            if st.returncode != 0:
+                return None
+            return json.loads(st.stdout)["children"]["checker"].get("late_checks")
+
+        late_before = late_checks() or 0
+        starved = checker_pid()
+        os.kill(starved, signal.SIGSTOP)  # type: ignore[arg-type]
+        time.sleep(1.0)
+        os.kill(starved, signal.SIGCONT)  # type: ignore[arg-type]
+        took = wait_for(lambda: (late_checks() or 0) > late_before, 30)
+        late_metric = wait_for(lambda: _sample(metrics(), "kpd_checks_late_total") > late_before, 30)
+        disturbed = 0
+        for _ in range(20):  # 2 s more of checks
+            disturbed += ipvs() != want
+            time.sleep(0.1)
+        step("checker_starved", seconds=took, late_before=late_before, late_after=late_checks(),
+             metric_seconds=late_metric, late_metric=_sample(metrics(), "kpd_checks_late_total"),
+             same_child=checker_pid() == starved, table_disturbed=disturbed, table=ipvs(), want=want)
+
         old = checker_pid()
         os.kill(old, signal.SIGSTOP)  # type: ignore[arg-type]
         stopped = time.monotonic()

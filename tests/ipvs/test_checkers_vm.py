@@ -162,3 +162,14 @@ def test_metrics_show_real_server_health_checks_and_their_durations(report):
                  virtual_server=down["virtual_server"]) == 1
     assert "kpd_real_server_weight" not in {n for n, got, _v in s["samples"] if got == down}, \
         "a removed real server has no weight in IPVS"
+
+
+def test_a_checker_child_starved_of_cpu_runs_checks_late_says_so_and_fails_no_server(report):
+    """Issue 13's overload rule through the parent: SIGSTOP of the Checkers child for 1 s (under its hung
+    timeout); `kpd status` counts the late checks and so does kpd_checks_late_total; the IPVS table does not
+    change (no healthy real server failed for the checks that waited)."""
+    s = step(report, "checker_starved")
+    assert s["seconds"] is not None and s["late_after"] > s["late_before"], s
+    assert s["metric_seconds"] is not None and s["late_metric"] > s["late_before"], s
+    assert s["same_child"], s
+    assert s["table_disturbed"] == 0 and s["table"] == s["want"], s
