@@ -52,6 +52,8 @@ def test_the_flag_wins_over_the_keyword_and_a_reload_moves_the_endpoint(lab):
     wait_for(lambda: listening(lab, "a") or None, timeout=15)
     assert listening(lab, "a") == {"[::1]:9652"}
     assert status(node)["metrics"] == {"listen": "[::1]:9652", "serving": True, "error": None}
+    text = kpd_cli("status", "--runtime-dir", str(node.dir / "run")).stdout
+    assert "metrics: http://[::1]:9652/metrics" in text
     node.proc.terminate()
     node.proc.wait(15)
 
@@ -77,6 +79,8 @@ def test_an_endpoint_that_cannot_listen_is_reported_and_vrrp_runs_on(lab):
         wait_for(lambda: node.state() == "MASTER" or None, timeout=15)
         metrics = status(node)["metrics"]
         assert metrics["serving"] is False and "Address already in use" in metrics["error"], metrics
+        text = kpd_cli("status", "--runtime-dir", str(node.dir / "run")).stdout
+        assert "metrics: NOT SERVED (cannot listen on 127.0.0.1:9654: Address already in use)" in text
         assert "metrics endpoint: cannot listen on 127.0.0.1:9654" in node.log()
     finally:
         squatter.close()

@@ -304,4 +304,11 @@ def format_status(doc: dict[str, Any]) -> str:
         else:
             out.append(f"last reload: REJECTED, still running generation {reload.get('generation')}:")
             out.extend(f"  {line}" for err in reload.get("errors", []) for line in str(err).splitlines())
+    metrics = doc.get("metrics")
+    if isinstance(metrics, dict):
+        out.append("")
+        if metrics.get("serving"):
+            out.append(f"metrics: http://{metrics.get('listen')}/metrics")
+        else:
+            out.append(f"metrics: NOT SERVED ({metrics.get('error') or 'not listening'})")
     return "\n".join(out) + "\n"
