@@ -102,6 +102,11 @@ def test_child_restarts_are_counted_by_reason(lab):
     wait_for(lambda: scrape(lab, "a", 9655).get(("kpd_child_restarts_total", hung)) == 1 or None, timeout=30)
     samples = wait_for(lambda: (s := scrape(lab, "a", 9655)).get(("kpd_child_up", up)) == 1 and s, timeout=15)
     assert samples["kpd_child_restarts_total", died] == 1
+    # the new child's first heartbeat may come before its loop-lag monitor's first sample (0.1 s)
+    samples = wait_for(
+        lambda: (s := scrape(lab, "a", 9655)).get(("kpd_child_loop_lag_seconds_count", up), 0) >= 1 and s,
+        timeout=15,
+    )
     assert samples["kpd_child_resident_memory_bytes", up] > 1_000_000
     assert samples["kpd_child_open_fds", up] > 3
     assert samples["kpd_child_loop_lag_seconds_count", up] >= 1
