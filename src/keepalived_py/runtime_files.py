@@ -21,7 +21,6 @@ import errno
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Callable
@@ -223,7 +222,7 @@ def write_file_atomic(path: str | Path, data: bytes, *, sync: bool = True) -> No
     :class:`OSError` raised ("refusing to replace ..."). No temporary file is left behind on failure.
     """
     path = Path(path)
-    tmp, fd = _create_exclusive(path.parent, lambda: f".{path.name}.{secrets.token_hex(8)}.tmp")
+    tmp, fd = _create_exclusive(path.parent, lambda: f".{path.name}.{os.urandom(8).hex()}.tmp")
     try:
         try:
             _write_all(fd, data)
@@ -268,7 +267,7 @@ def write_private_reply(runtime_dir: Path, doc: Any) -> Path:
     """
     data = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
     runtime_dir = Path(runtime_dir)
-    path, fd = _create_exclusive(runtime_dir, lambda: f"{REPLY_FILE_PREFIX}{secrets.token_hex(16)}.json")
+    path, fd = _create_exclusive(runtime_dir, lambda: f"{REPLY_FILE_PREFIX}{os.urandom(16).hex()}.json")
     try:
         try:
             _write_all(fd, data)

@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import pwd
-import smtplib
 import socket
 import time
 from dataclasses import dataclass
@@ -128,6 +127,8 @@ class Mailer:
         self._wake.set()
 
     async def _work(self) -> None:
+        import smtplib  # here, at the first alert: smtplib and the email package cost a child 0.5 MiB
+
         loop = asyncio.get_running_loop()
         assert self._wake is not None
         while True:
@@ -148,6 +149,8 @@ class Mailer:
                 logger.info("SMTP alert '%s' sent", subject)
 
     def _deliver(self, message: bytes) -> None:
+        import smtplib
+
         s = self.settings
         with smtplib.SMTP(timeout=s.connect_timeout) as smtp:
             smtp.connect(s.host, s.port)

@@ -376,7 +376,7 @@ def vrrp_children(daemon: Daemon) -> list[int]:
             return [int((daemon.dir / "vrrp.pid").read_text().split()[0])]
         except (OSError, ValueError, IndexError):
             return []
-    found = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True).stdout
+    found = subprocess.run(["pgrep", "-x", "kpd-vrrp"], capture_output=True, text=True).stdout
     pids = []
     for pid in found.split():
         with contextlib.suppress(OSError):

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, wait_until
+from nodes import KEEPALIVED, KPD, Daemon, Vrrp, open_lab, vrrp_children, wait_until
 
 from lab import Lab
 
@@ -74,10 +74,8 @@ def test_a_killed_child_leaves_no_second_reader(lab: Lab) -> None:
     a.start()
     wait_until(lambda: len(readers(str(reader))) == 1, 15, what="one reader")
     (first,) = readers(str(reader))
-    child = subprocess.run(["pgrep", "-f", "keepalived_py.vrrp.child"], capture_output=True, text=True)
-    pids = [p for p in child.stdout.split() if str(a.dir) in Path(f"/proc/{p}/cmdline").read_text()]
-    assert len(pids) == 1
-    os.kill(int(pids[0]), 9)
+    (pid,) = vrrp_children(a)
+    os.kill(pid, 9)
     wait_until(lambda: first not in readers(str(reader)), 10, what="the dead child's reader is gone")
     wait_until(lambda: len(readers(str(reader))) == 1, 15, what="the new child's reader, alone")
     time.sleep(1)

@@ -1,4 +1,5 @@
 """The Checkers child process (``kpd-checker``), started by the control plane through this entry point.
+The parent forks and runs this module in the fork (:mod:`keepalived_py.control.child_fork`); run by hand:
 
     python -m keepalived_py.check.child --config FILE --runtime-dir DIR --heartbeat-socket PATH
         [--heartbeat-interval SECONDS] [--vars FILE] [--config-id ID] [--dont-release-ipvs]

@@ -67,17 +67,19 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import random
 import re
 import stat
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from keepalived_py.config.diagnostics import Diagnostic, DiagnosticSink, Location, Severity
 from keepalived_py.config.source_file import SourceFileError, file_kind, read_source_file
+
+if TYPE_CHECKING:
+    import random
 
 # ---------------------------------------------------------------------------------------------------------
 # Caps. Every limit that protects time or memory is here, with the diagnostic it produces when hit.
@@ -511,7 +513,7 @@ class _Reader:
         self._reported: set[tuple[Severity, str, str, int, int]] = set()
         self._gen_level = 0
         self._deferred: list[_IncludeRequest] = []
-        self._random = random.Random()
+        self._random: random.Random | None = None  # made when ${_RANDOM} is used
         self._definition_started: _Pending | None = None
         self._standard_definitions()
 
@@ -563,6 +565,10 @@ class _Reader:
         if low > high:
             self.error(f"${{_RANDOM {low} {high}}}: minimum is above maximum; they are swapped", origin.loc())
             low, high = high, low
+        if self._random is None:
+            import random  # here: it imports hashlib, hence OpenSSL (3.7 MiB in the parent, for nothing)
+
+            self._random = random.Random()
         return str(self._random.randint(low, high))
 
     def define(self, name: str, value: str, multiline: bool = False) -> _Def:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gc
 import importlib
 import itertools
 import logging
@@ -54,6 +55,7 @@ from keepalived_py.config.diagnostics import Diagnostic, Severity
 from keepalived_py.config.load import LoadResult
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import write_snapshot
+from keepalived_py.control.child_fork import ForkedChild, fork_entry_point
 from keepalived_py.control.ipvs_counters import IpvsCounters
 from keepalived_py.control.lifecycle import (
     DEFAULT_HUNG_TIMEOUT,
@@ -131,7 +133,7 @@ class Supervised:
     argv: list[str]
     record: ChildRecord
     hung: HungTimeout
-    proc: subprocess.Popen[bytes] | None = None
+    proc: ForkedChild | None = None
     #: the heartbeat interval the running child was started with
     beat_interval: float = DEFAULT_HUNG_TIMEOUT / 6
     #: the child's CPU seconds when the parent first looked at it in its current silence
@@ -331,6 +333,10 @@ class Arbiter:
         sel.register(rfd, selectors.EVENT_READ, ("wakeup", None))
         self._serve_metrics()
         write_snapshot(self.runtime_dir, self.generation, self.config)
+        # the children are forks of this image: what it holds now stays shared with them as long as neither
+        # writes to it, and the parent's own full collections would (they walk every object)
+        gc.collect()
+        gc.freeze()
         for child in self.children.values():
             self._spawn(child, resume=())
         try:
@@ -838,7 +844,8 @@ class Arbiter:
             # process events can only be had from the namespace kpd started in (keepalived opens its socket
             # there before it moves): the child gets a handle on it
             argv += ["--home-netns-fd", str(home)]
-        child.proc = subprocess.Popen(argv, close_fds=True, pass_fds=(home,) if home is not None else ())
+        # argv is the child's command line, ``python -m MODULE ARGS``: the fork runs MODULE with ARGS
+        child.proc = fork_entry_point(argv[2], argv[3:], keep_fds=(home,) if home is not None else ())
         child.record.spawned(child.proc.pid, time.monotonic())
         pid_file = self.pid_files.get(child.kind)
         if pid_file is not None:

@@ -1,4 +1,5 @@
 """The VRRP child process (``kpd-vrrp``), started by the control plane through this entry point.
+The parent forks and runs this module in the fork (:mod:`keepalived_py.control.child_fork`); run by hand:
 
     python -m keepalived_py.vrrp.child --config FILE --runtime-dir DIR --heartbeat-socket PATH
         [--heartbeat-interval SECONDS] [--vars FILE] [--config-id ID] [--resume-master NAME ...]
