@@ -9,6 +9,7 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keepalived_py import loop_lag
 from keepalived_py.loop_lag import LagStats, LoopLagMonitor
 
 
@@ -77,3 +78,33 @@ def test_max_and_percentiles_are_those_of_the_samples_kept(steps, max_samples):
         for p in (0.5, 0.99):
             want = kept[min(len(kept) - 1, max(0, math.ceil(p * len(kept)) - 1))] if kept else 0.0
             assert stats.percentile(now, p) == want
+
+
+def test_the_summary_is_recomputed_once_a_second_or_at_once_for_a_larger_lag():
+    """Every heartbeat asks for it: the same object until a second passed (the heartbeat then does not
+    send it again) unless a lag above its max came since (a stall is reported at once)."""
+    monitor = LoopLagMonitor(interval=0.01, window=60.0)
+
+    async def main() -> tuple[dict, dict, dict, dict]:
+        task = asyncio.create_task(monitor.run())
+        while monitor.stats.count < 3:
+            await asyncio.sleep(0.01)
+        first = monitor.summary()
+        seen = monitor.stats.count
+        while monitor.stats.count < seen + 3:
+            await asyncio.sleep(0.01)
+        again = monitor.summary()
+        time.sleep(0.2)  # a stall larger than anything before
+        seen = monitor.stats.count
+        while monitor.stats.count < seen + 1:
+            await asyncio.sleep(0.01)
+        stalled = monitor.summary()
+        await asyncio.sleep(loop_lag.SUMMARY_EVERY + 0.05)
+        later = monitor.summary()
+        task.cancel()
+        return first, again, stalled, later
+
+    first, again, stalled, later = asyncio.run(main())
+    assert again is first
+    assert stalled is not first and stalled["max_ms"] >= 150.0
+    assert later is not stalled and later["histogram"] != stalled["histogram"]

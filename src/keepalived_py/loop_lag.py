@@ -28,6 +28,9 @@ from keepalived_py.histogram import LAG_BUCKETS, Histogram
 INTERVAL = 0.1
 #: the window its max and p99 cover (seconds)
 WINDOW = 60.0
+#: a summary is computed again at most this often (seconds), unless a lag above its max came since: every
+#: heartbeat asks for one, and an unchanged summary is not sent again
+SUMMARY_EVERY = 1.0
 
 OnLag = Callable[[float], object]
 
@@ -125,6 +128,10 @@ class LoopLagMonitor:
         self.stalled = 0.0
         #: when the monitor's current sleep should end (loop time)
         self.asked = float("inf")
+        self._summary: dict[str, Any] | None = None
+        self._summary_at = float("-inf")
+        #: the largest lag since the summary was computed
+        self._peak = 0.0
 
     @classmethod
     def start(
@@ -146,6 +153,7 @@ class LoopLagMonitor:
                 self.asked = float("inf")
                 lag = now - asked
                 self.stats.add(now, lag)
+                self._peak = max(self._peak, lag)
                 if lag > 0:
                     self.stalled += lag
                 if self.on_lag is not None:
@@ -155,5 +163,12 @@ class LoopLagMonitor:
                 del _MONITORS[loop]
 
     def summary(self) -> dict[str, Any]:
+        """:meth:`LagStats.summary`, computed again only after :data:`SUMMARY_EVERY` seconds or when a
+        lag larger than the last summary's max came (a stall shows at once); else the same object."""
         now = self._loop.time() if self._loop is not None else 0.0
-        return self.stats.summary(now)
+        last = self._summary
+        if last is None or now - self._summary_at >= SUMMARY_EVERY or self._peak * 1000 > last["max_ms"]:
+            last = self._summary = self.stats.summary(now)
+            self._summary_at = now
+            self._peak = 0.0
+        return last
