@@ -182,3 +182,43 @@ def test_a_running_vrrp_child_shares_the_parent_s_pages_and_none_of_its_listenin
     assert ":9661" in listeners
     assert "kpd-vrrp" not in listeners, listeners
     assert Path(f"/proc/{child}/cmdline").read_bytes() == Path(f"/proc/{node.proc.pid}/cmdline").read_bytes()
+
+
+SLOW_MODULE = """
+import time
+time.sleep(1.0)  # a module that takes its time to import (prometheus_client in the emulated VM: seconds)
+"""
+
+IMPORTS_IT = """
+import sys
+if __name__ == "__main__":
+    import kpd_slow_import
+    sys.exit(0)
+"""
+
+
+def test_a_fork_made_while_a_thread_imports_waits_for_it_rather_than_leave_the_child_deadlocked(tmp_path):
+    """The importing thread holds its module's lock and does not exist in the fork: a child importing the
+    same module would wait for it forever."""
+    import threading
+
+    from keepalived_py.control.child_fork import import_in_thread
+
+    (tmp_path / "kpd_slow_import.py").write_text(SLOW_MODULE)
+    (tmp_path / "kpd_imports_it.py").write_text(IMPORTS_IT)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        thread = threading.Thread(target=import_in_thread, args=("kpd_slow_import",))
+        thread.start()
+        time.sleep(0.3)  # the thread is inside the slow import now
+        child = fork_entry_point("kpd_imports_it", [])
+        try:
+            assert child.wait(timeout=30) == 0
+        finally:
+            if child.returncode is None:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait(timeout=30)
+        thread.join()
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("kpd_slow_import", None)

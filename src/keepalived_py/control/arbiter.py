@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
-import importlib
 import itertools
 import logging
 import os
@@ -55,7 +54,7 @@ from keepalived_py.config.diagnostics import Diagnostic, Severity
 from keepalived_py.config.load import LoadResult
 from keepalived_py.config.model import Config
 from keepalived_py.config.snapshot import write_snapshot
-from keepalived_py.control.child_fork import ForkedChild, fork_entry_point
+from keepalived_py.control.child_fork import ForkedChild, fork_entry_point, import_in_thread
 from keepalived_py.control.ipvs_counters import IpvsCounters
 from keepalived_py.control.lifecycle import (
     DEFAULT_HUNG_TIMEOUT,
@@ -331,7 +330,6 @@ class Arbiter:
         for kind, listener in self._listeners.items():
             sel.register(listener, selectors.EVENT_READ, ("listen", kind))
         sel.register(rfd, selectors.EVENT_READ, ("wakeup", None))
-        self._serve_metrics()
         write_snapshot(self.runtime_dir, self.generation, self.config)
         # the children are forks of this image: what it holds now stays shared with them as long as neither
         # writes to it, and the parent's own full collections would (they walk every object)
@@ -339,6 +337,7 @@ class Arbiter:
         gc.freeze()
         for child in self.children.values():
             self._spawn(child, resume=())
+        self._serve_metrics()  # after the forks: its imports run in threads, which a fork waits for
         try:
             while not self._stopping:
                 self._turn_once(sel, rfd)
@@ -1132,7 +1131,7 @@ class Arbiter:
             return
         # prometheus_client and pyroute2's IPVS definitions are imported now, off the loop (seconds on a slow
         # machine), rather than by the first scrape
-        threading.Thread(target=importlib.import_module, args=("keepalived_py.control.metrics",),
+        threading.Thread(target=import_in_thread, args=("keepalived_py.control.metrics",),
                          name="metrics-import", daemon=True).start()
         if "checker" in self.children:
             self._ipvs_counters().start()

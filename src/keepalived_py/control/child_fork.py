@@ -20,9 +20,13 @@ What the fork must not inherit is undone before the entry point runs:
 * the cyclic garbage collector's view of the inherited objects: they are frozen (``gc.freeze``), so the
   child's collections never walk them and so never write to (and un-share) their pages.
 
-Threads of the parent (the metrics worker) do not exist in the fork; Python resets the import and logging
-locks after ``fork``. The fork ends with ``os._exit`` and the entry point's exit code: it never returns
-into the parent's code, and never runs the parent's ``atexit`` handlers.
+Threads of the parent (the metrics import, the IPVS counters worker) do not exist in the fork. Python
+resets its global import lock and the logging locks after ``fork``, but not the lock of a module another
+thread is importing at that moment: the child would wait for it forever as soon as it imports that module
+too (seen in the VM, where importing prometheus_client takes seconds). The parent's threads therefore
+import under :func:`importing`, and a fork waits until no thread is importing. The fork ends with
+``os._exit`` and the entry point's exit code: it never returns into the parent's code, and never runs the
+parent's ``atexit`` handlers.
 """
 
 from __future__ import annotations
@@ -30,17 +34,36 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import importlib
 import os
 import runpy
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
 
 #: how often :meth:`ForkedChild.wait` looks for the child's exit (seconds)
 _WAIT_POLL = 0.01
+#: held while a thread of the parent imports; a fork takes it too
+_IMPORTING = threading.Lock()
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """Import (from a thread other than the one that forks) with no fork made meanwhile."""
+    with _IMPORTING:
+        yield
+
+
+def import_in_thread(name: str) -> ModuleType:
+    """``importlib.import_module(name)`` under :func:`importing` (a thread's target)."""
+    with _IMPORTING:
+        return importlib.import_module(name)
 
 
 class ForkedChild:
@@ -75,7 +98,8 @@ def fork_entry_point(module: str, args: Sequence[str], *, keep_fds: Collection[i
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # else what is buffered would be written twice
-    pid = os.fork()
+    with _IMPORTING:  # no thread of the parent is importing (see the module's doc)
+        pid = os.fork()
     if pid:
         return ForkedChild(pid)
     code = 1

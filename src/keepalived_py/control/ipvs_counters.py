@@ -11,12 +11,13 @@ without IPVS (or any netlink error) gives None, logged once, and is asked again 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from keepalived_py.control.child_fork import import_in_thread, importing
 
 log = logging.getLogger("kpd.metrics")
 
@@ -70,7 +71,7 @@ class IpvsCounters:
 
     def _run(self) -> None:
         if self._open_driver is _open_driver:
-            importlib.import_module("keepalived_py.ipvs.driver")
+            import_in_thread("keepalived_py.ipvs.driver")
         while True:
             self._wake.wait()
             self._wake.clear()
@@ -81,7 +82,8 @@ class IpvsCounters:
     def _refresh(self) -> None:
         try:
             if self._driver is None:
-                self._driver = self._open_driver()
+                with importing():  # opening it may import the rest of the netlink layer
+                    self._driver = self._open_driver()
             last: Counters | None = {str(key): stats for key, stats in self._driver.service_stats().items()}
             self._warned = False
         except Exception as err:  # no IPVS in this kernel, netlink trouble: no kernel counters this time
