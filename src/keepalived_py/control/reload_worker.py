@@ -18,6 +18,7 @@ import signal
 from dataclasses import dataclass
 
 from keepalived_py.config.load import LoadResult, load_config
+from keepalived_py.control.child_fork import importing
 from keepalived_py.procname import die_with_parent
 
 #: CPU seconds a reload's load may use
@@ -47,7 +48,8 @@ class ReloadWorker:
         self._chunks: list[bytes] = []
         self._size = 0
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
+        with importing():  # not while a thread of the parent imports (see child_fork)
+            pid = os.fork()
         if pid == 0:  # the worker: never returns
             os.close(rfd)
             _work(wfd, config_path, vars_files, config_id, cpu_seconds, memory_bytes)
