@@ -181,7 +181,8 @@ def lab_mixed(lab: Any, steps: dict[str, Any]) -> None:
     took = lab.bring_up("a", master=False)
     steps["kpd_backup"] = {"up_after": took, "states": [lab.state("a"), lab.state("b")],
                            "vip": [lab.has_vip("a"), lab.has_vip("b")],
-                           "traffic": traffic(lab, client, via="b")}
+                           "traffic": traffic(lab, client, via="b"), "ipvs_b": lab.ipvs_reals("b"),
+                           "weights": lab_mod.WEIGHTS}
     say(f"mixed: kpd back as BACKUP {steps['kpd_backup']}")
     steps["keepalived_crash"] = crash(lab, client, "b", "a", low)
     say(f"mixed: keepalived master crashed, kpd took over {steps['keepalived_crash']}")

@@ -117,7 +117,11 @@ def test_kpd_returns_as_backup_of_keepalived_master_without_disturbing_it(report
     s = lab(report, "mixed")["kpd_backup"]
     assert s["states"] == ["BACKUP", "MASTER"] and s["vip"] == [False, True], s
     t = s["traffic"]
-    assert t["failed"] == 0 and t["conns"] > 0 and t["bodies"] == ["rs1", "rs2", "rs3"], s
+    assert t["failed"] == 0 and t["conns"] > 0, s
+    assert t["bodies"] and set(t["bodies"]) <= {"rs1", "rs2", "rs3"}, s
+    # keepalived's table is whole; which servers a few seconds of requests reach is the scheduler's choice
+    # (wlc counts the connections of the earlier steps: once, rs2 got none of 75)
+    assert s["ipvs_b"] == s["weights"], s
 
 
 def test_kpd_backup_takes_over_from_crashed_keepalived_master(report):
