@@ -14,9 +14,9 @@ pytestmark = [pytest.mark.vm, pytest.mark.slow]
 LAB = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "lab.py"
 
 
-@pytest.mark.timeout(1560)
+@pytest.mark.timeout(1860)  # two VM runs at most (a guest kernel lockup is run again)
 def test_demo_every_step_meets_its_expectation(run_in_vm):
-    r = run_in_vm([sys.executable, str(LAB)], timeout=1500)  # generous: a loaded machine emulates slowly
+    r = run_in_vm([sys.executable, str(LAB)], timeout=900)  # 3 min usually: a loaded machine emulates slowly
     assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-4000:]
     assert "every step met its expectation" in r.stdout
     assert "lab removed" in r.stdout

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -45,7 +46,14 @@ PASS_ENV = ("PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONHASHSEED", "PYTHONDONTWRITE
             "CI", "LANG", "LC_ALL", "TZ", "HYPOTHESIS_PROFILE")
 # Paths the VM hides behind its own mounts: a cwd below them is shared explicitly.
 HIDDEN = ("/tmp", "/run", "/var/run", "/dev", "/proc", "/sys")
-KERNEL_ARGS = "console=ttyS0 quiet panic=-1 cryptomgr.notests mitigations=off"
+# loglevel=5: warnings reach the console too (the call traces of lockup and stall reports are warnings).
+KERNEL_ARGS = "console=ttyS0 loglevel=5 panic=-1 cryptomgr.notests mitigations=off"
+# A guest CPU the guest kernel reports stuck (soft lockup, RCU stall) this long is dead, not slow: the
+# run is abandoned at once instead of at its timeout (on a loaded host the emulated guest is slow, but
+# its watchdog keeps running: a stuck CPU is stuck).
+LOCKUP_GIVE_UP = 120
+_STUCK = re.compile(r"soft lockup - CPU#\d+ stuck for (\d+)s|rcu_\w+ kthread starved for (\d+) jiffies")
+_REPORT_START = re.compile(r"\] (watchdog: BUG: soft lockup|rcu: INFO: |BUG: |Oops|WARNING: |Kernel panic)")
 
 
 class VMError(RuntimeError):
@@ -64,6 +72,27 @@ class VMError(RuntimeError):
 
 class VMTimeout(VMError):
     """The whole VM run took longer than its timeout; QEMU was killed."""
+
+
+class VMLockup(VMError):
+    """The guest kernel reported a CPU stuck for LOCKUP_GIVE_UP seconds; QEMU was killed."""
+
+
+def kernel_lockup(console: str) -> str | None:
+    """The guest kernel's first problem report when the console shows a CPU stuck for LOCKUP_GIVE_UP s.
+
+    A soft lockup reports its duration in seconds; an RCU stall says how long the grace-period kthread
+    was starved, in jiffies (taken at HZ 250, Debian's). Returns the console from the first report
+    (its call traces), at most 80 lines, or None.
+    """
+    stuck = 0.0
+    for m in _STUCK.finditer(console):
+        stuck = max(stuck, float(m[1]) if m[1] else int(m[2]) / 250)
+    if stuck < LOCKUP_GIVE_UP:
+        return None
+    lines = console.splitlines()
+    first = next((i for i, line in enumerate(lines) if _REPORT_START.search(line)), 0)
+    return "\n".join(lines[first:first + 80])
 
 
 @dataclass
@@ -176,7 +205,8 @@ def run_vm(
     TERM, LANG, KPD_IN_VM=1, KPD_VM_OUT plus the PASS_ENV variables and KPD_* of the caller); shares are
     extra host directories mounted read-write at their own path (the checkout always is). on_stdout,
     on_stderr, on_console get output as it arrives. Raises VMTimeout after timeout seconds (default
-    $KPD_VM_TIMEOUT or 600) and VMError when the VM failed to boot or to run the command.
+    $KPD_VM_TIMEOUT or 600), VMLockup as soon as the guest kernel reports a CPU stuck for LOCKUP_GIVE_UP
+    seconds, and VMError when the VM failed to boot or to run the command.
     """
     if timeout is None:
         timeout = float(os.environ.get("KPD_VM_TIMEOUT") or DEFAULT_TIMEOUT)
@@ -235,9 +265,11 @@ def run_vm(
                (results / "console.log", on_console)]
     offsets = [0, 0, 0]
 
+    console_text: list[str] = []
+
     def pump() -> None:
         for i, (path, callback) in enumerate(streams):
-            if callback is None:
+            if callback is None and path.name != "console.log":
                 continue
             try:
                 with open(path, "rb") as f:
@@ -247,7 +279,16 @@ def run_vm(
                 continue
             if chunk:
                 offsets[i] += len(chunk)
-                callback(chunk)
+                if path.name == "console.log":
+                    console_text.append(chunk.decode("utf-8", "replace"))
+                if callback is not None:
+                    callback(chunk)
+
+    def output_tail() -> str:
+        out = _tail(_read(results / "stdout"), 15)
+        err = _tail(_read(results / "stderr"), 15)
+        return (f"\n--- command stdout (tail) ---\n{out}" if out.strip() else "") + (
+            f"\n--- command stderr (tail) ---\n{err}" if err.strip() else "")
 
     start = time.monotonic()
     qemu_log = results / "qemu.log"
@@ -256,13 +297,25 @@ def run_vm(
             proc = subprocess.Popen(qemu_cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True)
         try:
+            scanned = 0
             while proc.poll() is None:
                 if time.monotonic() - start > timeout:
                     _kill(proc)
                     pump()
                     raise VMTimeout(f"kpd VM timed out after {timeout:g} s running {shlex.join(argv)}; "
-                                    "QEMU was killed", _read(results / "console.log"), _read(qemu_log))
+                                    f"QEMU was killed{output_tail()}", _read(results / "console.log"),
+                                    _read(qemu_log))
                 pump()
+                if len(console_text) != scanned:
+                    scanned = len(console_text)
+                    report = kernel_lockup("".join(console_text))
+                    if report is not None:
+                        _kill(proc)
+                        raise VMLockup(f"the VM's kernel locked up (a CPU stuck for {LOCKUP_GIVE_UP} s or "
+                                       f"more) running {shlex.join(argv)}; QEMU was killed after "
+                                       f"{time.monotonic() - start:.0f} s{output_tail()}\n"
+                                       f"--- the kernel's first report ---\n{report}",
+                                       _read(results / "console.log"), _read(qemu_log))
                 time.sleep(0.05)
         except BaseException:
             _kill(proc)

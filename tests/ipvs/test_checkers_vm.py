@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(960)]
+pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(1860)]  # two VM runs at most
 
 SCENARIO = Path(__file__).with_name("checkers_vm_scenario.py")
 MARGIN = 4.0  # the VM emulates its CPU: Python is about ten times slower there

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -124,9 +125,9 @@ def test_checkout_under_tmp_is_mounted_at_its_path(vm_cache, tmp_path):
     assert (copy / "from-vm.txt").read_text() == "x\n"
 
 
-def test_timeout_kills_the_vm(vm_cache, vm_harness):
-    with pytest.raises(vm_harness.VMTimeout, match="timed out after 20 s"):
-        vm_harness.run_vm(["sleep", "600"], timeout=20, build=False)
+def test_timeout_kills_the_vm_and_shows_what_the_command_printed(vm_cache, vm_harness):
+    with pytest.raises(vm_harness.VMTimeout, match=r"(?s)timed out after 20 s.*stdout.*reached-sleep"):
+        vm_harness.run_vm("echo reached-sleep; sleep 600", timeout=20, build=False)
 
 
 def test_boot_failure_raises(vm_cache, vm_harness, monkeypatch):
@@ -136,3 +137,52 @@ def test_boot_failure_raises(vm_cache, vm_harness, monkeypatch):
         vm_harness.run_vm(["true"], timeout=120, build=False)
     assert not isinstance(info.value, vm_harness.VMTimeout)
     assert "Kernel panic" in info.value.console
+
+
+# The console of the demo run that hung in CI (2026-12-06): both vCPUs stuck in the guest kernel.
+CI_LOCKUP_CONSOLE = """\
+[  190.100000] some earlier line
+[  213.542792] watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [ksoftirqd/0:14]
+[  213.542800] CPU: 0 PID: 14 Comm: ksoftirqd/0 Not tainted 6.1.0-57-amd64 #1  Debian 6.1.192-3
+[  1272.542792] watchdog: BUG: soft lockup - CPU#0 stuck for 1062s! [ksoftirqd/0:14]
+[  1272.630820] watchdog: BUG: soft lockup - CPU#1 stuck for 1069s! [kpd-vrrp:901]
+[  1281.857678] rcu: INFO: rcu_preempt self-detected stall on CPU
+[  1281.858265] rcu: rcu_preempt kthread starved for 286883 jiffies! g45913 f0x0 RCU_GP_WAIT_FQS(5)
+"""
+
+
+def test_kernel_lockup_reports_from_the_first_report_once_a_cpu_is_stuck_long_enough(vm_harness):
+    report = vm_harness.kernel_lockup(CI_LOCKUP_CONSOLE)
+    assert report is not None
+    assert report.splitlines()[0].endswith("CPU#0 stuck for 23s! [ksoftirqd/0:14]")
+    assert "Comm: ksoftirqd/0" in report
+
+
+@pytest.mark.parametrize("console", [
+    "",
+    "[  213.5] watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [ksoftirqd/0:14]\n",
+    "[  13.0] rcu: rcu_preempt kthread starved for 2500 jiffies! g1 f0x0\n",   # 10 s at HZ 250
+    "[  13.0] job printed: stuck for 500s without the kernel's words\n",
+])
+def test_kernel_lockup_ignores_short_stalls_and_other_text(vm_harness, console):
+    assert vm_harness.kernel_lockup(console) is None
+
+
+def test_rcu_starvation_alone_counts_in_jiffies(vm_harness):
+    console = "[  400.0] rcu: INFO: rcu_preempt detected stalls\n[  400.1] rcu: rcu_preempt kthread " \
+              "starved for 31000 jiffies! g1 f0x0\n"
+    assert vm_harness.kernel_lockup(console).startswith("[  400.0] rcu: INFO: rcu_preempt detected")
+
+
+def test_a_kernel_lockup_ends_the_run_at_once_with_the_report_and_the_output(vm_cache, vm_harness):
+    # the guest's console gets what its kernel would print (through /dev/kmsg, at emergency level)
+    cmd = ("echo step-3-reached; echo '<0>watchdog: BUG: soft lockup - CPU#1 stuck for 130s! [kpd-vrrp:9]'"
+           " > /dev/kmsg; sleep 600")
+    t = time.monotonic()
+    with pytest.raises(vm_harness.VMLockup) as info:
+        vm_harness.run_vm(cmd, timeout=500, build=False)
+    assert time.monotonic() - t < 400   # not the timeout
+    text = str(info.value)
+    assert "the kernel's first report" in text and "CPU#1 stuck for 130s! [kpd-vrrp:9]" in text
+    assert "--- command stdout (tail) ---\nstep-3-reached" in text
+
