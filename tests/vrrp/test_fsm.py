@@ -377,3 +377,29 @@ def test_startup_delay_holds_every_down_timer_and_the_owner():
     assert owner.state is State.BACKUP and owner.deadline == 10.0
     owner.tick(10.0)
     assert owner.state is State.MASTER
+
+
+def _owner_master(advert_int: float = 1.0, garp_master_delay: float = 5.0) -> Vrrp:
+    m = Vrrp(Params("vi", 3, advert_int, 255, IPv4Address("10.0.0.1"), garp_master_delay=garp_master_delay))
+    m.start(0.0)
+    assert m.state is State.MASTER
+    return m
+
+
+def test_master_advert_may_go_a_tenth_of_the_interval_early_and_keeps_its_phase():
+    m = _owner_master(advert_int=2.0, garp_master_delay=0.0)
+    m.tick(0.0)  # the start's gratuitous ARP
+    assert m.deadline == pytest.approx(2.0)
+    assert m.deadline_early == pytest.approx(0.2)
+    assert m.tick(1.7) == []                       # too early: nothing
+    assert [type(a) for a in m.tick(1.85)] == [SendAdvert]
+    assert m.deadline == pytest.approx(4.0)        # one interval after the deadline, not after 1.85
+    assert [type(a) for a in m.tick(4.0)] == [SendAdvert]
+
+
+def test_only_a_master_whose_next_deadline_is_its_advert_may_be_early():
+    m = _owner_master(garp_master_delay=0.5)       # the delayed gratuitous ARP comes first
+    assert m.deadline == pytest.approx(0.5) and m.deadline_early == 0.0
+    backup = Vrrp(Params("vb", 3, 1.0, 100, IPv4Address("10.0.0.2")))
+    backup.start(0.0)
+    assert backup.state is State.BACKUP and backup.deadline_early == 0.0

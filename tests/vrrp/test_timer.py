@@ -86,3 +86,62 @@ def test_a_deadline_moved_later_fires_at_its_new_time_without_rearming_the_kerne
     fired = _run(schedule)
     assert len(set(armed)) == 1  # armed once, for the first deadline
     assert [k for k, _, _ in fired] == ["down"] and fired[0][2] >= fired[0][1]
+
+
+def test_the_same_deadline_set_twice_fires_once_and_the_other_keys_still_fire():
+    """An event that leaves an instance's deadline as it was sets it again: that must not queue a second
+    firing (which raised KeyError in the callback and lost the other keys due in the same wake-up)."""
+    def schedule(timer, now, deadlines):
+        deadlines["a"] = deadlines["b"] = now + 0.02
+        timer.set("a", now + 0.02)
+        timer.set("a", now + 0.02)
+        timer.set("b", now + 0.02)
+
+    fired = _run(schedule)
+    assert sorted(k for k, _, _ in fired) == ["a", "b"]
+
+
+def _wake_now(arm) -> list[str]:
+    """Arm the timer as ``arm(timer, now)`` says, run one wake-up at once; the keys it fired."""
+
+    async def main() -> list[str]:
+        fired: list[str] = []
+        timer = DeadlineTimer(asyncio.get_running_loop(), fired.append)
+        arm(timer, asyncio.get_running_loop().time())
+        timer._on_ready()   # the wake-up, now (the gaps below are seconds: no timing involved)
+        timer.close()
+        return fired
+
+    return asyncio.run(main())
+
+
+def test_early_keys_join_another_keys_wake_up():
+    def arm(timer, now):
+        timer.set("due", now - 0.001)
+        timer.set("joins", now + 2, early=5)
+        timer.set("too-far", now + 9, early=5)
+        timer.set("not-early", now + 1)
+        timer.set("precise", now + 1, precise=True)
+
+    assert sorted(_wake_now(arm)) == ["due", "joins"]
+
+
+def test_an_early_key_never_fires_before_its_deadline_alone():
+    def arm(timer, now):
+        timer.set("joins", now + 2, early=5)
+
+    assert _wake_now(arm) == []
+    fired = _run(lambda timer, now, deadlines: (deadlines.update(k=now + 0.05),
+                                                timer.set("k", now + 0.05, early=0.04)))
+    assert [k for k, _, _ in fired] == ["k"] and fired[0][2] >= fired[0][1]
+
+
+def test_an_early_key_set_again_as_precise_or_without_early_loses_its_tolerance():
+    def arm(timer, now):
+        timer.set("due", now - 0.001)
+        timer.set("b", now + 2, early=5)
+        timer.set("b", now + 2, precise=True)
+        timer.set("c", now + 2, early=5)
+        timer.set("c", now + 2)
+
+    assert _wake_now(arm) == ["due"]

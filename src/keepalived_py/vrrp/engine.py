@@ -1053,7 +1053,9 @@ class VrrpEngine:
     def _reschedule(self, inst: Instance) -> None:
         assert self._timer is not None
         # A BACKUP's only deadline is its Master_Down timer: it fires only on a takeover, precisely.
-        self._timer.set(inst.name, inst.machine.deadline, precise=inst.machine.state is State.BACKUP)
+        machine = inst.machine
+        self._timer.set(inst.name, machine.deadline, precise=machine.state is State.BACKUP,
+                        early=machine.deadline_early)
 
     def _on_timer(self, name: Hashable) -> None:
         assert self._loop is not None

@@ -33,6 +33,11 @@ IPAddress = IPv4Address | IPv6Address
 
 PRIORITY_OWNER = 255
 PRIORITY_STOP = 0
+#: A MASTER's advert may go out up to this share of its advertisement interval early when the engine is
+#: awake anyway (for another instance's advert), so that the adverts of many instances share wake-ups.
+#: Early is harmless: each advert restarts its backups' Master_Down timers, and the schedule keeps its
+#: phase (the next advert is due one interval after this one's deadline).
+ADVERT_EARLY_SHARE = 0.1
 
 
 class State(enum.StrEnum):
@@ -230,6 +235,17 @@ class Vrrp:
         return min(times) if times else None
 
     @property
+    def deadline_early(self) -> float:
+        """How long before :attr:`deadline` a :meth:`tick` may already act on it: a MASTER's advert
+        (:data:`ADVERT_EARLY_SHARE` of its interval) when that is the earliest deadline, else 0."""
+        if self.state is State.MASTER and self._advert_at is not None and self._advert_at == self.deadline:
+            return self._advert_early()
+        return 0.0
+
+    def _advert_early(self) -> float:
+        return ADVERT_EARLY_SHARE * self.params.advert_int
+
+    @property
     def skew_time(self) -> float:
         return skew_time(self.params.version, self.priority, self.master_adver_int)
 
@@ -289,7 +305,7 @@ class Vrrp:
             else:
                 self._down_at = now + self.master_down_interval
         if self.state is State.MASTER:
-            if self._advert_at is not None and now >= self._advert_at:
+            if self._advert_at is not None and now >= self._advert_at - self._advert_early():
                 self._send(out, self.priority)
                 # From the deadline, not from now: a late wake-up must not push every later advert back.
                 nxt = self._advert_at + self.params.advert_int

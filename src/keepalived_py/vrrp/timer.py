@@ -45,6 +45,10 @@ class DeadlineTimer:
     A *precise* deadline (a BACKUP's Master_Down timer: it fires only when a master is gone, so this is
     rare) wakes the loop :data:`PRECISE_EARLY` seconds before it and waits the remainder out, so it fires
     at the deadline rather than one wake-up latency after it; never before it.
+
+    A deadline set with ``early`` may fire up to that many seconds before it when the timer wakes for
+    another key anyway (a MASTER's advert: the adverts of many instances then share one wake-up); alone,
+    it fires at its deadline.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Hashable], None]) -> None:
@@ -58,16 +62,28 @@ class DeadlineTimer:
         self._heap: list[tuple[float, int, Hashable]] = []
         self._current: dict[Hashable, float] = {}
         self._precise: set[Hashable] = set()
+        self._early: dict[Hashable, float] = {}
+        #: at least the largest ``early`` in force: how far past now a wake-up looks for keys to fire
+        self._max_early = 0.0
         self._seq = itertools.count()
         self._armed: float | None = None
         loop.add_reader(fd, self._on_ready)
 
-    def set(self, key: Hashable, deadline: float | None, *, precise: bool = False) -> None:
-        """Arm ``key`` for ``deadline`` (loop.time() seconds), or disarm it with None."""
+    def set(
+        self, key: Hashable, deadline: float | None, *, precise: bool = False, early: float = 0.0
+    ) -> None:
+        """Arm ``key`` for ``deadline`` (loop.time() seconds), or disarm it with None. ``early``: seconds
+        before the deadline from which another key's wake-up may fire it too (not with ``precise``)."""
+        if early > 0 and not precise and deadline is not None:
+            self._early[key] = early
+            self._max_early = max(self._max_early, early)
+        else:
+            self._early.pop(key, None)
         if deadline is None:
             self._current.pop(key, None)
             self._precise.discard(key)
-        else:
+        elif self._current.get(key) != deadline or (key in self._precise) != precise:
+            # (the same deadline again keeps its entry: a second one would fire the key twice)
             self._current[key] = deadline
             if precise:
                 self._precise.add(key)
@@ -117,8 +133,22 @@ class DeadlineTimer:
             entry = heapq.heappop(heap)
             if self._valid(entry):
                 due.append(entry[2])
+        if due and self._early:
+            # awake anyway: the keys that may go early go now (the others wait for their own wake-up)
+            later = []
+            while heap and heap[0][0] <= now + self._max_early:
+                entry = heapq.heappop(heap)
+                if not self._valid(entry):
+                    continue
+                if entry[0] - self._early.get(entry[2], 0.0) <= now:
+                    due.append(entry[2])
+                else:
+                    later.append(entry)
+            for entry in later:
+                heapq.heappush(heap, entry)
         for key in due:
             deadline = self._current.pop(key)
+            self._early.pop(key, None)
             if key in self._precise:
                 self._precise.discard(key)
                 while time.monotonic() < deadline:  # at most PRECISE_EARLY seconds

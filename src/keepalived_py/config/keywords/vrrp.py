@@ -131,7 +131,17 @@ def declare(schema: Schema) -> None:
     schema.section(
         "vrrp_track_process", "vrrp_track_process", "Tracked processes: how many of them run."
     )
-    schema.section("vrrp_instance", "vrrp_instance", "One VRRP virtual router on one interface.")
+    schema.section(
+        "vrrp_instance",
+        "vrrp_instance",
+        "One VRRP virtual router on one interface.",
+        differs=(
+            "a MASTER's advert may go out up to a tenth of advert_int early when kpd is awake for another "
+            "instance's advert anyway, so that many instances' adverts share one wake-up; the schedule keeps "
+            "its phase (every advert is still due one advert_int after the previous one's due time). "
+            "keepalived sends each at its own timer",
+        ),
+    )
     schema.section("authentication", "authentication", "VRRPv2 authentication of an instance.")
     schema.section("vrrp_sync_group", "vrrp_sync_group", "Instances that move between states together.")
 
