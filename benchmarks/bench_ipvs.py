@@ -11,9 +11,11 @@ than on hardware; compare the columns, not the numbers with other sections):
 * programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
   with ``apply_all``: batches of requests per sendmsg) vs `ipvsadm -R` of the same rules; a full dump
   through the driver vs `ipvsadm -Ln` of the same table;
-* the same checker configuration (TCP_CHECK, delay_loop 1, 200 real servers answering on the VM's
-  loopback) under kpd and under keepalived's checker: CPU of the whole daemon over 20 s, and the time from
-  a real server's port closing to its removal from the kernel table (retry 0; polled with ipvsadm).
+* the same checker configuration (TCP_CHECK, delay_loop 1, 100, 200 and 400 real servers answering on
+  the VM's loopback, plus one on a port that closes) under kpd and under keepalived's checker: checks per
+  second done (the kernel's TCP ActiveOpens over 20 s), CPU of the whole daemon over the same 20 s, and
+  the time from a real server's port closing to its removal from the kernel table (retry 0; polled with
+  ipvsadm).
 
 ``--loop-lag`` instead runs the check engine with the real IPVS driver on the generated configuration of
 1,000 virtual servers x 10 real servers (benchmarks/gen_config.py: HTTP_GET, delay_loop 6, retry 3) from
@@ -44,7 +46,8 @@ from ipaddress import ip_address
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SERVERS = 200
+#: the checker curve: TCP_CHECK real servers at delay_loop 1 (each one check a second asked)
+CURVE = (100, 200, 400)
 
 
 def inside(program_only: bool = False) -> None:
@@ -104,15 +107,17 @@ def inside(program_only: bool = False) -> None:
     responder = subprocess.Popen(
         [sys.executable, "-c", f"import socket\nl=socket.socket(fileno={listener.fileno()})\n{accept_loop}"],
         pass_fds=(listener.fileno(),))
-    rs = "".join(f"""    real_server 127.1.{i // 250}.{i % 250 + 1} 8080 {{
+
+    def config(real_servers: int) -> Path:
+        rs = "".join(f"""    real_server 127.1.{i // 250}.{i % 250 + 1} 8080 {{
         TCP_CHECK {{
             connect_timeout 2
             retry 0
         }}
     }}
-""" for i in range(REAL_SERVERS))
-    conf = work / "bench.conf"
-    conf.write_text(f"""virtual_server 10.9.0.1 80 {{
+""" for i in range(real_servers))
+        conf = work / f"bench-{real_servers}.conf"
+        conf.write_text(f"""virtual_server 10.9.0.1 80 {{
     delay_loop 1
     lb_algo rr
     protocol TCP
@@ -132,6 +137,7 @@ virtual_server 10.9.0.2 80 {{
     }}
 }}
 """)
+        return conf
 
     def ipvsadm() -> str:
         return subprocess.run(["ipvsadm", "-Ln"], capture_output=True, text=True).stdout
@@ -144,39 +150,49 @@ virtual_server 10.9.0.2 80 {{
             total += t.user + t.system
         return total
 
-    for impl in ("kpd", "keepalived"):
-        driver.flush()
-        victim = subprocess.Popen([sys.executable, "-c", (
-            "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-            "l.bind(('127.2.0.1',8081))\nl.listen(64)\nwhile True:\n c,_=l.accept();c.close()\n")])
-        if impl == "kpd":
-            argv = [sys.executable, "-m", "keepalived_py", "start", "--config", str(conf), "--runtime-dir",
-                    "/run/kpd-bench", "--log-level", "warning"]
-        else:
-            argv = ["keepalived", "-n", "-C", "-f", str(conf), "-p", str(work / "ka.pid"), "-c",
-                    str(work / "ka-check.pid")]
-        daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        deadline = time.monotonic() + 120
-        while "127.2.0.1:8081" not in ipvsadm() or ipvsadm().count("127.1.") < REAL_SERVERS:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{impl}: the table never filled")
-            time.sleep(0.2)
-        time.sleep(5.0)
-        c0, t0 = tree_cpu(daemon.pid), time.monotonic()
-        time.sleep(20.0)
-        cpu = (tree_cpu(daemon.pid) - c0) / (time.monotonic() - t0)
-        victim.kill()
-        victim.wait()
-        t_kill = time.monotonic()
-        while "127.2.0.1:8081" in ipvsadm():
-            if time.monotonic() - t_kill > 30:
-                raise RuntimeError(f"{impl}: the dead real server was never removed")
-            time.sleep(0.02)
-        removed = time.monotonic() - t_kill
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(60)
-        out[f"checker_{impl}"] = {"cpu": cpu, "removed_s": removed}
+    def active_opens() -> int:
+        """TCP connections this (VM's) kernel has opened so far: every TCP_CHECK is one."""
+        lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
+                 if line.startswith("Tcp:")]
+        return int(lines[1][lines[0].index("ActiveOpens")])
+
+    for real_servers in CURVE:
+        conf = config(real_servers)
+        for impl in ("kpd", "keepalived"):
+            driver.flush()
+            victim = subprocess.Popen([sys.executable, "-c", (
+                "import socket\nl=socket.socket()\nl.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+                "l.bind(('127.2.0.1',8081))\nl.listen(64)\nwhile True:\n c,_=l.accept();c.close()\n")])
+            if impl == "kpd":
+                argv = [sys.executable, "-m", "keepalived_py", "start", "--config", str(conf),
+                        "--runtime-dir", "/run/kpd-bench", "--log-level", "warning"]
+            else:
+                argv = ["keepalived", "-n", "-C", "-f", str(conf), "-p", str(work / "ka.pid"), "-c",
+                        str(work / "ka-check.pid")]
+            daemon = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+            deadline = time.monotonic() + 180
+            while "127.2.0.1:8081" not in ipvsadm() or ipvsadm().count("127.1.") < real_servers:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{impl}: the table never filled")
+                time.sleep(0.2)
+            time.sleep(5.0)
+            c0, o0, t0 = tree_cpu(daemon.pid), active_opens(), time.monotonic()
+            time.sleep(20.0)
+            elapsed = time.monotonic() - t0
+            cpu = (tree_cpu(daemon.pid) - c0) / elapsed
+            checks = (active_opens() - o0) / elapsed
+            victim.kill()
+            victim.wait()
+            t_kill = time.monotonic()
+            while "127.2.0.1:8081" in ipvsadm():
+                if time.monotonic() - t_kill > 30:
+                    raise RuntimeError(f"{impl}: the dead real server was never removed")
+                time.sleep(0.02)
+            removed = time.monotonic() - t_kill
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(60)
+            out[f"checker_{impl}_{real_servers}"] = {"cpu": cpu, "checks_s": checks, "removed_s": removed}
     responder.kill()
     print("BENCH " + json.dumps(out))
 
@@ -423,12 +439,15 @@ def main() -> int:
     print()
     if program_only:
         return 0
-    print(f"| checkers, {REAL_SERVERS + 2} real servers, TCP_CHECK, delay_loop 1 | kpd | keepalived |")
-    print("| --- | --- | --- |")
-    k, ka = res["checker_kpd"], res["checker_keepalived"]
-    print(f"| CPU of the whole daemon | {k['cpu']:.1%} | {ka['cpu']:.1%} |")
-    print(f"| port closed to real server removed from IPVS | {k['removed_s']:.2f} s "
-          f"| {ka['removed_s']:.2f} s |")
+    print("| TCP_CHECK real servers, delay_loop 1 (+2) | checks/s asked | kpd checks/s | kpd CPU "
+          "| keepalived checks/s | keepalived CPU | kpd / keepalived CPU | port closed to removed: kpd "
+          "| keepalived |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in CURVE:
+        k, ka = res[f"checker_kpd_{n}"], res[f"checker_keepalived_{n}"]
+        print(f"| {n} | {n + 1} | {k['checks_s']:.0f} | {k['cpu']:.1%} | {ka['checks_s']:.0f} "
+              f"| {ka['cpu']:.1%} | {k['cpu'] / ka['cpu']:.2f}x | {k['removed_s']:.2f} s "
+              f"| {ka['removed_s']:.2f} s |")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from ipaddress import ip_address
 
@@ -438,3 +439,82 @@ def test_verdicts_and_ipvs_operations_are_events_with_their_outcome(write_conf):
     assert failed and all(e["op"] == "add_dest" and refused in e["detail"] and "File exists" in e["error"]
                           for e in failed)
     assert all(isinstance(v, str | int | float | bool) or v is None for e in events for v in e.values())
+
+
+def _full_listener(address: str, port: int) -> tuple[socket.socket, list[socket.socket]]:
+    """A listener whose accept backlog is full: SYNs to it go unanswered (a connect times out)."""
+    s = socket.socket()
+    s.bind((address, port))
+    s.listen(0)
+    fillers = []
+    for _ in range(8):
+        f = socket.socket()
+        f.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            f.connect((address, port))
+        fillers.append(f)
+    return s, fillers
+
+
+def test_tcp_checks_run_without_tasks_and_judge_up_refused_and_timeout(write_conf):
+    """The engine's own TCP_CHECK (no task, no timer of its own per check) against real sockets: a
+    listener is up, a closed port down at once with the kernel's reason, a silent one down at its
+    connect_timeout; with max_in_flight 1 the checks wait their turn and each still gets its verdict."""
+    up = socket.create_server(("127.0.0.1", 0))
+    port = up.getsockname()[1]
+    silent, fillers = _full_listener("127.0.0.3", port)
+    text = """
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    delay_loop 0.3
+""" + "".join(f"""
+    real_server 127.0.0.{i} {port} {{
+        TCP_CHECK {{
+            connect_timeout 0.5
+            retry 0
+            warmup 0
+        }}
+    }}""" for i in (1, 2, 3)) + "\n}\n"
+    result = load_config(write_conf(text), host_checks=False)
+    assert result.config is not None
+    ipvs = FakeIpvs()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        created = []
+
+        def factory(loop, coro, **kw):
+            created.append(getattr(coro, "__qualname__", ""))
+            return asyncio.Task(coro, loop=loop, **kw)
+
+        loop.set_task_factory(factory)
+        engine = CheckEngine(result.config, ipvs, max_in_flight=1)
+        engine.open()
+        runner = loop.create_task(engine.run())
+        reasons = {}
+
+        def judged():
+            for vs in engine.pool.virtual_servers:
+                for rs in vs.real_servers:
+                    reasons[str(rs.spec.dest.address)] = (rs.alive, rs.last_reason)
+            reasons["ipvs"] = {str(d.address) for e in ipvs.table.values() for d in e.dests.values()}
+            return engine.stats["probes"] >= 9 and not reasons["127.0.0.3"][0] \
+                and not reasons["127.0.0.2"][0] and reasons["ipvs"] == {"127.0.0.1"}
+
+        await wait_for_async(judged, timeout=30)
+        assert "CheckEngine._run" not in created    # the TCP checks ran without a task each
+        engine.stop()
+        await runner
+        await engine.shutdown()
+        return reasons
+
+    try:
+        reasons = run(main())
+    finally:
+        for f in fillers:
+            f.close()
+        silent.close()
+        up.close()
+    assert reasons["127.0.0.1"][0] is True
+    assert "Connection refused" in reasons["127.0.0.2"][1]
+    assert "connect timeout after 0.5 s" in reasons["127.0.0.3"][1]

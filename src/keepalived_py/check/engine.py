@@ -45,6 +45,7 @@ import gc
 import heapq
 import itertools
 import logging
+import math
 import random
 import socket
 import time
@@ -76,7 +77,7 @@ from keepalived_py.check.specs import (
     UdpSpec,
     build,
 )
-from keepalived_py.check.tcp_probe import probe_tcp
+from keepalived_py.check.tcp_probe import TcpConnect, probe_tcp
 from keepalived_py.check.udp_probe import probe_udp
 from keepalived_py.config.model import Config, NotifyScript
 from keepalived_py.events import EventBuffer
@@ -229,7 +230,15 @@ class CheckEngine:
         #: the pool whose objects were last frozen (gc.freeze)
         self._frozen: Pool | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._semaphore = asyncio.Semaphore(max_in_flight)
+        #: probes running at most at once (each holds a socket or a process); the checkers due past it wait
+        #: in ``_waiting`` (still in ``_running``) for a probe to end
+        self.max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._waiting: deque[CheckerKey] = deque()
+        #: the TCP_CHECKs running without a task (:class:`TcpConnect`), and their deadlines: a heap of
+        #: (deadline, sequence number, key), an entry stale once its probe's deadline moved or it ended
+        self._connects: dict[CheckerKey, TcpConnect] = {}
+        self._connect_deadlines: list[tuple[float, int, CheckerKey]] = []
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
         self.fifo_scripts = FifoScripts()
@@ -490,6 +499,16 @@ class CheckEngine:
             if time.perf_counter() >= deadline:
                 budget = 0
         now = self._loop.time()
+        self._expire_connects(now)
+        waiting = self._waiting
+        while waiting and budget > 0 and self._in_flight < self.max_in_flight:
+            budget -= 1
+            key = waiting.popleft()
+            c = self.checkers.get(key)
+            if c is None:
+                self._running.discard(key)  # removed by a reload while it waited
+            else:
+                self._start_probe(key, c)
         due = self._due
         while due and budget > 0 and due[0][0] <= now:
             _, seq, key = heapq.heappop(due)
@@ -500,10 +519,25 @@ class CheckEngine:
             self._launch(key, now)
             if time.perf_counter() >= deadline:
                 break
-        if results or (due and due[0][0] <= now):
+        if results or (due and due[0][0] <= now) or (waiting and self._in_flight < self.max_in_flight):
             self._pump_next_turn()
-        elif due:
-            self._arm(due[0][0])
+        else:
+            wake = min(due[0][0] if due else math.inf,
+                       self._connect_deadlines[0][0] if self._connect_deadlines else math.inf)
+            if wake < math.inf:
+                self._arm(wake)
+
+    def _expire_connects(self, now: float) -> None:
+        """Every TCP_CHECK whose deadline has come: it fails, or its deadline moves (see TcpConnect)."""
+        heap = self._connect_deadlines
+        while heap and heap[0][0] <= now:
+            when, _, key = heapq.heappop(heap)
+            probe = self._connects.get(key)
+            if probe is None or probe.deadline != when:
+                continue  # it ended, or its deadline moved (a later entry is in the heap)
+            probe.expire()
+            if probe.deadline is not None:
+                heapq.heappush(heap, (probe.deadline, next(self._seq), key))
 
     def _launch(self, key: CheckerKey, now: float) -> None:
         if key not in self.checkers:
@@ -526,32 +560,67 @@ class CheckEngine:
         if late > self.stats["max_lateness"]:
             self.stats["max_lateness"] = late
         self._running.add(key)
+        if self._in_flight >= self.max_in_flight:
+            self._waiting.append(key)
+        else:
+            self._start_probe(key, c)
+
+    def _start_probe(self, key: CheckerKey, c: Checker) -> None:
+        """Start the probe (its timeout starts now, not when it was due); its result waits for the pump.
+        A TCP_CHECK runs without a task of its own (:class:`TcpConnect`), every other probe in a task."""
+        assert self._loop is not None
+        self._in_flight += 1
+        spec = key.probe
+        if type(spec) is TcpSpec and self.probe is run_probe:
+            began = self._loop.time()
+
+            def done(result: ProbeResult) -> None:
+                self._connects.pop(key, None)
+                self._probe_ended(key, c, result, began)
+
+            try:
+                probe = TcpConnect(self._loop, spec.host, spec.port, spec.timeout, spec.source, done)
+            except Exception as err:  # a probe bug must not take the child down
+                log.exception("probe %s crashed", key.describe())
+                done(ProbeResult.down(f"internal error: {err!r}"))
+                return
+            if probe.deadline is not None:  # still running
+                self._connects[key] = probe
+                heapq.heappush(self._connect_deadlines, (probe.deadline, next(self._seq), key))
+                if not self._pump_soon:
+                    self._arm(probe.deadline)
+            return
         task = self._loop.create_task(self._run(key, c))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _run(self, key: CheckerKey, c: Checker) -> None:
-        """Run the probe (its timeout starts now, not when it was due); its result waits for the pump."""
         assert self._loop is not None
         spec = key.probe
         if isinstance(c, UrlChecker) and isinstance(spec, HttpSpec):
             spec = dataclasses.replace(spec, urls=(spec.urls[c.url_it],))  # one url per run, as keepalived
+        began = self._loop.time()
         try:
-            async with self._semaphore:
-                began = self._loop.time()
-                result = await self.probe(spec)
-                c.durations.observe(self._loop.time() - began)
-                if not result.ok and isinstance(c, UrlChecker) and c.urls > 1:
-                    assert isinstance(spec, HttpSpec)
-                    result = ProbeResult.down(f"{spec.urls[0].path}: {result.reason}")
+            result = await self.probe(spec)
+            if not result.ok and isinstance(c, UrlChecker) and c.urls > 1:
+                assert isinstance(spec, HttpSpec)
+                result = ProbeResult.down(f"{spec.urls[0].path}: {result.reason}")
         except asyncio.CancelledError:
             self._running.discard(key)
+            self._in_flight -= 1
             raise
         except Exception as err:  # a probe bug must not take the child down
             log.exception("probe %s crashed", key.describe())
             result = ProbeResult.down(f"internal error: {err!r}")
+        self._probe_ended(key, c, result, began)
+
+    def _probe_ended(self, key: CheckerKey, c: Checker, result: ProbeResult, began: float) -> None:
+        assert self._loop is not None
+        self._in_flight -= 1
+        ended = self._loop.time()
+        c.durations.observe(ended - began)
         self.stats["probes"] += 1
-        self._results.append((key, c, result, self._loop.time()))
+        self._results.append((key, c, result, ended))
         self._pump_next_turn()
 
     def _apply(self, key: CheckerKey, c: Checker, result: ProbeResult, ended: float) -> None:
@@ -592,6 +661,12 @@ class CheckEngine:
         self._queued.clear()
         self._results.clear()
         self._running.clear()
+        self._waiting.clear()
+        for probe in self._connects.values():
+            probe.cancel()
+            self._in_flight -= 1
+        self._connects.clear()
+        self._connect_deadlines.clear()
 
     # --- the kernel ---------------------------------------------------------------------------------------
 

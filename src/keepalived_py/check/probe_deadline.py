@@ -21,8 +21,18 @@ from keepalived_py.loop_lag import stalled
 MAX_STRETCH = 10.0
 
 
+def stretched_deadline(start: float, seconds: float, busy: float, due: float, now: float) -> float | None:
+    """When a probe of ``seconds`` started at ``start``, whose deadline ``due`` has come at ``now``,
+    expires instead: its timeout plus the time the loop was busy since it started (``busy``, or how late
+    this wake-up is, whichever is more), at most :data:`MAX_STRETCH` times its timeout; None: it expires
+    now."""
+    busy = max(busy, now - due)
+    later = min(start + seconds + busy, start + seconds * MAX_STRETCH)
+    return later if later > now else None
+
+
 class network_timeout:
-    __slots__ = ("_handle", "_limit", "_loop", "_stalled", "_start", "_timeout", "seconds")
+    __slots__ = ("_handle", "_loop", "_stalled", "_start", "_timeout", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -33,16 +43,14 @@ class network_timeout:
         await self._timeout.__aenter__()
         self._start = now = loop.time()
         self._stalled = stalled()
-        self._limit = now + self.seconds * MAX_STRETCH
         due = now + self.seconds
         self._handle = loop.call_at(due, self._expire, due)
         return self
 
     def _expire(self, due: float) -> None:
         now = self._loop.time()
-        busy = max(stalled() - self._stalled, now - due)
-        later = min(self._start + self.seconds + busy, self._limit)
-        if later > now:
+        later = stretched_deadline(self._start, self.seconds, stalled() - self._stalled, due, now)
+        if later is not None:
             self._handle = self._loop.call_at(later, self._expire, later)
         else:
             self._timeout.reschedule(now)  # expires: the task is cancelled, TimeoutError on exit
