@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from keepalived_py.vrrp.timer import PRECISE_EARLY, DeadlineTimer
+from keepalived_py.vrrp.timer import EARLY_PER_WAKE, PRECISE_EARLY, DeadlineTimer
 
 
 def _run(schedule, *, wait: float = 0.2) -> list[tuple[str, float, float]]:
@@ -145,3 +145,13 @@ def test_an_early_key_set_again_as_precise_or_without_early_loses_its_tolerance(
         timer.set("c", now + 2)
 
     assert _wake_now(arm) == ["due"]
+
+
+def test_at_most_early_per_wake_keys_join_one_wake_up():
+    def arm(timer, now):
+        timer.set("due", now - 0.001)
+        for i in range(EARLY_PER_WAKE + 10):
+            timer.set(f"k{i}", now + 1 + i * 0.001, early=5)
+
+    fired = _wake_now(arm)
+    assert fired[0] == "due" and fired[1:] == [f"k{i}" for i in range(EARLY_PER_WAKE)]

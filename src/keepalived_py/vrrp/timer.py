@@ -37,6 +37,10 @@ class _Itimerspec(ctypes.Structure):
 #: How early a precise deadline wakes the loop, which then waits out the rest (the wake-up latency of a
 #: process on a busy or virtualised host is a few hundred microseconds).
 PRECISE_EARLY = 0.0005
+#: At most this many keys fire early with one wake-up: what shares a wake-up also shares the wire, and a
+#: burst of adverts larger than a receiver's socket buffer would lose the same instances' adverts every
+#: interval.
+EARLY_PER_WAKE = 32
 
 
 class DeadlineTimer:
@@ -47,8 +51,8 @@ class DeadlineTimer:
     at the deadline rather than one wake-up latency after it; never before it.
 
     A deadline set with ``early`` may fire up to that many seconds before it when the timer wakes for
-    another key anyway (a MASTER's advert: the adverts of many instances then share one wake-up); alone,
-    it fires at its deadline.
+    another key anyway (a MASTER's advert: the adverts of many instances then share one wake-up), at most
+    :data:`EARLY_PER_WAKE` of them per wake-up; alone, it fires at its deadline.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[Hashable], None]) -> None:
@@ -136,12 +140,14 @@ class DeadlineTimer:
         if due and self._early:
             # awake anyway: the keys that may go early go now (the others wait for their own wake-up)
             later = []
-            while heap and heap[0][0] <= now + self._max_early:
+            room = EARLY_PER_WAKE
+            while heap and room > 0 and heap[0][0] <= now + self._max_early:
                 entry = heapq.heappop(heap)
                 if not self._valid(entry):
                     continue
                 if entry[0] - self._early.get(entry[2], 0.0) <= now:
                     due.append(entry[2])
+                    room -= 1
                 else:
                     later.append(entry)
             for entry in later:
