@@ -278,3 +278,35 @@ def test_the_loop_keeps_turning_while_a_reload_builds_the_new_pool(write_conf):
 
     asyncio.run(main())
     assert turns[0] > 10, "the loop stood still while the reload built the new pool"
+
+
+@pytest.mark.timeout(120)
+def test_checks_spread_over_their_delay_loop_share_a_wake_up_per_slot(write_conf):
+    """300 checkers whose first runs are spread over one second (warmup 1): the engine wakes once per
+    CHECK_SLOT at most, launching what is due in it, not once per check."""
+    conf = many_checkers(write_conf, servers=300, warmup="warmup 1", delay_loop=1.0)
+    probes = []
+
+    async def probe(spec) -> ProbeResult:
+        probes.append(spec.host)
+        return ProbeResult.up()
+
+    async def main() -> int:
+        engine = CheckEngine(conf, FakeIpvs(), probe=probe)
+        wakes = []
+        original = engine._on_wake
+
+        def on_wake() -> None:
+            wakes.append(1)
+            original()
+
+        engine._on_wake = on_wake  # type: ignore[method-assign]
+        engine.open()
+        task = asyncio.create_task(engine.run())
+        await wait_for_async(lambda: len(probes) >= 900, timeout=60)
+        engine.stop()
+        await task
+        return len(wakes)
+
+    wakes = asyncio.run(main())
+    assert wakes <= len(probes) / 4, (wakes, len(probes))

@@ -105,6 +105,10 @@ APPLY_CHUNK = 32
 TURN_BATCH = 256
 #: ... or this many seconds of that work
 TURN_SLICE = 0.01
+#: the engine wakes for its checks on multiples of this many seconds (loop time): the checks due in one
+#: slot start together, each at most this much after it was due, so that thousands of checks spread over
+#: their delay_loop cost tens of wake-ups a second rather than one each
+CHECK_SLOT = 0.02
 #: a check started this many seconds after it was due is reported (a warning at most once a minute)
 LATE_WARNING = 1.0
 LATE_WARNING_EVERY = 60.0
@@ -464,7 +468,9 @@ class CheckEngine:
             self._arm(due)
 
     def _arm(self, when: float) -> None:
-        """Have the pump run at ``when`` (unless it is to run earlier already)."""
+        """Have the pump run at ``when``, rounded up to the next :data:`CHECK_SLOT` (unless it is to run
+        earlier already)."""
+        when = math.ceil(when / CHECK_SLOT) * CHECK_SLOT
         if self._wake is not None:
             if self._wake_at <= when:
                 return

@@ -193,6 +193,23 @@ class CheckerKey:
     #: log every failed attempt (log_all_failures, checker_log_all_failures)
     log_all_failures: bool = False
 
+    def __post_init__(self) -> None:
+        # Hashed once: every dict and set of the engine is keyed by it, many times per probe, and a frozen
+        # dataclass hashes its fields (and theirs) again each time.
+        object.__setattr__(self, "_hash", hash((self.probe, self.timing, self.alpha, self.log_all_failures)))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[attr-defined, no-any-return]
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["_hash"]  # a string's hash differs in another process
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
     def describe(self) -> str:
         return self.probe.describe()
 
