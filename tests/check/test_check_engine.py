@@ -518,3 +518,27 @@ virtual_server 192.0.2.10 80 {
     assert reasons["127.0.0.1"][0] is True
     assert "Connection refused" in reasons["127.0.0.2"][1]
     assert "connect timeout after 0.5 s" in reasons["127.0.0.3"][1]
+
+
+def test_verdicts_that_change_nothing_sync_nothing(write_conf):
+    """Every checker's first success at start (the pool presumed it up) leaves the virtual server alone;
+    a failure syncs it once."""
+    probes = Probes()
+
+    async def main():
+        engine = CheckEngine(config(write_conf, weights=(1,) * 6), FakeIpvs(), probe=probes)
+        dirty = []
+        original = engine._mark_dirty
+        engine._mark_dirty = lambda vs: (dirty.append(vs), original(vs))  # type: ignore[method-assign]
+        engine.open()
+        task = asyncio.get_running_loop().create_task(engine.run())
+        await wait_for_async(lambda: engine.stats["verdicts"] >= 6)
+        quiet = len(dirty)
+        probes.down.add("10.0.0.3")
+        await wait_for_async(lambda: engine.stats["verdicts"] >= 7)
+        engine.stop()
+        await task
+        await engine.shutdown()
+        return quiet, len(dirty)
+
+    assert run(main()) == (0, 1)

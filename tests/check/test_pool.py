@@ -256,3 +256,17 @@ def test_smtp_alert_off_and_quorum_mails(write_conf):
         ),
         ("Virtualserver [192.0.2.10]:tcp:80 - DOWN", "=> Lost quorum 1+0=1 <= 0 <="),
     ]
+
+
+def test_only_a_verdict_that_changes_a_real_server_touches_its_virtual_server(write_conf):
+    """Each checker's first success at start confirms what the pool presumed: no virtual server to sync
+    (one sync per such verdict recomputed the whole virtual server: quadratic at start-up)."""
+    pool = pool_of(write_conf, vs_conf(rs("10.0.0.1") + rs("10.0.0.2")))
+    pool.start()
+    key = next(k for k in pool.checker_keys if k.probe.host == "10.0.0.1")
+    assert pool.verdict_changes(key, Verdict(True, ""))[1] == []
+    notes, touched = pool.verdict_changes(key, Verdict(False, "connect: Connection refused"))
+    assert [vs.spec.name for vs in touched] == [pool.virtual_servers[0].spec.name] and notes
+    assert pool.verdict_changes(key, Verdict(False, "connect: timeout"))[1] == []   # still down
+    assert len(pool.verdict_changes(key, Verdict(True, ""))[1]) == 1                # back up
+    assert len(pool.verdict_changes(key, Verdict(True, "", 7))[1]) == 1             # a new weight

@@ -652,8 +652,9 @@ class CheckEngine:
             log.info("%s failed: %s", key.describe(), verdict.reason)
         self.events.emit("check_verdict", check=key.describe(), up=verdict.up, reason=verdict.reason,
                          weight=verdict.weight)
-        self._notify_all(self.pool.verdict(key, verdict))
-        for vs, _rs, _i in self.pool.references.get(key, ()):
+        notes, changed = self.pool.verdict_changes(key, verdict)
+        self._notify_all(notes)
+        for vs in changed:
             self._mark_dirty(vs)
 
     def _stop_checks(self) -> None:

@@ -148,12 +148,21 @@ class Pool:
 
     def verdict(self, key: CheckerKey, v: Verdict) -> list[Notification]:
         """Apply a checker's new state to every real server referencing it."""
+        return self.verdict_changes(key, v)[0]
+
+    def verdict_changes(
+        self, key: CheckerKey, v: Verdict
+    ) -> tuple[list[Notification], list[VirtualServerState]]:
+        """:meth:`verdict`, and the virtual servers whose table it changed: those where a real server's
+        checker went up or down or its weight changed (a verdict that confirms what the pool had, such as
+        each checker's first success at start, changes nothing and costs no sync of a virtual server)."""
         out: list[Notification] = []
         touched: list[VirtualServerState] = []
         for vs, rs, i in self.references.get(key, ()):
             if vs.suspended:
                 continue
             checker_was_up = i not in rs.failed
+            before = (checker_was_up, rs.dynamic.get(i), rs.offsets.get(i))
             if v.up:
                 rs.failed.pop(i, None)
                 if v.weight is not None:
@@ -190,11 +199,11 @@ class Pool:
                     f"{'Adding' if alive else 'Removing'} service {rs.spec.name} "
                     f"{'to' if alive else 'from'} VS {vs.spec.name} ({what}{why})",
                 ))
-            if vs not in touched:
+            if (v.up, rs.dynamic.get(i), rs.offsets.get(i)) != before and vs not in touched:
                 touched.append(vs)
         for vs in touched:
             out.extend(self.update_quorum(vs))
-        return out
+        return out, touched
 
     def update_quorum(self, vs: VirtualServerState) -> list[Notification]:
         weight = vs.live_weight()

@@ -163,6 +163,8 @@ def declare(schema: Schema) -> None:
             "seconds it was late are added, up to 10 x the timeout, so a healthy server is never failed "
             "because its answer waited for kpd; the checks run late instead, with a warning and "
             "late_probes/max_lateness in the status (keepalived's timers count wall time)",
+            "a check starts up to 20 ms after it is due: the checker process wakes on 20 ms slots and starts "
+            "every check due in one slot together (keepalived wakes for each check's own timer)",
         ),
     )
     schema.section("TCP_CHECK", "TCP_CHECK", "Healthy when a TCP connection succeeds.")
