@@ -107,13 +107,13 @@ def test_results_arriving_together_are_applied_a_batch_per_loop_turn(write_conf)
         turns.start()
         state["gate"] = release()
         engine = CheckEngine(conf, FakeIpvs(), probe=probe)
-        original = engine.pool.verdict
+        original = engine.pool.verdict_changes
 
         def verdict(key, v):  # type: ignore[no-untyped-def]
             verdicts_on.append(turns.n)
             return original(key, v)
 
-        engine.pool.verdict = verdict  # type: ignore[method-assign]
+        engine.pool.verdict_changes = verdict  # type: ignore[method-assign]
         engine.open()
         task = asyncio.create_task(engine.run())
         await wait_for_async(lambda: state.get("waiting", 0) == SERVERS, timeout=60)
