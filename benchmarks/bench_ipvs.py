@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
     .venv/bin/python benchmarks/bench_ipvs.py --program-only   # only the programming and dump table
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
+    .venv/bin/python benchmarks/bench_ipvs.py --engine-profile N   # cProfile of the engine, N TCP_CHECKs
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag --host [--responder] [--seconds 60] [--profile]
 
 Everything runs inside the QEMU VM (TCG software emulation, so absolute times are several times slower
@@ -195,6 +196,72 @@ virtual_server 10.9.0.2 80 {{
             out[f"checker_{impl}_{real_servers}"] = {"cpu": cpu, "checks_s": checks, "removed_s": removed}
     responder.kill()
     print("BENCH " + json.dumps(out))
+
+
+def inside_engine_profile(real_servers: int) -> None:
+    """The check engine alone (real IPVS driver) on ``real_servers`` TCP_CHECKs answered on the loopback;
+    cProfile over 20 s of checks, after 8 s of start."""
+    sys.path.insert(0, str(ROOT / "src"))
+    import asyncio
+    import cProfile
+    import io
+    import pstats
+
+    from keepalived_py.check.engine import CheckEngine
+    from keepalived_py.config import load_config
+    from keepalived_py.ipvs.driver import IpvsDriver
+    from keepalived_py.loop_lag import LoopLagMonitor
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", 8080))
+    listener.listen(4096)
+    responder = subprocess.Popen(
+        [sys.executable, "-c", f"import socket\nl=socket.socket(fileno={listener.fileno()})\n"
+                               "while True:\n c,_=l.accept();c.close()\n"], pass_fds=(listener.fileno(),))
+    rs = "".join(f"    real_server 127.1.{i // 250}.{i % 250 + 1} 8080 {{\n        TCP_CHECK {{\n"
+                 "            connect_timeout 2\n            retry 0\n        }\n    }\n"
+                 for i in range(real_servers))
+    conf = Path("/tmp/kpd-engine-profile.conf")
+    conf.write_text(f"virtual_server 10.9.0.1 80 {{\n    delay_loop 1\n    lb_algo rr\n    protocol TCP\n"
+                    f"    lb_kind NAT\n{rs}}}\n")
+    config = load_config(conf, host_checks=False).config
+    assert config is not None
+
+    async def main() -> None:
+        driver = IpvsDriver()
+        driver.flush()
+        engine = CheckEngine(config, driver)
+        lag = LoopLagMonitor.start()
+        engine.open()
+        run = asyncio.get_running_loop().create_task(engine.run())
+        await asyncio.sleep(8)
+        p0, c0, t0 = engine.stats["probes"], time.process_time(), time.monotonic()
+        prof = cProfile.Profile()
+        prof.enable()
+        await asyncio.sleep(20)
+        prof.disable()
+        elapsed = time.monotonic() - t0
+        rate = (engine.stats["probes"] - p0) / elapsed
+        print(f"{real_servers} TCP_CHECK real servers: {rate:.0f} probes/s, "
+              f"engine CPU {(time.process_time() - c0) / elapsed:.1%} (profiled), "
+              f"{engine.stats['verdicts']:.0f} verdicts, {engine.stats['late_probes']:.0f} late probes")
+        engine.stop()
+        await run
+        await engine.shutdown()
+        assert lag.task is not None
+        lag.task.cancel()
+        for order in ("tottime", "cumulative"):
+            out = io.StringIO()
+            pstats.Stats(prof, stream=out).sort_stats(order).print_stats(25)
+            print(out.getvalue())
+
+    try:
+        asyncio.run(main())
+    finally:
+        responder.kill()
+        driver = IpvsDriver()
+        driver.flush()
 
 
 HOST_PORT = 18080
@@ -403,6 +470,9 @@ def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
         inside(program_only="--program-only" in sys.argv)
         return 0
+    if len(sys.argv) > 2 and sys.argv[1] == "--inside-engine-profile":
+        inside_engine_profile(int(sys.argv[2]))
+        return 0
     if len(sys.argv) > 2 and sys.argv[1] == "--inside-lag":
         inside_lag(float(sys.argv[2]), "--profile" in sys.argv, host="--host" in sys.argv)
         return 0
@@ -415,6 +485,12 @@ def main() -> int:
     kpdvm = importlib.util.module_from_spec(spec)
     sys.modules["kpdvm"] = kpdvm
     spec.loader.exec_module(kpdvm)
+    if "--engine-profile" in sys.argv:
+        n = sys.argv[sys.argv.index("--engine-profile") + 1]
+        r = kpdvm.run_vm([sys.executable, str(Path(__file__).resolve()), "--inside-engine-profile", n],
+                         timeout=900, cwd=ROOT)
+        print(r.stdout, r.stderr[-3000:] if r.returncode else "", sep="")
+        return r.returncode
     if "--loop-lag" in sys.argv:
         seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 60.0
         return main_lag(seconds, "--profile" in sys.argv, kpdvm)

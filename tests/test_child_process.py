@@ -158,3 +158,18 @@ def test_the_engines_events_and_its_scripts_runs_reach_the_parent_after_a_heartb
     assert script["kind"] == "script_run" and script["purpose"] == "notify" and script["exit_status"] == 0
     assert script_runner.default_events is None  # the runtime's sink goes with it
     listener.close()
+
+
+def test_cached_value_is_computed_again_after_its_period_or_an_invalidation():
+    from keepalived_py.child_process import Cached
+
+    now = [0.0]
+    calls = []
+    cached = Cached(lambda: calls.append(now[0]) or len(calls), 1.0, clock=lambda: now[0])
+    assert cached.get() == 1 and cached.get() == 1
+    now[0] = 0.9
+    assert cached.get() == 1
+    now[0] = 1.0
+    assert cached.get() == 2
+    cached.invalidate()
+    assert cached.get() == 3 and calls == [0.0, 1.0, 1.0]

@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,31 @@ from keepalived_py.procname import die_with_parent, set_name
 from keepalived_py.runtime_files import write_json_atomic
 
 log = logging.getLogger("kpd.child")
+
+#: the engine's summary carried by the heartbeats is computed again at most this often (a beat goes out
+#: several times a second; with a thousand instances the summary is a thousand entries), and at once after
+#: the engine reports a change
+SUMMARY_EVERY = 1.0
+
+
+class Cached:
+    """``compute()``'s value, computed again ``every`` seconds later or after :meth:`invalidate`."""
+
+    def __init__(self, compute: Callable[[], Any], every: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._compute, self._every, self._clock = compute, every, clock
+        self._value: Any = None
+        self._at = 0.0
+        self._valid = False
+
+    def get(self) -> Any:
+        now = self._clock()
+        if not self._valid or now - self._at >= self._every:
+            self._value, self._at, self._valid = self._compute(), now, True
+        return self._value
+
+    def invalidate(self) -> None:
+        self._valid = False
 
 #: heartbeat interval when the parent gives none (a child run by hand)
 DEFAULT_HEARTBEAT_INTERVAL = 0.5
@@ -146,6 +172,7 @@ class ChildRuntime:
         #: generation of the configuration in force, and why the last reload failed (None: it did not)
         self.reloads: dict[str, Any] = {"generation": start.generation, "reload_error": None}
         self._changed: asyncio.Event | None = None
+        self._summary: Cached | None = None
         self._dump_pending = False
         self._hooks: EngineHooks | None = None
         self._reloading: asyncio.Task[None] | None = None
@@ -154,6 +181,8 @@ class ChildRuntime:
         """The engine's state changed: the parent hears of it at once, the status file soon."""
         if self._changed is None:
             return
+        if self._summary is not None:
+            self._summary.invalidate()
         self._changed.set()
         if not self._dump_pending:
             self._dump_pending = True
@@ -221,9 +250,10 @@ class ChildRuntime:
         beat = None
         sender = self.start.heartbeat
         if sender is not None:
+            summary = self._summary = Cached(hooks.summary, SUMMARY_EVERY)
             beat = loop.create_task(send_heartbeats(
                 sender, self.start.args.heartbeat_interval,
-                lambda: {**hooks.summary(), **self.reloads, "loop_lag": lag.summary()}, self._changed,
+                lambda: {**summary.get(), **self.reloads, "loop_lag": lag.summary()}, self._changed,
                 hooks.events))
         try:
             await hooks.run()
