@@ -12,7 +12,7 @@ than on hardware; compare the columns, not the numbers with other sections):
 * programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
   with ``apply_all``: batches of requests per sendmsg) vs `ipvsadm -R` of the same rules; a full dump
   through the driver vs `ipvsadm -Ln` of the same table;
-* the same checker configuration (TCP_CHECK, delay_loop 1, 100, 200 and 400 real servers answering on
+* the same checker configuration (TCP_CHECK, delay_loop 1, 100, 200, 400 and 800 real servers answering on
   the VM's loopback, plus one on a port that closes) under kpd and under keepalived's checker: checks per
   second done (the kernel's TCP ActiveOpens over 20 s), CPU of the whole daemon over the same 20 s, and
   the time from a real server's port closing to its removal from the kernel table (retry 0; polled with
@@ -48,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the checker curve: TCP_CHECK real servers at delay_loop 1 (each one check a second asked)
-CURVE = (100, 200, 400)
+CURVE = (100, 200, 400, 800)
 
 
 def inside(program_only: bool = False) -> None:
