@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 from ipaddress import ip_address
 
 from fake_ipvs import FakeIpvs
+from silent_listener import silent_listener
 
+from keepalived_py.check import tcp_probe
 from keepalived_py.check.engine import CheckEngine, run_probe
 from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.specs import FailedSpec
@@ -441,28 +442,12 @@ def test_verdicts_and_ipvs_operations_are_events_with_their_outcome(write_conf):
     assert all(isinstance(v, str | int | float | bool) or v is None for e in events for v in e.values())
 
 
-def _full_listener(address: str, port: int) -> tuple[socket.socket, list[socket.socket]]:
-    """A listener whose accept backlog is full: SYNs to it go unanswered (a connect times out)."""
-    s = socket.socket()
-    s.bind((address, port))
-    s.listen(0)
-    fillers = []
-    for _ in range(8):
-        f = socket.socket()
-        f.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            f.connect((address, port))
-        fillers.append(f)
-    return s, fillers
-
-
 def test_tcp_checks_run_without_tasks_and_judge_up_refused_and_timeout(write_conf):
     """The engine's own TCP_CHECK (no task, no timer of its own per check) against real sockets: a
     listener is up, a closed port down at once with the kernel's reason, a silent one down at its
     connect_timeout; with max_in_flight 1 the checks wait their turn and each still gets its verdict."""
     up = socket.create_server(("127.0.0.1", 0))
     port = up.getsockname()[1]
-    silent, fillers = _full_listener("127.0.0.3", port)
     text = """
 virtual_server 192.0.2.10 80 {
     protocol TCP
@@ -508,16 +493,62 @@ virtual_server 192.0.2.10 80 {
         await engine.shutdown()
         return reasons
 
-    try:
+    with up, silent_listener("127.0.0.3", port):
         reasons = run(main())
-    finally:
-        for f in fillers:
-            f.close()
-        silent.close()
-        up.close()
     assert reasons["127.0.0.1"][0] is True
     assert "Connection refused" in reasons["127.0.0.2"][1]
     assert "connect timeout after 0.5 s" in reasons["127.0.0.3"][1]
+
+
+def test_a_tcp_check_whose_deadline_handling_crashes_is_down_and_keeps_being_checked(write_conf, monkeypatch):
+    """A bug in a TCP_CHECK's timeout handling is that check's failure ("internal error"), logged: the
+    checker is not left running forever, the next round checks it again, and the other checkers go on."""
+    up = socket.create_server(("127.0.0.1", 0))
+    port = up.getsockname()[1]
+    text = """
+virtual_server 192.0.2.10 80 {
+    protocol TCP
+    delay_loop 0.2
+""" + "".join(f"""
+    real_server 127.0.0.{i} {port} {{
+        TCP_CHECK {{
+            connect_timeout 0.2
+            retry 0
+            warmup 0
+        }}
+    }}""" for i in (1, 3)) + "\n}\n"
+    result = load_config(write_conf(text), host_checks=False)
+    assert result.config is not None
+    expired = []
+
+    def buggy_expire(probe) -> None:
+        expired.append(probe.host)
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(tcp_probe.TcpConnect, "expire", buggy_expire)
+
+    async def main():
+        engine = CheckEngine(result.config, FakeIpvs())
+        engine.open()
+        runner = asyncio.get_running_loop().create_task(engine.run())
+        reasons = {}
+
+        def judged():
+            assert not runner.done(), runner
+            for vs in engine.pool.virtual_servers:
+                for rs in vs.real_servers:
+                    reasons[str(rs.spec.dest.address)] = (rs.alive, rs.last_reason)
+            return expired.count("127.0.0.3") >= 3 and reasons["127.0.0.1"][0] is True
+
+        await wait_for_async(judged, timeout=30)
+        engine.stop()
+        await runner
+        await engine.shutdown()
+        return reasons
+
+    with up, silent_listener("127.0.0.3", port):
+        reasons = run(main())
+    assert reasons["127.0.0.3"] == (False, "internal error: RuntimeError('bug')")
 
 
 def test_verdicts_that_change_nothing_sync_nothing(write_conf):

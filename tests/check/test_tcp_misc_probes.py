@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
+import os
 import socket
 import time
 
 import pytest
+from silent_listener import silent_listener
 
+from keepalived_py.check import tcp_probe
 from keepalived_py.check.misc_probe import probe_misc
 from keepalived_py.check.probe_socket import Source
 from keepalived_py.check.tcp_probe import probe_tcp
@@ -41,24 +44,10 @@ def test_tcp_check_is_down_with_the_reason_when_refused():
 
 
 def test_tcp_check_times_out_within_connect_timeout():
-    # a full accept backlog on a listener that never accepts leaves SYNs unanswered
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(0)
-    port = s.getsockname()[1]
-    fillers = []
-    for _ in range(8):
-        f = socket.socket()
-        f.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            f.connect(("127.0.0.1", port))
-        fillers.append(f)
-    start = time.monotonic()
-    r = run(probe_tcp("127.0.0.1", port, timeout=0.5))
-    took = time.monotonic() - start
-    for f in fillers:
-        f.close()
-    s.close()
+    with silent_listener() as port:
+        start = time.monotonic()
+        r = run(probe_tcp("127.0.0.1", port, timeout=0.5))
+        took = time.monotonic() - start
     assert not r.ok and "timeout" in r.reason
     assert took < 2.0
 
@@ -125,3 +114,53 @@ def test_tcp_check_is_up_when_the_connection_completed_while_the_loop_was_late(l
 
     r = run(main())
     assert r.ok, r.reason
+
+
+class _FailingSockopt(socket.socket):
+    """A probe socket whose getsockopt/setsockopt fail for the options named in ``fail``."""
+
+    fail: frozenset[int] = frozenset()
+
+    def getsockopt(self, level, option, *args):
+        if option in self.fail:
+            raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+        return super().getsockopt(level, option, *args)
+
+    def setsockopt(self, level, option, *args):
+        if option in self.fail:
+            raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM))
+        return super().setsockopt(level, option, *args)
+
+
+@pytest.fixture
+def failing_sockopt(monkeypatch):
+    """Every TCP_CHECK socket fails the socket options put in the returned set."""
+    failing: set[int] = set()
+    real_open = tcp_probe.open_probe_socket
+
+    def open_failing(host, kind, source):
+        sock = _FailingSockopt(fileno=real_open(host, kind, source).detach())
+        sock.fail = frozenset(failing)
+        return sock
+
+    monkeypatch.setattr(tcp_probe, "open_probe_socket", open_failing)
+    return failing
+
+
+def test_tcp_check_is_up_when_its_reset_on_close_option_cannot_be_set(listener, failing_sockopt):
+    """SO_LINGER (close with an RST) is a courtesy: the connection completed, so the server is up, and
+    the probe ends at once instead of never."""
+    failing_sockopt.add(socket.SO_LINGER)
+    r = run(asyncio.wait_for(probe_tcp("127.0.0.1", listener.getsockname()[1], timeout=0.5), 10))
+    assert r.ok, r.reason
+
+
+def test_tcp_check_whose_socket_error_cannot_be_read_is_down_with_the_reason_at_once(
+        listener, failing_sockopt):
+    """getsockopt(SO_ERROR) failing when the connect ends is a down with the kernel's reason, given at
+    once, not a writer callback failing on every loop turn until the timeout."""
+    failing_sockopt.add(socket.SO_ERROR)
+    start = time.monotonic()
+    r = run(asyncio.wait_for(probe_tcp("127.0.0.1", listener.getsockname()[1], timeout=20), 10))
+    assert not r.ok and r.reason == "connect: Cannot allocate memory", r.reason
+    assert time.monotonic() - start < 5

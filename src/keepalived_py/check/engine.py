@@ -541,7 +541,12 @@ class CheckEngine:
             probe = self._connects.get(key)
             if probe is None or probe.deadline != when:
                 continue  # it ended, or its deadline moved (a later entry is in the heap)
-            probe.expire()
+            try:
+                probe.expire()
+            except Exception as err:  # a probe bug fails that check, never the engine's pump
+                log.exception("probe %s crashed", key.describe())
+                probe.abort(ProbeResult.down(f"internal error: {err!r}"))
+                continue
             if probe.deadline is not None:
                 heapq.heappush(heap, (probe.deadline, next(self._seq), key))
 

@@ -13,6 +13,7 @@ heap with one wake-up). :func:`probe_tcp` runs one on its own, for callers that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -71,7 +72,11 @@ class TcpConnect:
 
     def _on_writable(self) -> None:
         assert self._sock is not None
-        code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        try:
+            code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError as err:  # the connect's outcome cannot be read: not a success
+            self._finish(ProbeResult.down(f"connect: {err.strerror or err}"))
+            return
         self._finish(self._up() if code == 0 else self._refused(code))
 
     def expire(self) -> None:
@@ -89,6 +94,11 @@ class TcpConnect:
         self._finish(self._up() if self._connected() else
                      ProbeResult.down(f"connect timeout after {self.timeout:g} s"))
 
+    def abort(self, result: ProbeResult) -> None:
+        """End now with ``result`` (its owner's way out when handling the probe failed)."""
+        if self.deadline is not None:
+            self._finish(result)
+
     def cancel(self) -> None:
         """Stop without a result (the engine is stopping, or the checker was removed)."""
         self._close()
@@ -96,7 +106,8 @@ class TcpConnect:
 
     def _up(self) -> ProbeResult:
         assert self._sock is not None
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+        with contextlib.suppress(OSError):  # a courtesy to both sides; the connection completed anyway
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
         return ProbeResult.up()
 
     def _refused(self, code: int, text: str = "") -> ProbeResult:
