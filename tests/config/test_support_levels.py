@@ -38,9 +38,6 @@ vrrp_instance VI_1 {
     virtual_ipaddress {
         192.0.2.100/24
     }
-    virtual_routes {
-        198.51.100.0/24 via 192.0.2.1
-    }
 }
 virtual_server 192.0.2.100 80 {
     lb_algo wlc
@@ -49,6 +46,15 @@ virtual_server 192.0.2.100 80 {
     real_server 192.0.2.21 80 {
         BFD_CHECK {
             name bfd1
+        }
+    }
+    real_server 192.0.2.22 80 {
+        HTTP_GET {
+            url {
+                path /
+                regex "ok"
+                regex_stack 32768 65536
+            }
         }
     }
 }
@@ -68,17 +74,18 @@ def test_each_use_of_a_partly_implemented_keyword_is_reported_at_its_line_with_e
     reported = {(d.keyword, d.location.line, d.location.col) for d in result.diagnostics
                 if d.severity is Severity.UNSUPPORTED and d.location is not None}
     # smtp_server is implemented (SMTP alerts), strict_mode too (its nftables filter): not reported
-    assert reported == {("virtual_routes", 13, 5), ("BFD_CHECK", 22, 9)}
-    (routes,) = [d for d in result.diagnostics if d.keyword == "virtual_routes"]
-    assert "only partly implemented" in routes.message and "nexthops" in routes.message
-    assert result.unsupported == ["virtual_routes", "BFD_CHECK"]
+    assert reported == {("BFD_CHECK", 19, 9), ("regex_stack", 28, 17)}
+    (stack,) = [d for d in result.diagnostics if d.keyword == "regex_stack"]
+    assert "only partly implemented" in stack.message and "JIT stack" in stack.message
+    assert result.unsupported == ["BFD_CHECK", "regex_stack"]
     # the value is still read and checked: the model holds it
-    assert result.config is not None and result.config.vrrp_instances[0].virtual_routes
+    assert result.config is not None
+    assert result.config.virtual_servers[0].real_servers[1].checks[0].url[0].regex_stack
 
 
 def test_a_configuration_without_such_keywords_stays_valid(write_conf):
     text = CONF.replace("    smtp_server 192.0.2.25\n", "").replace("    strict_mode\n", "")
-    text = re.sub(r"    virtual_routes \{\n.*?\n    \}\n", "", text, flags=re.S)
+    text = text.replace("                regex_stack 32768 65536\n", "")
     text = text.replace("BFD_CHECK {\n            name bfd1\n", "TCP_CHECK {\n")
     assert load_config(write_conf(text), host_checks=False).exit_code is ExitCode.OK
 

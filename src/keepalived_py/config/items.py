@@ -212,8 +212,16 @@ VIP = Custom(
 )
 
 
-ROUTE = Custom(parse_route, "[src ADDR] [TYPE] PREFIX [via ADDR] [dev IF] [table T] [metric N] ...")
-RULE = Custom(parse_rule, "[from P] [to P] [iif IF] [fwmark N] preference N table T|goto N|... [no_track]")
+ROUTE = Custom(
+    parse_route,
+    "[src ADDR] [from P] [TYPE] PREFIX [via ADDR] [dev IF] [table T] [metric N] [mtu [lock] N ...] "
+    "[encap ...] [nexthop via ADDR [dev IF] [weight W] ...] [no_track]",
+)
+RULE = Custom(
+    parse_rule,
+    "[from P] [to P] [iif IF] [fwmark N] [tos T] [ipproto P] [sport A-B] ... preference N "
+    "table T|l3mdev|goto N|... [no_track]",
+)
 
 
 def _unicast_peer(args: Args) -> UnicastPeer:

@@ -248,6 +248,33 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True)
+class Encap:
+    """A route's (or nexthop's) lightweight tunnel encapsulation, ``encap ip|ip6|mpls|ila ...``."""
+
+    type: str  # ip, ip6, mpls, ila
+    id: int | None = None  # ip, ip6: the tunnel id
+    dst: IPAddress | None = None
+    src: IPAddress | None = None
+    tos: int | None = None  # ip tos, ip6 tc
+    ttl: int | None = None  # ip ttl, ip6 hoplimit
+    flags: int | None = None
+    labels: tuple[int, ...] = ()  # mpls: the label stack
+    locator: int | None = None  # ila: the 64-bit locator (its four groups, big-endian)
+
+
+@dataclass(frozen=True)
+class Nexthop:
+    """One ``nexthop`` of a multipath route."""
+
+    via: IPAddress | None = None
+    dev: str | None = None
+    weight: int | None = None  # 1..256, as written (the kernel's hops is weight - 1)
+    onlink: bool = False
+    realms: int | None = None
+    encap: Encap | None = None
+
+
+@dataclass(frozen=True)
 class Route:
     """A ``virtual_routes`` line as keepalived reads it (:mod:`keepalived_py.config.routing`)."""
 
@@ -262,6 +289,20 @@ class Route:
     protocol: int = 18  # keepalived's own unless another is given
     scope: int | None = None  # None: universe
     onlink: bool = False
+    #: ``from``: the source prefix of an IPv6 source-specific route
+    from_prefix: IPv4Network | IPv6Network | None = None
+    tos: int | None = None
+    realms: int | None = None
+    expires: int | None = None  # IPv6, seconds
+    pref: int | None = None  # IPv6 router preference
+    ttl_propagate: int | None = None
+    #: RTA_METRICS: (RTAX number, value) in the order keepalived sends them; ``lock`` its RTAX_LOCK bits
+    metrics: tuple[tuple[int, int | str], ...] = ()
+    lock: int = 0
+    encap: Encap | None = None
+    nexthops: tuple[Nexthop, ...] = ()
+    #: how the route is added: prepend (keepalived's default: NLM_F_CREATE), add (also NLM_F_EXCL), append
+    mode: str = "prepend"
     #: keepalived watches a tracked route (it names its interface, no ``no_track``)
     track: bool = False
     location: Location = NOWHERE
@@ -284,6 +325,16 @@ class Rule:
     fwmask: int | None = None
     invert: bool = False
     protocol: int | None = None
+    tos: int = 0
+    realms: int | None = None
+    suppress_prefixlength: int | None = None
+    suppress_ifgroup: int | None = None
+    tunnel_id: int | None = None
+    uidrange: tuple[int, int] | None = None
+    l3mdev: bool = False
+    ip_proto: int | None = None
+    sport: tuple[int, int] | None = None
+    dport: tuple[int, int] | None = None
     track: bool = False
     location: Location = NOWHERE
 

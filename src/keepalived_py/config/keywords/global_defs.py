@@ -176,14 +176,16 @@ def declare(schema: Schema) -> None:
             "static_routes",
             "Routes installed at start and removed at stop, whatever the VRRP state (virtual_routes syntax). "
             "As keepalived, a deleted one is added again only while a tracked virtual route of its family "
-            "has route deletions watched (track_group, which would too, is not implemented).",
+            "has route deletions watched (track_group, which would too, is not implemented: a line using "
+            "it, or vrf, is reported at its location and not installed).",
             ROUTE,
             kind=Kind.LIST,
         ),
         Keyword(
             "static_rules",
             "Rules installed at start and removed at stop, whatever the VRRP state (virtual_rules syntax); "
-            "a deleted one is added again only while a tracked virtual rule of its family has them watched.",
+            "a deleted one is added again only while a tracked virtual rule of its family has them watched "
+            "(track_group is not implemented: a line using it is reported and not installed).",
             RULE,
             kind=Kind.LIST,
         ),

@@ -140,6 +140,12 @@ def declare(schema: Schema) -> None:
             "instance's advert anyway, so that many instances' adverts share one wake-up; the schedule keeps "
             "its phase (every advert is still due one advert_int after the previous one's due time). "
             "keepalived sends each at its own timer",
+            "virtual_routes / virtual_rules (and static_routes / static_rules): `inet` / `inet6` set the "
+            "family and the next word is read; keepalived 2.2 skips the word after them (so `inet6 from "
+            "PREFIX ...` loses its from and is refused)",
+            "virtual_routes: `encap ip ... ttl N` sends the ttl (keepalived 2.2 reads it and never sends it)",
+            "virtual_rules: `sport N` / `dport N`, a single port, is the range N-N (keepalived 2.2 reports "
+            "it as an invalid range and installs the rule without it, matching every port)",
         ),
     )
     schema.section("authentication", "authentication", "VRRPv2 authentication of an instance.")
@@ -286,11 +292,11 @@ def declare(schema: Schema) -> None:
         Keyword(
             "virtual_routes",
             "Routes added on becoming MASTER and removed on leaving it. A tracked one (it names its dev, no "
-            "no_track) deleted behind kpd's back sends the MASTER to BACKUP for a Skew_Time, as keepalived.",
+            "no_track) deleted behind kpd's back sends the MASTER to BACKUP for a Skew_Time, as keepalived. "
+            "Every option of keepalived 2.2 but vrf (not implemented: a line using it is reported at its "
+            "location and not installed).",
             ROUTE,
             kind=Kind.LIST,
-            partial="nexthops, encap and route metrics such as mtu are reported and such a route is not "
-            "installed",
         ),
         Keyword(
             "virtual_rules",
@@ -298,7 +304,6 @@ def declare(schema: Schema) -> None:
             "behind kpd's back sends the MASTER to BACKUP for a Skew_Time, as keepalived.",
             RULE,
             kind=Kind.LIST,
-            partial="tos, realms, uidrange, ip proto and ports are reported and such a rule is not installed",
         ),
         Keyword(
             "track_interface",

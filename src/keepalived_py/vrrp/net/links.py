@@ -236,7 +236,16 @@ class RtNetlink:
         msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
         msg["header"]["sequence_number"] = seq
         msg.encode()
-        self._sock.send(msg.data)
+        return self._acknowledged(msg.data, seq, msg_type)
+
+    def request_bytes(self, body: bytes, msg_type: int, flags: int = 0) -> list[NetlinkMessage]:
+        """:meth:`request` of a message encoded already: ``body`` is what follows the netlink header."""
+        seq = next(self._seq)
+        header = struct.pack("=IHHII", 16 + len(body), msg_type, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0)
+        return self._acknowledged(header + body, seq, msg_type)
+
+    def _acknowledged(self, data: bytes, seq: int, msg_type: int) -> list[NetlinkMessage]:
+        self._sock.send(data)
         replies: list[NetlinkMessage] = []
         for reply in self._replies(seq):
             if reply["header"]["type"] == NLMSG_ERROR:
