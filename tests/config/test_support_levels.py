@@ -21,6 +21,7 @@ FOLDED = {
     ("vrrp_instance", "preempt"): "clears nopreempt when it comes after it (build.py)",
     ("vrrp_instance", "no_accept"): "sets accept to False when it comes after accept (build.py)",
     ("vrrp_track_process", "delay"): "the default of fork_delay and terminate_delay (build.py)",
+    ("global_defs", "vrrp_iptables"): "sets nftables and nftables_priority as keepalived does (build.py)",
     **{("virtual_server", flag): "folded into sched_flags (build.py)"
        for flag in ("flag-1", "flag-2", "flag-3", "sh-fallback", "sh-port", "mh-fallback", "mh-port")},
 }

@@ -168,3 +168,25 @@ def test_a_link_local_vip_is_filtered_with_its_interface(lab: Lab, kind: str, ke
     assert f"\tchain out_link_local {{\n\t\tip6 saddr . {oif} @{name} drop\n\t}}" in text, text
     assert "elements = { 2001:db8::100 }" in text  # the global VIP alone in vips
     assert a.stop() == 0
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_vrrp_iptables_means_keepalived_s_nftables_filter_as_debian_s_keepalived_takes_it(
+    lab: Lab, kind: str
+) -> None:
+    """keepalived built with nftables and without iptables (Debian 12's 2.2.7) takes ``vrrp_iptables`` for
+    ``nftables``: table keepalived at the default priority, whatever a ``nftables`` or ``nftables_priority``
+    before it said ("iptables not supported, using nftables instead")."""
+    conf = Vrrp(
+        priority=100,
+        advert_int=1,
+        vips=("192.0.2.100/24", "192.0.2.101/24"),
+        global_extra=("vrrp_strict", "nftables other", "nftables_priority -5", "vrrp_iptables IN OUT"),
+    )
+    a = Daemon(lab, "a", conf, kind=kind)
+    a.start()
+    wait_until(lambda: a.holds_vip(), 15, what="MASTER")
+    wait_until(lambda: "192.0.2.101" in ruleset(lab), 5, what="the filter")
+    assert ruleset(lab) == EXPECTED.split("table ip6")[0]
+    assert "iptables not supported, using nftables instead" in a.log()
+    assert a.stop() == 0

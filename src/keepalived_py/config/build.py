@@ -106,7 +106,7 @@ def build_config(root: Block, sources: tuple[str, ...] = (), origins: Origins | 
 
 def _build(root: Block, sources: tuple[str, ...]) -> Config:
     gblock = root.values.get("global_defs")
-    global_defs = _make(GlobalDefs, gblock) if isinstance(gblock, Block) else GlobalDefs()
+    global_defs = _global_defs(gblock) if isinstance(gblock, Block) else GlobalDefs()
     config = Config(
         global_defs=global_defs,
         vrrp_scripts=tuple(_vrrp_script(b) for b in _blocks(root, "vrrp_scripts") if b.header),
@@ -189,6 +189,18 @@ def _instance(b: Block) -> VrrpInstance:
     if b.values.get("_preempt") and _later(b, "_preempt", "nopreempt"):
         extra["nopreempt"] = False
     return _make(VrrpInstance, b, **extra)
+
+
+def _global_defs(b: Block) -> GlobalDefs:
+    extra: dict[str, Any] = {}
+    if b.values.get("_vrrp_iptables"):
+        # keepalived built with nftables and without iptables: the nftables filter in its default table
+        # (a later nftables is "already specified - ignoring") at the default priority unless a later
+        # nftables_priority moves it
+        extra["nftables"] = "keepalived"
+        if not _later(b, "nftables_priority", "_vrrp_iptables"):
+            extra["nftables_priority"] = -1
+    return _make(GlobalDefs, b, **extra)
 
 
 def _later(b: Block, attr: str, other: str) -> bool:

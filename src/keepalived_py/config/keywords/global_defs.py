@@ -120,6 +120,15 @@ def _nftables(args: Args) -> str:
     return args.tokens[0].text if args.tokens else "keepalived"
 
 
+def _vrrp_iptables(args: Args) -> bool:
+    args.error(
+        "iptables not supported, using nftables instead. Please replace 'vrrp_iptables' and 'vrrp_ipsets' "
+        "with 'nftables' config option",
+        args.keyword,
+    )
+    return True
+
+
 def _dynamic_interfaces(args: Args) -> bool:
     """keepalived: on, whatever follows; ``allow_if_changes`` is its one option (it lets a macvlan change
     type, which kpd, without VMACs, never meets); another word is reported and dynamic interfaces are on."""
@@ -134,7 +143,16 @@ def _dynamic_interfaces(args: Args) -> bool:
 
 def declare(schema: Schema) -> None:
     schema.section(ROOT, "the top level", "Sections and keywords allowed outside any block.")
-    schema.section("global_defs", "global_defs", "Settings for the whole daemon.")
+    schema.section(
+        "global_defs",
+        "global_defs",
+        "Settings for the whole daemon.",
+        differs=(
+            "vrrp_iptables is taken as keepalived built with nftables and without iptables (Debian 12's "
+            "2.2.7, kpd's reference) takes it: the nftables filter in table keepalived; keepalived built "
+            "with iptables makes iptables chains (and, with vrrp_ipsets, ipsets) instead",
+        ),
+    )
     schema.section(
         "garp_group", "garp_group", "The spacing of gratuitous ARPs / NAs on interfaces (a switch's limits)."
     )
@@ -385,6 +403,15 @@ def declare(schema: Schema) -> None:
             "A MASTER hearing a higher priority sends one more advert before yielding.",
             Flag(),
             default=False,
+        ),
+        Keyword(
+            "vrrp_iptables",
+            "The packet filters of vrrp_strict / no_accept in iptables chains IN_CHAIN and OUT_CHAIN: as "
+            "keepalived built with nftables and without iptables (Debian's), kpd reports 'iptables not "
+            "supported, using nftables instead' and uses the nftables filter, table keepalived at the "
+            "default priority (an nftables or nftables_priority before it is overridden).",
+            Custom(_vrrp_iptables, "[IN_CHAIN [OUT_CHAIN]]"),
+            field="_vrrp_iptables",
         ),
         Keyword(
             "nftables",
