@@ -117,6 +117,10 @@ def encoded_size(event: Mapping[str, Any]) -> int:
     return len(json.dumps(event, separators=(",", ":"), sort_keys=True).encode()) + 1
 
 
+#: the bytes a frame of events keeps for its envelope (type, sender, counters) beside the events
+FRAME_ENVELOPE = 256
+
+
 def take_batch(events: Iterable[Mapping[str, Any]], budget: int) -> tuple[int, int]:
     """How many of the first ``events`` fit in ``budget`` bytes of JSON, and how many bytes they take.
     Zero when even the first one alone does not fit (the caller drops it)."""

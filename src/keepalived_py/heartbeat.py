@@ -30,15 +30,13 @@ from collections.abc import Callable
 from typing import Any
 
 from keepalived_py import wire
-from keepalived_py.events import EventBuffer, take_batch
+from keepalived_py.events import FRAME_ENVELOPE, EventBuffer, take_batch
 
 log = logging.getLogger("kpd.heartbeat")
 
 #: the largest events frame sent: well under :data:`~keepalived_py.wire.MAX_FRAME`, and under the socket's
 #: send buffer (a Unix datagram larger than the sender's buffer is refused with EMSGSIZE)
 EVENTS_FRAME = 64 * 1024
-#: room left in an events frame for its envelope (type, child, pid, dropped)
-_ENVELOPE = 256
 
 
 class HeartbeatSender:
@@ -94,7 +92,7 @@ class HeartbeatSender:
         ``frame_bytes``, on the heartbeat connection; the number of frames sent. What the socket cannot take
         now (it would block, or there is no connection) stays pending for the next turn; an event too large
         for a frame on its own is dropped and counted."""
-        budget = min(frame_bytes, wire.MAX_FRAME) - _ENVELOPE
+        budget = min(frame_bytes, wire.MAX_FRAME) - FRAME_ENVELOPE
         frames = 0
         with self._lock:
             while self._sock is not None and (len(buffer) or buffer.dropped):

@@ -142,6 +142,15 @@ def test_waiting_for_a_fork_that_runs_on_times_out(entry, tmp_path):
     assert child.wait(timeout=30) == -signal.SIGTERM
 
 
+def test_a_fork_reaped_elsewhere_has_an_unknown_exit_code_never_a_success(entry, tmp_path):
+    """The parent's waitpid(-1) loop records what it reaps; a fork reaped by anyone else left no code to
+    report, and wait says so (None) instead of 0, which would read as a clean exit."""
+    child = fork_entry_point(entry, [str(tmp_path / "report.json"), "3"])
+    _, status = os.waitpid(child.pid, 0)  # reaped behind the handle's back
+    assert os.waitstatus_to_exitcode(status) == 3
+    assert child.wait(timeout=30) is None and child.returncode is None
+
+
 def test_the_parent_image_holds_neither_the_children_s_layers_nor_openssl():
     """What the parent imports is in every child's image; what only a child uses is not in the parent's."""
     code = ("import sys, keepalived_py.cli, keepalived_py.control.arbiter\n"

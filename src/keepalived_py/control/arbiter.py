@@ -70,7 +70,7 @@ from keepalived_py.control.lifecycle import (
 from keepalived_py.control.metrics_http import MetricsServer
 from keepalived_py.control.reload_worker import Failure, ReloadWorker
 from keepalived_py.control.text_dump import data_text, stats_text
-from keepalived_py.events import Event, take_batch
+from keepalived_py.events import FRAME_ENVELOPE, Event, take_batch
 from keepalived_py.exitcodes import ExitCode
 from keepalived_py.net_namespace import home_fd
 from keepalived_py.procname import become_subreaper, set_name
@@ -808,7 +808,7 @@ class Arbiter:
                 continue
             pending = list(itertools.islice(self.events, client.cursor - oldest + 1, None))
             while pending:
-                count, _size = take_batch(pending, FOLLOW_FRAME - 256)
+                count, _size = take_batch(pending, FOLLOW_FRAME - FRAME_ENVELOPE)
                 if count == 0:  # one event too large for a frame on its own: skipped
                     client.cursor = pending[0]["seq"]
                     pending = pending[1:]

@@ -62,7 +62,7 @@ def importing() -> Iterator[None]:
 
 def import_in_thread(name: str) -> ModuleType:
     """``importlib.import_module(name)`` under :func:`importing` (a thread's target)."""
-    with _IMPORTING:
+    with importing():
         return importlib.import_module(name)
 
 
@@ -71,18 +71,19 @@ class ForkedChild:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        #: the exit code (``-N`` for signal N) once the child has been reaped
+        #: the exit code (``-N`` for signal N) once the child has been reaped (by :meth:`wait`, or recorded
+        #: by whoever reaped it: the parent's ``waitpid(-1)`` loop)
         self.returncode: int | None = None
 
-    def wait(self, timeout: float | None = None) -> int:
-        """Reap the child, waiting at most ``timeout`` seconds (``subprocess.TimeoutExpired`` after)."""
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Reap the child, waiting at most ``timeout`` seconds (``subprocess.TimeoutExpired`` after); its
+        exit code, or None when it was reaped elsewhere and nobody recorded the code."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.returncode is None:
             try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere (the parent's waitpid(-1) loop)
-                self.returncode = self.returncode if self.returncode is not None else 0
-                break
+            except ChildProcessError:  # reaped elsewhere without recording it: the code is unknown
+                return None
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
                 break
