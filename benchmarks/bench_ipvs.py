@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ipvs.py            # boots the VM (scripts/vm), prints a markdown table
     .venv/bin/python benchmarks/bench_ipvs.py --program-only   # only the programming and dump table
+    .venv/bin/python benchmarks/bench_ipvs.py --curve 2400,3200   # those checker points (not CURVE)
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag [--seconds 60] [--profile]
     .venv/bin/python benchmarks/bench_ipvs.py --engine-profile N   # cProfile of the engine, N TCP_CHECKs
     .venv/bin/python benchmarks/bench_ipvs.py --loop-lag --host [--responder] [--seconds 60] [--profile]
@@ -12,11 +13,12 @@ than on hardware; compare the columns, not the numbers with other sections):
 * programming N services x 10 real servers from an empty table: kpd's driver (a reconciler plan applied
   with ``apply_all``: batches of requests per sendmsg) vs `ipvsadm -R` of the same rules; a full dump
   through the driver vs `ipvsadm -Ln` of the same table;
-* the same checker configuration (TCP_CHECK, delay_loop 1, 100, 200, 400 and 800 real servers answering on
-  the VM's loopback, plus one on a port that closes) under kpd and under keepalived's checker: checks per
+* the same checker configuration (TCP_CHECK, delay_loop 1, 100 to 1,600 real servers (``CURVE``) answering
+  on the VM's loopback, plus one on a port that closes) under kpd and under keepalived's checker: checks per
   second done (the kernel's TCP ActiveOpens over 20 s), CPU of the whole daemon over the same 20 s, and
   the time from a real server's port closing to its removal from the kernel table (retry 0; polled with
-  ipvsadm).
+  ipvsadm); beside them the responders' CPU and how busy the whole VM was, which tell where a plateau
+  of checks per second comes from.
 
 ``--loop-lag`` instead runs the check engine with the real IPVS driver on the generated configuration of
 1,000 virtual servers x 10 real servers (benchmarks/gen_config.py: HTTP_GET, delay_loop 6, retry 3) from
@@ -48,10 +50,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the checker curve: TCP_CHECK real servers at delay_loop 1 (each one check a second asked)
-CURVE = (100, 200, 400, 800)
+CURVE = (100, 200, 400, 800, 1200, 1600)
+#: processes accepting the real servers' connections in the VM (one per vCPU)
+RESPONDERS = 2
 
 
-def inside(program_only: bool = False) -> None:
+def inside(program_only: bool = False, curve: tuple[int, ...] = CURVE) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import psutil
 
@@ -97,17 +101,19 @@ def inside(program_only: bool = False) -> None:
         print("BENCH " + json.dumps(out))
         return
 
-    # a responder for every real server (one listener on the VM's loopback) and a victim on its own port
+    # a responder for every real server (one listener on the VM's loopback, accepted by RESPONDERS
+    # processes, one per vCPU) and a victim on its own port
     work = Path("/tmp/kpd-bench")
     work.mkdir(exist_ok=True)
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("0.0.0.0", 8080))
     listener.listen(4096)
-    accept_loop = "while True:\n c,_=l.accept();c.close()\n"
-    responder = subprocess.Popen(
-        [sys.executable, "-c", f"import socket\nl=socket.socket(fileno={listener.fileno()})\n{accept_loop}"],
-        pass_fds=(listener.fileno(),))
+    # the fd level (no socket object per connection): the responder is the cheapest Python can make it
+    accept_loop = (f"import os, socket\nl = socket.socket(fileno={listener.fileno()})\n"
+                   "while True:\n os.close(l._accept()[0])\n")
+    responders = [subprocess.Popen([sys.executable, "-c", accept_loop], pass_fds=(listener.fileno(),))
+                  for _ in range(RESPONDERS)]
 
     def config(real_servers: int) -> Path:
         rs = "".join(f"""    real_server 127.1.{i // 250}.{i % 250 + 1} 8080 {{
@@ -151,13 +157,19 @@ virtual_server 10.9.0.2 80 {{
             total += t.user + t.system
         return total
 
+    def vm_busy() -> tuple[float, float]:
+        """The VM's CPU time so far, busy and total, in seconds (every vCPU)."""
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        total = sum(fields[:8]) / os.sysconf("SC_CLK_TCK")
+        return total - (fields[3] + fields[4]) / os.sysconf("SC_CLK_TCK"), total
+
     def active_opens() -> int:
         """TCP connections this (VM's) kernel has opened so far: every TCP_CHECK is one."""
         lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
                  if line.startswith("Tcp:")]
         return int(lines[1][lines[0].index("ActiveOpens")])
 
-    for real_servers in CURVE:
+    for real_servers in curve:
         conf = config(real_servers)
         for impl in ("kpd", "keepalived"):
             driver.flush()
@@ -179,10 +191,14 @@ virtual_server 10.9.0.2 80 {{
                 time.sleep(0.2)
             time.sleep(5.0)
             c0, o0, t0 = tree_cpu(daemon.pid), active_opens(), time.monotonic()
+            r0, (b0, v0) = sum(tree_cpu(p.pid) for p in responders), vm_busy()
             time.sleep(20.0)
             elapsed = time.monotonic() - t0
             cpu = (tree_cpu(daemon.pid) - c0) / elapsed
             checks = (active_opens() - o0) / elapsed
+            responder_cpu = (sum(tree_cpu(p.pid) for p in responders) - r0) / elapsed
+            b1, v1 = vm_busy()
+            busy = (b1 - b0) / (v1 - v0)
             victim.kill()
             victim.wait()
             t_kill = time.monotonic()
@@ -193,8 +209,10 @@ virtual_server 10.9.0.2 80 {{
             removed = time.monotonic() - t_kill
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(60)
-            out[f"checker_{impl}_{real_servers}"] = {"cpu": cpu, "checks_s": checks, "removed_s": removed}
-    responder.kill()
+            out[f"checker_{impl}_{real_servers}"] = {"cpu": cpu, "checks_s": checks, "removed_s": removed,
+                                                     "responder_cpu": responder_cpu, "vm_busy": busy}
+    for responder in responders:
+        responder.kill()
     print("BENCH " + json.dumps(out))
 
 
@@ -466,9 +484,16 @@ def main_lag(seconds: float, profile: bool, kpdvm, *, host: bool = False,  # typ
     return 0
 
 
+def curve_asked() -> tuple[int, ...]:
+    """``--curve N,N,...``: the checker curve's points (real servers) instead of CURVE."""
+    if "--curve" not in sys.argv:
+        return CURVE
+    return tuple(int(n) for n in sys.argv[sys.argv.index("--curve") + 1].split(","))
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
-        inside(program_only="--program-only" in sys.argv)
+        inside(program_only="--program-only" in sys.argv, curve=curve_asked())
         return 0
     if len(sys.argv) > 2 and sys.argv[1] == "--inside-engine-profile":
         inside_engine_profile(int(sys.argv[2]))
@@ -498,7 +523,9 @@ def main() -> int:
     argv = [sys.executable, str(Path(__file__).resolve()), "--inside"]
     if program_only:
         argv.append("--program-only")
-    r = kpdvm.run_vm(argv, timeout=900, cwd=ROOT)
+    if "--curve" in sys.argv:
+        argv += ["--curve", sys.argv[sys.argv.index("--curve") + 1]]
+    r = kpdvm.run_vm(argv, timeout=2400, cwd=ROOT)
     line = next((x for x in r.stdout.splitlines() if x.startswith("BENCH ")), None)
     if r.returncode != 0 or line is None:
         print(r.stdout[-3000:], r.stderr[-3000:], file=sys.stderr)
@@ -517,13 +544,14 @@ def main() -> int:
         return 0
     print("| TCP_CHECK real servers, delay_loop 1 (+2) | checks/s asked | kpd checks/s | kpd CPU "
           "| keepalived checks/s | keepalived CPU | kpd / keepalived CPU | port closed to removed: kpd "
-          "| keepalived |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for n in CURVE:
+          "| keepalived | responder CPU: kpd / keepalived | VM busy (2 vCPUs): kpd / keepalived |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in curve_asked():
         k, ka = res[f"checker_kpd_{n}"], res[f"checker_keepalived_{n}"]
         print(f"| {n} | {n + 1} | {k['checks_s']:.0f} | {k['cpu']:.1%} | {ka['checks_s']:.0f} "
               f"| {ka['cpu']:.1%} | {k['cpu'] / ka['cpu']:.2f}x | {k['removed_s']:.2f} s "
-              f"| {ka['removed_s']:.2f} s |")
+              f"| {ka['removed_s']:.2f} s | {k['responder_cpu']:.1%} / {ka['responder_cpu']:.1%} "
+              f"| {k['vm_busy']:.0%} / {ka['vm_busy']:.0%} |")
     return 0
 
 

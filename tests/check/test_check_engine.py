@@ -442,26 +442,32 @@ def test_verdicts_and_ipvs_operations_are_events_with_their_outcome(write_conf):
     assert all(isinstance(v, str | int | float | bool) or v is None for e in events for v in e.values())
 
 
+def _tcp_checked(write_conf, port: int, hosts: tuple[int, ...], *, delay_loop: float, connect_timeout: float):
+    """A virtual server of TCP_CHECKed real servers 127.0.0.H:port (retry 0, no warmup), loaded."""
+    text = f"""
+virtual_server 192.0.2.10 80 {{
+    protocol TCP
+    delay_loop {delay_loop}
+""" + "".join(f"""
+    real_server 127.0.0.{i} {port} {{
+        TCP_CHECK {{
+            connect_timeout {connect_timeout}
+            retry 0
+            warmup 0
+        }}
+    }}""" for i in hosts) + "\n}\n"
+    result = load_config(write_conf(text), host_checks=False)
+    assert result.config is not None
+    return result
+
+
 def test_tcp_checks_run_without_tasks_and_judge_up_refused_and_timeout(write_conf):
     """The engine's own TCP_CHECK (no task, no timer of its own per check) against real sockets: a
     listener is up, a closed port down at once with the kernel's reason, a silent one down at its
     connect_timeout; with max_in_flight 1 the checks wait their turn and each still gets its verdict."""
     up = socket.create_server(("127.0.0.1", 0))
     port = up.getsockname()[1]
-    text = """
-virtual_server 192.0.2.10 80 {
-    protocol TCP
-    delay_loop 0.3
-""" + "".join(f"""
-    real_server 127.0.0.{i} {port} {{
-        TCP_CHECK {{
-            connect_timeout 0.5
-            retry 0
-            warmup 0
-        }}
-    }}""" for i in (1, 2, 3)) + "\n}\n"
-    result = load_config(write_conf(text), host_checks=False)
-    assert result.config is not None
+    result = _tcp_checked(write_conf, port, (1, 2, 3), delay_loop=0.3, connect_timeout=0.5)
     ipvs = FakeIpvs()
 
     async def main():
@@ -505,20 +511,7 @@ def test_a_tcp_check_whose_deadline_handling_crashes_is_down_and_keeps_being_che
     checker is not left running forever, the next round checks it again, and the other checkers go on."""
     up = socket.create_server(("127.0.0.1", 0))
     port = up.getsockname()[1]
-    text = """
-virtual_server 192.0.2.10 80 {
-    protocol TCP
-    delay_loop 0.2
-""" + "".join(f"""
-    real_server 127.0.0.{i} {port} {{
-        TCP_CHECK {{
-            connect_timeout 0.2
-            retry 0
-            warmup 0
-        }}
-    }}""" for i in (1, 3)) + "\n}\n"
-    result = load_config(write_conf(text), host_checks=False)
-    assert result.config is not None
+    result = _tcp_checked(write_conf, port, (1, 3), delay_loop=0.2, connect_timeout=0.2)
     expired = []
 
     def buggy_expire(probe) -> None:

@@ -115,19 +115,21 @@ def test_strict_master_drops_traffic_to_its_addresses_as_keepalived(
         assert left == ""
 
 
-@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
-def test_nftables_priority_and_counters_as_keepalived(lab: Lab, kind: str) -> None:
-    """``nftables_priority -5`` moves the chains; ``nftables_counters`` puts a counter in every rule."""
-    conf = Vrrp(
-        priority=100,
-        advert_int=1,
-        vips=("192.0.2.100/24", "192.0.2.101/24"),
-        global_extra=("vrrp_strict", "nftables", "nftables_priority -5", "nftables_counters"),
-    )
+def strict_ipv4_master(lab: Lab, kind: str, *global_extra: str) -> Daemon:
+    """Node a MASTER of 192.0.2.100 and .101 with vrrp_strict and ``global_extra``, its filter in place."""
+    conf = Vrrp(priority=100, advert_int=1, vips=("192.0.2.100/24", "192.0.2.101/24"),
+                global_extra=("vrrp_strict", *global_extra))
     a = Daemon(lab, "a", conf, kind=kind)
     a.start()
     wait_until(lambda: a.holds_vip(), 15, what="MASTER")
     wait_until(lambda: "192.0.2.101" in ruleset(lab), 5, what="the filter")
+    return a
+
+
+@pytest.mark.parametrize("kind", [KPD, KEEPALIVED])
+def test_nftables_priority_and_counters_as_keepalived(lab: Lab, kind: str) -> None:
+    """``nftables_priority -5`` moves the chains; ``nftables_counters`` puts a counter in every rule."""
+    a = strict_ipv4_master(lab, kind, "nftables", "nftables_priority -5", "nftables_counters")
     text = re.sub(r"packets \d+ bytes \d+", "packets # bytes #", ruleset(lab))
     expected = EXPECTED.split("table ip6")[0].replace("filter - 1", "filter - 5")
     expected = expected.replace("@vips drop", "@vips counter packets # bytes # drop")
@@ -177,16 +179,7 @@ def test_vrrp_iptables_means_keepalived_s_nftables_filter_as_debian_s_keepalived
     """keepalived built with nftables and without iptables (Debian 12's 2.2.7) takes ``vrrp_iptables`` for
     ``nftables``: table keepalived at the default priority, whatever a ``nftables`` or ``nftables_priority``
     before it said ("iptables not supported, using nftables instead")."""
-    conf = Vrrp(
-        priority=100,
-        advert_int=1,
-        vips=("192.0.2.100/24", "192.0.2.101/24"),
-        global_extra=("vrrp_strict", "nftables other", "nftables_priority -5", "vrrp_iptables IN OUT"),
-    )
-    a = Daemon(lab, "a", conf, kind=kind)
-    a.start()
-    wait_until(lambda: a.holds_vip(), 15, what="MASTER")
-    wait_until(lambda: "192.0.2.101" in ruleset(lab), 5, what="the filter")
+    a = strict_ipv4_master(lab, kind, "nftables other", "nftables_priority -5", "vrrp_iptables IN OUT")
     assert ruleset(lab) == EXPECTED.split("table ip6")[0]
     assert "iptables not supported, using nftables instead" in a.log()
     assert a.stop() == 0

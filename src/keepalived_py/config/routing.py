@@ -296,13 +296,7 @@ def parse_route(args: Args) -> Route:
     if dst.prefixlen == 0 and dst.version != family:
         dst = ipaddress.IPv6Network("::/0")
     if track:
-        if protocol is not None and protocol != RTPROT_KEEPALIVED:
-            args.error(
-                f"route cannot be tracked if protocol is not keepalived ({RTPROT_KEEPALIVED}): protocol "
-                f"set to {RTPROT_KEEPALIVED} (no_track keeps it)",
-                args.keyword,
-            )
-        protocol = RTPROT_KEEPALIVED
+        protocol = _tracked_protocol(protocol, "route", args)
         if opts.get("dev") is None:
             track = False
             args.error(
@@ -602,13 +596,7 @@ def parse_rule(args: Args) -> Rule:
     if opts.get("l3mdev") and "table" in opts:
         raise BadValue("table cannot be specified for l3mdev rules", args.keyword)
     if track:
-        if protocol is not None and protocol != RTPROT_KEEPALIVED:
-            args.error(
-                f"rule cannot be tracked if protocol is not keepalived ({RTPROT_KEEPALIVED}): protocol "
-                f"set to {RTPROT_KEEPALIVED} (no_track keeps it)",
-                args.keyword,
-            )
-        protocol = RTPROT_KEEPALIVED
+        protocol = _tracked_protocol(protocol, "rule", args)
     if "priority" not in opts:
         opts["priority"] = next(_auto_priority[family])
         args.error(
@@ -634,6 +622,17 @@ def _ip_proto(text: str) -> int | None:
         return socket.getprotobyname(text)
     except OSError:
         return None
+
+
+def _tracked_protocol(protocol: int | None, what: str, args: Args) -> int:
+    """A tracked route or rule has keepalived's protocol (18): another one given is reported and replaced."""
+    if protocol is not None and protocol != RTPROT_KEEPALIVED:
+        args.error(
+            f"{what} cannot be tracked if protocol is not keepalived ({RTPROT_KEEPALIVED}): protocol set to "
+            f"{RTPROT_KEEPALIVED} (no_track keeps it)",
+            args.keyword,
+        )
+    return RTPROT_KEEPALIVED
 
 
 def _one_action(current: str | None, new: str, tok: Token) -> str:
