@@ -54,6 +54,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from keepalived_py.check.checker import Checker, UrlChecker, Verdict
+from keepalived_py.check.connect_poller import ConnectPoller
 from keepalived_py.check.dns_probe import probe_dns
 from keepalived_py.check.file_check import FileChecks
 from keepalived_py.check.http_probe import probe_http
@@ -242,6 +243,8 @@ class CheckEngine:
         #: the TCP_CHECKs running without a task (:class:`TcpConnect`), and their deadlines: a heap of
         #: (deadline, sequence number, key), an entry stale once its probe's deadline moved or it ended
         self._connects: dict[CheckerKey, TcpConnect] = {}
+        #: their sockets, waiting for the connect (made with the first one, closed with the checks)
+        self._poller: ConnectPoller | None = None
         self._connect_deadlines: list[tuple[float, int, CheckerKey]] = []
         self._notify = NotifyQueue(name="checker-notify")
         self._fifos: list[NotifyFifo] = []
@@ -589,8 +592,11 @@ class CheckEngine:
                 self._connects.pop(key, None)
                 self._probe_ended(key, c, result, began)
 
+            if self._poller is None:
+                self._poller = ConnectPoller(self._loop)
             try:
-                probe = TcpConnect(self._loop, spec.host, spec.port, spec.timeout, spec.source, done)
+                probe = TcpConnect(self._loop, spec.host, spec.port, spec.timeout, spec.source, done,
+                                   self._poller)
             except Exception as err:  # a probe bug must not take the child down
                 log.exception("probe %s crashed", key.describe())
                 done(ProbeResult.down(f"internal error: {err!r}"))
@@ -679,6 +685,9 @@ class CheckEngine:
             self._in_flight -= 1
         self._connects.clear()
         self._connect_deadlines.clear()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     # --- the kernel ---------------------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ stretches it. A connection that completed while the engine's loop was late is up
 timeout first.
 
 :class:`TcpConnect` is the probe without a task, a future or a timer of its own: a non-blocking connect,
-one writer callback, and a deadline its owner keeps (the check engine keeps every probe's deadline in one
-heap with one wake-up). :func:`probe_tcp` runs one on its own, for callers that await.
+one writer callback (on the check engine's :class:`~keepalived_py.check.connect_poller.ConnectPoller`, or
+the loop's ``add_writer``), and a deadline its owner keeps (the check engine keeps every probe's deadline
+in one heap with one wake-up). :func:`probe_tcp` runs one on its own, for callers that await.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import socket
 from collections.abc import Callable
 
+from keepalived_py.check.connect_poller import ConnectPoller
 from keepalived_py.check.probe import ProbeResult
 from keepalived_py.check.probe_deadline import stretched_deadline
 from keepalived_py.check.probe_socket import NO_SOURCE, Source, destination, open_probe_socket
@@ -34,12 +36,14 @@ class TcpConnect:
     before the constructor returns), unless :meth:`cancel` comes first. While it runs, its owner calls
     :meth:`expire` when ``deadline`` (loop time) has come; ``deadline`` is None once it is done."""
 
-    __slots__ = ("_busy_at_start", "_done", "_fd", "_loop", "_sock", "deadline", "host", "source",
+    __slots__ = ("_busy_at_start", "_done", "_fd", "_loop", "_poller", "_sock", "deadline", "host", "source",
                  "started", "timeout")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, timeout: float,
-                 source: Source, done: Callable[[ProbeResult], object]) -> None:
+                 source: Source, done: Callable[[ProbeResult], object],
+                 poller: ConnectPoller | None = None) -> None:
         self._loop = loop
+        self._poller = poller  # None: the loop's own add_writer
         self._done = done
         self.host, self.timeout, self.source = host, timeout, source
         self._sock: socket.socket | None = None
@@ -65,7 +69,10 @@ class TcpConnect:
             self._finish(self._up())
         elif code in (errno.EINPROGRESS, errno.EAGAIN, errno.EINTR):
             self._fd = sock.fileno()
-            loop.add_writer(self._fd, self._on_writable)
+            if poller is not None:
+                poller.watch(self._fd, self._on_writable)
+            else:
+                loop.add_writer(self._fd, self._on_writable)
             self.deadline = self.started + timeout
         else:
             self._finish(self._refused(code))
@@ -129,8 +136,11 @@ class TcpConnect:
         return True
 
     def _close(self) -> None:
-        if self._fd >= 0:
-            self._loop.remove_writer(self._fd)
+        if self._fd >= 0:  # before the close: the descriptor's number may be reused at once
+            if self._poller is not None:
+                self._poller.forget(self._fd)
+            else:
+                self._loop.remove_writer(self._fd)
             self._fd = -1
         if self._sock is not None:
             self._sock.close()
