@@ -7,6 +7,8 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyroute2.netlink.rtnl import RTM_NEWROUTE
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
@@ -348,3 +350,42 @@ def test_inet6_sets_the_family_and_the_next_word_is_read(tmp_path: Path) -> None
     assert not problems
     assert route.family == 6 and route.dst == ip_network("::/0")
     assert rule.family == 6 and rule.src == ip_network("2001:db8::/64")
+
+
+#: every word a route or rule line knows, and values of every shape they take
+_WORDS = sorted({
+    "inet", "inet6", "src", "from", "to", "via", "gw", "dev", "oif", "iif", "table", "lookup", "metric",
+    "protocol", "scope", "tos", "dsfield", "onlink", "realms", "expires", "pref", "ttl-propagate", "mtu",
+    "advmss", "rtt", "rttvar", "rto_min", "reordering", "window", "cwnd", "ssthresh", "initcwnd",
+    "initrwnd", "hoplimit", "quickack", "fastopen_no_cookie", "features", "congctl", "lock", "add",
+    "prepend", "append", "encap", "ip", "ip6", "mpls", "ila", "id", "ttl", "tc", "flags", "as", "or",
+    "nexthop", "weight", "no_track", "blackhole", "unreachable", "not", "priority", "preference",
+    "fwmark", "suppress_prefixlength", "suppress_ifgroup", "tunnel-id", "uidrange", "l3mdev", "ipproto",
+    "sport", "dport", "goto", "nop", "type", "vrf", "track_group", "default",
+    "10.0.0.1", "10.0.0.0/8", "2001:db8::1", "2001:db8::/32", "eth0", "0", "1", "255", "256", "-1",
+    "4294967296", "18446744073709551616", "0x10", "1/2", "3/4/5", "1:2:3:4", "1-2", "5-", "300ms",
+    "1.5s", "1e3", "²", "١٢", "tcp", "bogus", "a\x01b",
+})
+
+
+@pytest.mark.parametrize(("routes", "rules"), [
+    ("", "  ipproto ²\u2082 table 100 priority 5\n"),  # digits Python's isdigit takes and int() refuses
+    ("", "  protocol ² table 100 priority 5 no_track\n"),
+])
+def test_non_ascii_digits_are_reported_never_a_crash(tmp_path: Path, routes: str, rules: str) -> None:
+    _, _, problems = _load(tmp_path, routes, rules)
+    assert problems and all(p.location is not None for p in problems)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=12), st.booleans())
+def test_any_route_or_rule_line_is_read_or_reported_never_a_crash(tmp_path: Path, words, rule) -> None:
+    line = "  " + " ".join(words) + "\n"
+    routes, rules, problems = _load(tmp_path, *(("", line) if rule else (line, "")))
+    read = rules if rule else routes
+    assert read or any(p.location is not None and p.location.line for p in problems)
+    for item in read:  # whatever was read can be packed for the kernel
+        if rule:
+            rule_message(item).encode()
+        else:
+            route_message(item, lambda name: 3)

@@ -550,7 +550,7 @@ def parse_rule(args: Args) -> Rule:
             opts["uidrange"] = (int(found[1]), int(found[2]))
         elif word == "protocol":
             value = w.next("a protocol")
-            if value.text.isdigit() and int(value.text) <= 255:
+            if value.text.isascii() and value.text.isdigit() and int(value.text) <= 255:
                 protocol = int(value.text)
             else:
                 args.error(f"invalid protocol {value.text[:40]}", value)
@@ -616,11 +616,11 @@ def parse_rule(args: Args) -> Rule:
 
 def _ip_proto(text: str) -> int | None:
     """An IP protocol by number (0..127, as keepalived takes it) or by name (/etc/protocols)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text) if int(text) <= 127 else None
     try:
         return socket.getprotobyname(text)
-    except OSError:
+    except (OSError, ValueError):  # unknown, or not a name at all (a NUL, a digit Python reads as one)
         return None
 
 
