@@ -94,3 +94,30 @@ def test_a_failing_handler_loses_no_other_socket_s_event(listener):
         return sorted(seen)
 
     assert asyncio.run(main()) == [0, 1, 2, 3]
+
+
+def test_a_connect_the_poller_cannot_watch_is_down_with_the_reason_and_its_socket_closed(listener):
+    """epoll_ctl refused (max_user_watches, no memory): that check fails with the kernel's reason, at once,
+    and leaves no socket open; the engine's catch-all 'internal error' is not needed."""
+    from keepalived_py.check.probe_socket import NO_SOURCE
+    from keepalived_py.check.tcp_probe import TcpConnect
+
+    class Refusing:
+        def watch(self, fd, ready):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def forget(self, fd):
+            raise AssertionError("nothing was watched")
+
+    async def main():
+        results = []
+        probe = TcpConnect(asyncio.get_running_loop(), "127.0.0.1", listener, 5.0, NO_SOURCE,
+                           results.append, Refusing())
+        return results, probe.deadline, probe._sock
+
+    results, deadline, sock = asyncio.run(main())
+    assert [(r.ok, r.reason) for r in results] in (
+        [(False, "connect: No space left on device")],
+        [(True, "")],  # the connect completed at once (never watched): up
+    )
+    assert deadline is None and sock is None

@@ -68,11 +68,15 @@ class TcpConnect:
         if code == 0:
             self._finish(self._up())
         elif code in (errno.EINPROGRESS, errno.EAGAIN, errno.EINTR):
+            try:
+                if poller is not None:
+                    poller.watch(sock.fileno(), self._on_writable)
+                else:
+                    loop.add_writer(sock.fileno(), self._on_writable)
+            except OSError as err:  # epoll_ctl refused (max_user_watches, memory): this check fails
+                self._finish(ProbeResult.down(f"connect: {err.strerror or err}"))
+                return
             self._fd = sock.fileno()
-            if poller is not None:
-                poller.watch(self._fd, self._on_writable)
-            else:
-                loop.add_writer(self._fd, self._on_writable)
             self.deadline = self.started + timeout
         else:
             self._finish(self._refused(code))
